@@ -1,0 +1,169 @@
+"""One actor per competition box: serializes the box's commands and owns its state.
+
+Order for each command: actionId retry check, session/version check, pure rules, persister
+verdict, then broadcast and reply. Only one durable command is in flight per box, so echoes
+leave in version order and a storage failure never has to undo later work.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from actors.events import encode_event
+from actors.messages import Clock, Execute, Fanout, Reply, RideAlongFailed, TimerFired
+from actors.persister import Persister
+from actors.runtime import Actor
+from actors.rules import (
+    CommandError,
+    apply_command,
+    build_public_box,
+    build_snapshot,
+    check_freshness,
+    is_duplicate_action,
+    running_deadline_ms,
+)
+from persistence.storage import StorageError
+
+log = logging.getLogger("belay.box")
+
+STORAGE_UNAVAILABLE = "storage_unavailable"
+
+
+class BoxActor(Actor):
+    def __init__(self, box_id: int, state: dict[str, Any], seq: int, *, persister: Persister,
+                 fanout: Fanout, clock: Clock, officials: dict[str, str]) -> None:
+        super().__init__(f"box-{box_id}")
+        self.box_id = box_id
+        self.state = state  # the latest state; never mutated, only replaced
+        self.seq = seq  # number of the last event of this box handed to the persister
+        self._persister = persister
+        self._fanout = fanout
+        self._clock = clock
+        self._officials = officials
+        # Events answered before they were durable (TIMER_SYNC): (verdict, seq before, state before).
+        self._riding: list[tuple[asyncio.Future[None], int, dict[str, Any]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return build_snapshot(self.state, self.box_id, self._clock.now_ms(), self._officials)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def handle(self, message: object) -> Any:
+        if isinstance(message, Execute):
+            return await self._execute(message)
+        if isinstance(message, TimerFired):
+            return self._timer_fired(message.deadline_ms)
+        if isinstance(message, RideAlongFailed):
+            return await self._settle_riding()
+        raise TypeError(f"unexpected message {message!r}")
+
+    async def _execute(self, message: Execute) -> Reply:
+        cmd = message.command
+        await self._settle_riding()
+        state = self.state
+        if cmd.action_id is not None and is_duplicate_action(state, cmd.action_id):
+            return Reply.ok()
+        stale = check_freshness(state, cmd)
+        if stale is not None:
+            return Reply.ignored(stale)
+        if cmd.type == "REQUEST_STATE":
+            return Reply(200, {"status": "ok", "snapshot": self.snapshot()})
+        now_ms = self._clock.now_ms()
+        try:
+            outcome = apply_command(state, cmd, now_ms, str(uuid.uuid4()))
+        except CommandError as exc:
+            return Reply.error(400, exc.detail)
+        if not outcome.changed:
+            if outcome.echo is not None:
+                self._fanout.box_changed(self.box_id, echo=outcome.echo, snapshot=None,
+                                         public_kind=None, public_box=None)
+            return Reply.ok()
+
+        seq = self.seq + 1
+        line = encode_event(box_id=self.box_id, seq=seq, command=cmd, before=state,
+                            after=outcome.state, now_ms=now_ms, origin=message.origin,
+                            echo=outcome.echo)
+        verdict = self._persister.append(self.box_id, seq, line, outcome.state)
+        if outcome.durable:
+            try:
+                await verdict
+            except StorageError:
+                return Reply.error(503, STORAGE_UNAVAILABLE)
+        else:
+            self._riding.append((verdict, self.seq, state))
+            verdict.add_done_callback(self._on_riding_done)
+        self.seq = seq
+        self.state = outcome.state
+        self._publish(outcome.echo, outcome.snapshot, outcome.public)
+        self.arm_timer()
+        return Reply.ok()
+
+    def _on_riding_done(self, verdict: asyncio.Future[None]) -> None:
+        if verdict.exception() is not None and not self.stopping:
+            self.tell(RideAlongFailed())
+
+    async def _settle_riding(self) -> None:
+        """Wait for early-answered events; if one failed, go back to the last durable state."""
+        if not self._riding:
+            return
+        riding, self._riding = self._riding, []
+        for verdict, seq_before, state_before in riding:
+            try:
+                await verdict
+            except StorageError:
+                # Later events of this box were in the same or a later batch: none committed.
+                log.warning("box %d: early-answered event failed; back to version %s",
+                            self.box_id, state_before.get("boxVersion"))
+                self.seq, self.state = seq_before, state_before
+                self._publish(None, True, "BOX_FLOW_UPDATE")
+                self.arm_timer()
+                return
+
+    # -- timer -----------------------------------------------------------------------------------
+
+    def arm_timer(self) -> None:
+        """At the deadline of a running clock, subscribers get a snapshot showing 0 s left."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = running_deadline_ms(self.state)
+        if deadline is None:
+            return
+        delay = max(0.0, (deadline - self._clock.now_ms()) / 1000)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(delay, self._timer_due, deadline)
+
+    def _timer_due(self, deadline: int) -> None:
+        self._timer = None
+        if not self.stopping:
+            self.tell(TimerFired(deadline))
+
+    def _timer_fired(self, deadline: int) -> None:
+        if running_deadline_ms(self.state) != deadline:
+            return  # the clock was stopped or re-anchored since
+        if self._clock.now_ms() < deadline:  # the wall clock moved back; wait again
+            self.arm_timer()
+            return
+        self._publish(None, True, "BOX_FLOW_UPDATE")
+
+    # -- fan-out ---------------------------------------------------------------------------------
+
+    def _publish(self, echo: dict[str, Any] | None, snapshot: bool, public_kind: str | None) -> None:
+        now_ms = self._clock.now_ms()
+        self._fanout.box_changed(
+            self.box_id,
+            echo=echo,
+            snapshot=build_snapshot(self.state, self.box_id, now_ms, self._officials) if snapshot else None,
+            public_kind=public_kind,
+            public_box=build_public_box(self.state, self.box_id, now_ms) if public_kind else None,
+        )
+
+    async def on_stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

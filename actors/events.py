@@ -1,0 +1,44 @@
+"""The event line: one audit-log entry that also holds everything replay needs."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from actors.messages import Origin
+from actors.rules import Command
+
+
+def iso_from_ms(now_ms: int) -> str:
+    return datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat()
+
+
+def encode_event(*, box_id: int, seq: int, command: Command, before: dict[str, Any],
+                 after: dict[str, Any], now_ms: int, origin: Origin,
+                 echo: dict[str, Any] | None) -> bytes:
+    """The audit keys of the spec first, then the replay inputs (seq, nowMs, cmd, generated ids)."""
+    event: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "createdAt": iso_from_ms(now_ms),
+        "competitionId": 0,
+        "boxId": box_id,
+        "action": command.type,
+        "actionId": command.action_id,
+        "boxVersion": after["boxVersion"],
+        "sessionId": after["sessionId"],
+        "actorUsername": origin.username,
+        "actorRole": origin.role,
+        "actorIp": origin.ip,
+        "actorUserAgent": origin.user_agent,
+        "payload": echo,
+        "seq": seq,
+        "nowMs": now_ms,
+        "cmd": command.to_json(),
+    }
+    if after["sessionId"] != before["sessionId"]:
+        event["newSessionId"] = after["sessionId"]
+    if seq == 1:
+        event["baseSessionId"] = before["sessionId"]
+    return orjson.dumps(event) + b"\n"

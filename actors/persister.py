@@ -1,0 +1,150 @@
+"""The persister: the only writer of state files.
+
+It takes every event waiting in its mailbox, appends them with one write and one fdatasync
+(group commit), then releases every waiter with the verdict. Box checkpoints are written later,
+coalesced (latest state wins), off the acknowledgement path. The persister records the state that
+goes with each committed event itself, so a checkpoint never runs ahead of or behind the log.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
+from persistence.storage import Storage, StorageError
+
+log = logging.getLogger("belay.persister")
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """One event line for the log; `verdict` resolves once it is durable (or failed)."""
+
+    box_id: int
+    seq: int
+    line: bytes
+    state: dict[str, Any]
+    verdict: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Commit everything queued before it and checkpoint every dirty box."""
+
+
+@dataclass(slots=True)
+class StorageStatus:
+    """Read by health endpoints; written only by the persister."""
+
+    degraded: bool = False
+    last_error: str | None = None
+    last_durable_write: float | None = None  # epoch seconds
+    batches: int = 0
+    events: int = 0
+
+
+class Persister(Actor):
+    def __init__(self, storage: Storage, checkpoint_interval_s: float) -> None:
+        super().__init__("persister")
+        self.storage = storage
+        self.status = StorageStatus()
+        self._interval = checkpoint_interval_s
+        self._dirty: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._checkpointing = asyncio.Lock()
+
+    def append(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> asyncio.Future[None]:
+        verdict: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.tell(Append(box_id, seq, line, state, verdict))
+        return verdict
+
+    async def _serve(self) -> None:
+        while True:
+            batch = [await self._mailbox.get()]
+            while not self._mailbox.empty():
+                batch.append(self._mailbox.get_nowait())
+            stop = any(env is _STOP for env in batch)
+            await self._process([env for env in batch if env is not _STOP])
+            if stop:
+                return
+
+    def stop(self) -> None:
+        """Unlike other actors, the persister drains its mailbox: queued events still commit."""
+        if not self._stopping:
+            self._stopping = True
+            self._mailbox.put_nowait(_STOP)
+
+    async def _process(self, batch: list[_Envelope]) -> None:
+        appends = [env.message for env in batch if isinstance(env.message, Append)]
+        if appends:
+            await self._commit(appends)
+        for env in batch:
+            if isinstance(env.message, Flush):
+                try:
+                    await self.checkpoint_all()
+                except Exception as exc:
+                    if env.reply is not None and not env.reply.done():
+                        env.reply.set_exception(exc)
+                    continue
+                if env.reply is not None and not env.reply.done():
+                    env.reply.set_result(None)
+
+    async def _commit(self, appends: list[Append]) -> None:
+        try:
+            await self.storage.append([a.line for a in appends])
+        except StorageError as exc:
+            self.status.degraded = True
+            self.status.last_error = str(exc) or type(exc).__name__
+            log.error("storage failure, %d event(s) not committed: %s", len(appends), exc)
+            for a in appends:
+                if not a.verdict.done():
+                    a.verdict.set_exception(StorageError(self.status.last_error))
+            return
+        if self.status.degraded:
+            log.warning("storage recovered")
+        self.status.degraded = False
+        self.status.last_error = None
+        self.status.last_durable_write = time.time()
+        self.status.batches += 1
+        self.status.events += len(appends)
+        for a in appends:
+            self._dirty[a.box_id] = (a.seq, a.state)
+            if not a.verdict.done():
+                a.verdict.set_result(None)
+        try:
+            await self.storage.rotate_if_due(self.checkpoint_all)
+        except (StorageError, OSError) as exc:
+            # The log keeps growing; rotation is retried after the next batch.
+            log.error("log rotation failed: %s", exc)
+
+    async def checkpoint_all(self) -> None:
+        """Write every dirty box now; raises if one could not be written."""
+        async with self._checkpointing:
+            pending, self._dirty = self._dirty, {}
+            failed: Exception | None = None
+            for box_id, (seq, state) in pending.items():
+                try:
+                    await self.storage.write_checkpoint(box_id, seq, state)
+                except Exception as exc:  # keep it dirty unless a newer state arrived
+                    self._dirty.setdefault(box_id, (seq, state))
+                    failed = exc
+            if failed is not None:
+                raise StorageError(f"checkpoint failed: {failed}")
+
+    async def checkpoint_loop(self) -> None:
+        """Coalesced checkpoints: at most one write per dirty box per interval."""
+        while True:
+            await asyncio.sleep(self._interval)
+            if self._dirty:
+                try:
+                    await self.checkpoint_all()
+                except StorageError as exc:
+                    log.error("%s (will retry)", exc)
+
+    async def flush(self) -> None:
+        try:
+            await self.ask(Flush())
+        except ActorStopped:
+            await self.checkpoint_all()

@@ -1,0 +1,104 @@
+"""Finds or creates the actor of a box; the entry point transport uses for commands and reads."""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from actors.box_actor import BoxActor
+from actors.messages import Clock, Execute, Fanout, Origin, Reply
+from actors.persister import Persister
+from actors.recovery import RestoredBox
+from actors.rules import Command, build_public_box, build_snapshot, default_state
+from actors.runtime import ActorFailed, ActorStopped, ActorSystem
+
+log = logging.getLogger("belay.registry")
+
+MAX_BOX_ID = 9999
+SHUTTING_DOWN = "shutting_down"
+INTERNAL_ERROR = "internal_error"
+
+
+class BoxRegistry:
+    def __init__(self, system: ActorSystem, persister: Persister, fanout: Fanout, clock: Clock,
+                 officials: dict[str, str]) -> None:
+        self._system = system
+        self._persister = persister
+        self._fanout = fanout
+        self._clock = clock
+        self._officials = officials
+        self._boxes: dict[int, BoxActor] = {}
+        # A box not created yet shows this sessionId; the box adopts it when it is created,
+        # so a client that read the default snapshot can send commands with it.
+        self._provisional: dict[int, str] = {}
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def adopt(self, restored: list[RestoredBox]) -> None:
+        for box in restored:
+            self._spawn(box.box_id, box.state, box.seq).arm_timer()
+
+    async def close(self) -> None:
+        """Stop taking commands, let each box finish its current one, then stop the boxes."""
+        self._closed = True
+        for actor in self._boxes.values():
+            actor.stop()
+        for actor in self._boxes.values():
+            await actor.finished.wait()
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def execute(self, command: Command, origin: Origin) -> Reply:
+        if self._closed:
+            return Reply.error(503, SHUTTING_DOWN)
+        actor = self._boxes.get(command.box_id) or self._create(command.box_id)
+        try:
+            return await actor.ask(Execute(command, origin))
+        except ActorStopped:
+            return Reply.error(503, SHUTTING_DOWN)
+        except ActorFailed:
+            return Reply.error(500, INTERNAL_ERROR)
+
+    # -- reads (never create a box) --------------------------------------------------------------
+
+    def __contains__(self, box_id: int) -> bool:
+        return box_id in self._boxes
+
+    def box_ids(self) -> list[int]:
+        return sorted(self._boxes)
+
+    def state(self, box_id: int) -> dict[str, Any]:
+        actor = self._boxes.get(box_id)
+        if actor is not None:
+            return actor.state
+        return default_state(self._provisional_session(box_id))
+
+    def snapshot(self, box_id: int) -> dict[str, Any]:
+        return build_snapshot(self.state(box_id), box_id, self._clock.now_ms(), self._officials)
+
+    def public_boxes(self) -> list[dict[str, Any]]:
+        now_ms = self._clock.now_ms()
+        return [build_public_box(a.state, box_id, now_ms) for box_id, a in sorted(self._boxes.items())]
+
+    def public_box(self, box_id: int) -> dict[str, Any]:
+        return build_public_box(self.state(box_id), box_id, self._clock.now_ms())
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _provisional_session(self, box_id: int) -> str:
+        session = self._provisional.get(box_id)
+        if session is None:
+            session = self._provisional[box_id] = str(uuid.uuid4())
+        return session
+
+    def _create(self, box_id: int) -> BoxActor:
+        state = default_state(self._provisional.pop(box_id, None) or str(uuid.uuid4()))
+        return self._spawn(box_id, state, 0)
+
+    def _spawn(self, box_id: int, state: dict[str, Any], seq: int) -> BoxActor:
+        actor = BoxActor(box_id, state, seq, persister=self._persister, fanout=self._fanout,
+                         clock=self._clock, officials=self._officials)
+        self._boxes[box_id] = actor
+        self._system.spawn(actor)
+        return actor

@@ -1,0 +1,29 @@
+"""Belay's contest rules: pure functions of (state, command, now, generated ids), no I/O."""
+
+from .commands import COMMAND_TYPES, Command, CommandError, parse_command
+from .names import normalize_name
+from .ranking import lead_ranking_rows
+from .snapshot import build_public_box, build_snapshot
+from .state import default_state, state_from_checkpoint
+from .timer import remaining_seconds, running_deadline_ms
+from .transitions import ACTION_WINDOW, Outcome, apply_command, check_freshness, is_duplicate_action
+
+__all__ = [
+    "ACTION_WINDOW",
+    "COMMAND_TYPES",
+    "Command",
+    "CommandError",
+    "Outcome",
+    "apply_command",
+    "build_public_box",
+    "build_snapshot",
+    "check_freshness",
+    "default_state",
+    "is_duplicate_action",
+    "lead_ranking_rows",
+    "normalize_name",
+    "parse_command",
+    "remaining_seconds",
+    "running_deadline_ms",
+    "state_from_checkpoint",
+]

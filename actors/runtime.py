@@ -1,0 +1,163 @@
+"""A small actor runtime: each actor owns a mailbox and handles one message at a time.
+
+Actors need no locks: all changes to an actor's state happen inside `handle`, one message after
+another. `ask` waits for the reply; `tell` does not. When an actor stops, every request still in
+its mailbox is failed at once instead of hanging. Every actor task belongs to one TaskGroup owned
+by `ActorSystem`, so a task never dies silently in the background.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("belay.actors")
+
+
+class ActorStopped(RuntimeError):
+    """The actor is stopping or stopped; the message was not handled."""
+
+
+class ActorFailed(RuntimeError):
+    """The handler raised; the actor kept its last good state and goes on serving."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    message: object
+    reply: asyncio.Future[Any] | None
+
+
+_STOP = _Envelope(None, None)
+
+
+class Actor:
+    """Subclasses implement `handle`; its return value is the reply to `ask`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._mailbox: asyncio.Queue[_Envelope] = asyncio.Queue()
+        self._stopping = False
+        self.finished = asyncio.Event()
+
+    def tell(self, message: object) -> None:
+        if self._stopping:
+            raise ActorStopped(self.name)
+        self._mailbox.put_nowait(_Envelope(message, None))
+
+    async def ask(self, message: object) -> Any:
+        if self._stopping:
+            raise ActorStopped(self.name)
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._mailbox.put_nowait(_Envelope(message, reply))
+        return await reply
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def handle(self, message: object) -> Any:
+        raise NotImplementedError
+
+    async def on_stop(self) -> None:
+        """Called once after the last message, inside the actor's task."""
+
+    def stop(self) -> None:
+        """Refuse new messages, fail the queued ones, and end the task after the current one."""
+        if self._stopping:
+            return
+        self._stopping = True
+        while not self._mailbox.empty():
+            envelope = self._mailbox.get_nowait()
+            if envelope.reply is not None and not envelope.reply.done():
+                envelope.reply.set_exception(ActorStopped(self.name))
+        self._mailbox.put_nowait(_STOP)
+
+    async def run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            try:
+                await self.on_stop()
+            finally:
+                self.finished.set()
+
+    async def _serve(self) -> None:
+        while True:
+            envelope = await self._mailbox.get()
+            if envelope is _STOP:
+                return
+            await self._deliver(envelope)
+
+    async def _deliver(self, envelope: _Envelope) -> None:
+        try:
+            result = await self.handle(envelope.message)
+        except asyncio.CancelledError:
+            if envelope.reply is not None and not envelope.reply.done():
+                envelope.reply.set_exception(ActorStopped(self.name))
+            raise
+        except Exception as exc:
+            # Supervision: log with the actor's name, answer with an error, keep serving.
+            log.exception("actor %s failed on %s", self.name, type(envelope.message).__name__)
+            if envelope.reply is not None and not envelope.reply.done():
+                envelope.reply.set_exception(ActorFailed(f"{self.name}: {type(exc).__name__}"))
+            return
+        if envelope.reply is not None and not envelope.reply.done():
+            envelope.reply.set_result(result)
+
+
+class ActorSystem:
+    """Owns the TaskGroup of every long-lived task (actors, hubs' loops)."""
+
+    def __init__(self) -> None:
+        self._group: asyncio.TaskGroup | None = None
+        self._ready = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._main: asyncio.Task[None] | None = None
+        self._services: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._main = asyncio.create_task(self._own_tasks(), name="belay-task-group")
+        await self._ready.wait()
+
+    async def _own_tasks(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                self._ready.set()
+                await self._closing.wait()
+        except BaseException:
+            log.exception("a long-lived task failed; the task group stopped")
+            self._ready.set()
+            raise
+        finally:
+            self._group = None
+
+    def spawn(self, actor: Actor) -> Actor:
+        self.create_task(actor.run(), name=actor.name)
+        return actor
+
+    def spawn_service(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A loop that runs until the system closes (it is cancelled then)."""
+        task = self.create_task(coro, name)
+        self._services.add(task)
+        task.add_done_callback(self._services.discard)
+        return task
+
+    def create_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        if self._group is None:
+            coro.close()
+            raise ActorStopped("actor system is not running")
+        return self._group.create_task(coro, name=name)
+
+    async def close(self) -> None:
+        """Cancel the service loops and wait for every owned task (stop the actors first)."""
+        for task in list(self._services):
+            task.cancel()
+        self._closing.set()
+        if self._main is not None:
+            try:
+                await self._main
+            except BaseException:  # already logged in _own_tasks
+                pass

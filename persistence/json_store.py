@@ -1,0 +1,216 @@
+"""JSON-file storage: the write-ahead log, box checkpoints and the directory lock behind one object.
+
+Plain blocking code, owned by the single persister actor (which runs it in a thread executor).
+Under the storage root: `events.ndjson` (+ archives `events.NNNNNN.ndjson`), `boxes/{id}.json`,
+`boxes/quarantine/`, `boxes/reset-NNNNNN/` and `belay.lock`.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from persistence.checkpoints import Checkpoint, CheckpointDir, is_box_id, is_int
+from persistence.errors import StorageError, StorageLocked
+from persistence.fs import FileSystem
+from persistence.storage_lock import StorageLock
+from persistence.wal import WriteAheadLog, iter_lines
+
+__all__ = ["Checkpoint", "JsonStore", "Recovered", "StorageError", "StorageLocked"]
+
+log = logging.getLogger("belay.persistence")
+
+RESET_DIR_RE = re.compile(r"^reset-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Recovered:
+    checkpoints: dict[int, Checkpoint]  # valid checkpoints; the caller validates `state`
+    # Per box, ascending: the contiguous run of events after its checkpoint (from seq 1 without
+    # one). For an unrecoverable box the run stops at the first missing seq.
+    events: dict[int, list[dict[str, Any]]]
+    quarantined: list[str]              # where corrupt checkpoints were moved
+    unrecoverable: list[int]            # boxes whose history after the checkpoint has a hole
+    torn_bytes: int                     # bytes cut from the log tail
+    bad_lines: int                      # unparsable complete lines skipped
+    stray_temp_files: int               # *.tmp removed from boxes/
+
+
+class JsonStore:
+    def __init__(self, root: Path, fs: FileSystem | None = None, max_log_bytes: int = 50 * 2**20) -> None:
+        self.root = Path(root)
+        self._fs = fs or FileSystem()
+        self.max_log_bytes = max_log_bytes
+        self._lock = StorageLock(self.root, self._fs)
+        self._wal = WriteAheadLog(self.root, self._fs)
+        self._boxes = CheckpointDir(self.root / "boxes", self._fs)
+        self._open = False
+
+    @property
+    def log_path(self) -> Path:
+        return self._wal.path
+
+    @property
+    def committed_offset(self) -> int:
+        """End of the last durable line; readers never read past it."""
+        return self._wal.committed_offset
+
+    def open(self, reset_boxes: bool = False) -> Recovered:
+        """Lock the directory, repair what a crash left, and return what to replay.
+
+        reset_boxes=True is a clean start that loses nothing: the log becomes an archive and the
+        checkpoints move to `boxes/reset-NNNNNN/`, so there is nothing to replay.
+        """
+        if self._open:
+            raise RuntimeError("JsonStore is already open")
+        try:
+            self._fs.makedirs(self._boxes.path)
+        except OSError as exc:
+            raise StorageError(f"cannot create {self._boxes.path}: {exc}") from exc
+        self._lock.acquire()
+        try:
+            recovered = self._recover(reset_boxes)
+        except BaseException:
+            self._wal.close()
+            self._lock.release()
+            raise
+        self._open = True
+        return recovered
+
+    def append(self, lines: Sequence[bytes]) -> int:
+        """Make `lines` (each one JSON object ending in b"\\n") durable; returns the new offset.
+
+        One write and one fdatasync per call. On failure the log is cut back to the last
+        committed offset and StorageError is raised; nothing of the batch counts as written.
+        """
+        self._require_open()
+        return self._wal.append(lines)
+
+    def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
+        """Atomically replace `boxes/{box_id}.json`; `seq` is the last event folded into `state`."""
+        self._require_open()
+        self._boxes.write(box_id, seq, state)
+
+    def rotation_due(self) -> bool:
+        return self.committed_offset >= self.max_log_bytes
+
+    def rotate(self) -> Path:
+        """Archive the log under a new name and start a fresh one. The caller checkpoints every
+        box first, so nothing in the archive is needed for replay."""
+        self._require_open()
+        archive = self.root / f"events.{self._next_number():06d}.ndjson"
+        self._wal.rotate(archive)
+        log.info("rotated %s to %s", self.log_path, archive)
+        return archive
+
+    def archives(self) -> list[Path]:
+        """Rotated logs, oldest first."""
+        return [path for _, path in self._wal.archives()]
+
+    def close(self) -> None:
+        self._open = False
+        try:
+            self._wal.close()
+        finally:
+            self._lock.release()
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise RuntimeError("JsonStore is not open")
+
+    def _recover(self, reset_boxes: bool) -> Recovered:
+        try:
+            stray = self._boxes.remove_stray_temp_files()
+            log_data, torn = self._wal.open()
+            if reset_boxes:
+                self._reset()
+                return Recovered({}, {}, [], [], torn, 0, stray)
+            loaded = self._boxes.load()
+        except OSError as exc:
+            raise StorageError(f"cannot recover {self.root}: {exc}") from exc
+        history = _History({box: cp.seq for box, cp in loaded.valid.items()})
+        history.add(iter_lines(log_data))
+        missing = history.incomplete(loaded.quarantined_boxes)
+        for archive in reversed(self._current_era_archives()):
+            if not missing:
+                break  # older archives are read only for boxes that need earlier history
+            try:
+                history.add(iter_lines(self._fs.read_bytes(archive)))
+            except OSError as exc:
+                raise StorageError(f"cannot read {archive}: {exc}") from exc
+            missing = history.incomplete(loaded.quarantined_boxes)
+        events, holes = history.runs()
+        unrecoverable = sorted(holes | missing)
+        if unrecoverable:
+            log.error("boxes with incomplete history (cannot rebuild exactly): %s", unrecoverable)
+        return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray)
+
+    def _reset(self) -> None:
+        """Set the log and the checkpoints aside under one new number: it also marks where the
+        current history starts, so archives before it are never replayed."""
+        number = self._next_number()
+        # The marker folder first: a crash halfway leaves valid checkpoints and a valid log.
+        self._fs.makedirs(self._boxes.path / f"reset-{number:06d}")
+        self._fs.fsync_dir(self._boxes.path)
+        if self._wal.committed_offset > 0:
+            self._wal.rotate(self.root / f"events.{number:06d}.ndjson")
+        moved = self._boxes.move_all_to(self._boxes.path / f"reset-{number:06d}")
+        log.warning("reset: %d checkpoint(s) moved to %s", moved, self._boxes.path / f"reset-{number:06d}")
+
+    def _reset_numbers(self) -> list[int]:
+        return [int(m.group(1)) for name in self._fs.list_dirs(self._boxes.path) if (m := RESET_DIR_RE.match(name))]
+
+    def _next_number(self) -> int:
+        """Archives and reset folders share one sequence, so a number is never reused."""
+        used = [n for n, _ in self._wal.archives()] + self._reset_numbers()
+        return max(used, default=0) + 1
+
+    def _current_era_archives(self) -> list[Path]:
+        """Archives written after the last reset, oldest first."""
+        since = max(self._reset_numbers(), default=0)
+        return [path for n, path in self._wal.archives() if n > since]
+
+
+class _History:
+    """Events per box from the log and, when needed, older archives, keyed by seq."""
+
+    def __init__(self, checkpoint_seqs: dict[int, int]) -> None:
+        self._after = checkpoint_seqs
+        self._by_box: dict[int, dict[int, dict[str, Any]]] = {}
+        self.bad_lines = 0
+
+    def add(self, lines: Iterable[dict[str, Any] | None]) -> None:
+        for event in lines:
+            if event is None:
+                self.bad_lines += 1
+                continue
+            box, seq = event.get("boxId"), event.get("seq")
+            # Lines without a per-box seq are audit-only (e.g. written by the old backend).
+            if not is_box_id(box) or not is_int(seq) or seq <= self._after.get(box, 0):
+                continue
+            # An earlier copy of a seq wins: the log is read before older archives, and within
+            # one file a repeated seq can only be a stale line.
+            self._by_box.setdefault(box, {}).setdefault(seq, event)
+
+    def incomplete(self, also: Iterable[int]) -> set[int]:
+        """Boxes (with events, or listed in `also`) whose first needed seq is not known yet."""
+        boxes = set(self._by_box) | set(also)
+        return {box for box in boxes if self._after.get(box, 0) + 1 not in self._by_box.get(box, {})}
+
+    def runs(self) -> tuple[dict[int, list[dict[str, Any]]], set[int]]:
+        """The contiguous run per box, and the boxes whose events stop at a hole."""
+        runs: dict[int, list[dict[str, Any]]] = {}
+        holes: set[int] = set()
+        for box, by_seq in self._by_box.items():
+            seq, run = self._after.get(box, 0) + 1, []
+            while seq in by_seq:
+                run.append(by_seq[seq])
+                seq += 1
+            if len(run) < len(by_seq):
+                holes.add(box)
+            if run:
+                runs[box] = run
+        return runs, holes

@@ -1,0 +1,97 @@
+"""The storage interface the actors use, and its JSON-files implementation.
+
+Actors and transport only see `Storage`; a PostgreSQL backend implements the same methods.
+The JSON backend's blocking calls run on dedicated threads: one for the write-ahead log (so an
+audit read or a checkpoint never delays an fsync) and one for checkpoints and reads.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, TypeVar
+
+from persistence.audit_log import read_latest
+from persistence.fs import FileSystem
+from persistence.json_store import JsonStore, Recovered, StorageError
+
+__all__ = ["Storage", "JsonStorage", "Recovered", "StorageError"]
+
+T = TypeVar("T")
+
+
+class Storage(Protocol):
+    mode: str
+
+    async def open(self, reset_boxes: bool) -> Recovered: ...
+    async def append(self, lines: Sequence[bytes]) -> None: ...
+    async def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None: ...
+    async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool: ...
+    async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]: ...
+    def describe(self) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
+
+
+class JsonStorage:
+    """Storage in plain files under one directory (see persistence/json_store.py for the layout)."""
+
+    mode = "json"
+
+    def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None) -> None:
+        self.root = root
+        self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes)
+        self._wal_thread = ThreadPoolExecutor(1, thread_name_prefix="belay-wal")
+        self._io_thread = ThreadPoolExecutor(1, thread_name_prefix="belay-io")
+
+    async def _on(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def open(self, reset_boxes: bool) -> Recovered:
+        return await self._on(self._wal_thread, self._store.open, reset_boxes)
+
+    async def append(self, lines: Sequence[bytes]) -> None:
+        await self._on(self._wal_thread, self._store.append, lines)
+
+    async def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
+        await self._on(self._io_thread, self._store.write_checkpoint, box_id, seq, state)
+
+    async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool:
+        if not self._store.rotation_due():
+            return False
+        # Every box must be checkpointed at the committed point before its events leave the log.
+        await checkpoint_all()
+        await self._on(self._wal_thread, self._store.rotate)
+        return True
+
+    async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
+        store = self._store
+        archives = list(reversed(store.archives()))
+        return await self._on(
+            self._io_thread,
+            lambda: read_latest(store.log_path, store.committed_offset, archives,
+                                limit=limit, box_id=box_id, include_payload=include_payload),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            audit_bytes = self._store.committed_offset
+        except Exception:  # not opened yet
+            audit_bytes = 0
+        return {
+            "mode": self.mode,
+            "directory": str(self.root.resolve()),
+            "audit_bytes": audit_bytes,
+            "archives": len(self._store.archives()) if self.root.exists() else 0,
+        }
+
+    async def close(self) -> None:
+        try:
+            await self._on(self._wal_thread, self._store.close)
+        finally:
+            self._wal_thread.shutdown(wait=True)
+            self._io_thread.shutdown(wait=True)
+
+
+def storage_from_config(storage_dir: Path, max_log_bytes: int, fs: FileSystem | None = None) -> Storage:
+    return JsonStorage(Path(os.fspath(storage_dir)), max_log_bytes=max_log_bytes, fs=fs)

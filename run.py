@@ -1,0 +1,98 @@
+"""Start Belay: `python run.py` serves on 0.0.0.0:8000 with ./data. `python run.py --help` lists flags."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from persistence.json_store import StorageLocked
+from persistence.storage import StorageError
+from transport.app import create_app
+from transport.config import OPTIONS, Config, ConfigError, add_arguments, load_config
+
+log = logging.getLogger("belay")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Belay: live scoring for climbing competitions (escalada-compatible API).",
+        epilog="Every flag can also be set by the environment variable named in brackets; "
+               "flags win. SIGINT/SIGTERM stop the server after flushing every box to disk.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+async def serve(config: Config) -> int:
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
+    try:
+        await runner.setup()
+    except StorageLocked as exc:
+        log.error("%s", exc)
+        return 2
+    except (StorageError, OSError) as exc:
+        log.error("cannot open storage at %s: %s", config.storage_dir, exc)
+        return 2
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
+        await runner.cleanup()
+        return 2
+    host, port = _bound_address(site, config)
+    print(f"listening on http://{host}:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
+            pass
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: no new commands, flushing the log and checkpointing every box")
+        await runner.cleanup()
+    return 0
+
+
+def _bound_address(site: web.TCPSite, config: Config) -> tuple[str, int]:
+    server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0's pick
+    if server is not None and server.sockets:
+        address = server.sockets[0].getsockname()
+        return config.host, int(address[1])
+    return config.host, config.port
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    log.info("event loop: %s", "uvloop" if uvloop else "asyncio")
+    try:
+        if uvloop is not None:
+            return uvloop.run(serve(config))
+        return asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

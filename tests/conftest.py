@@ -1,0 +1,98 @@
+"""Shared fixtures: an in-process server on a real socket, and run.py in a subprocess."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient, TestServer
+
+from transport.app import create_app
+from transport.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_config(storage_dir: Path, **overrides: object) -> Config:
+    return Config(host="127.0.0.1", port=0, storage_dir=storage_dir, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
+    app = create_app(make_config(tmp_path / "data"))
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as test_client:
+        yield test_client
+
+
+class ServerProcess:
+    """`python run.py` on an OS-assigned port; stdout is read until it says where it listens."""
+
+    def __init__(self, storage_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.storage_dir = storage_dir
+        self.log_path = storage_dir.parent / f"server-{time.monotonic_ns()}.log"
+        self._log = open(self.log_path, "wb")
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), "--host", "127.0.0.1", "--port", "0",
+             "--storage-dir", str(storage_dir), *extra],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, env=full_env,
+        )
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self, timeout: float = 30.0) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise RuntimeError(f"server exited early: {self.log()}")
+            match = re.match(r"listening on (http://\S+)", line)
+            if match:
+                return match.group(1)
+        raise RuntimeError("server did not start in time")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+@pytest.fixture
+def spawn_server(tmp_path: Path) -> Iterator:
+    started: list[ServerProcess] = []
+
+    def spawn(storage_dir: Path | None = None, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(storage_dir or tmp_path / "data", *extra, env=env)
+        started.append(server)
+        return server
+
+    yield spawn
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ClientSession]:
+    async with ClientSession() as session:
+        yield session

@@ -1,0 +1,55 @@
+"""Every error a client can see, and the middleware that turns any failure into JSON `{"detail"}`."""
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+log = logging.getLogger("belay.http")
+
+MALFORMED_JSON = "malformed JSON body"
+BODY_NOT_OBJECT = "the JSON body must be an object"
+BODY_TOO_LARGE = "request body too large"
+INVALID_BOX_ID = "boxId must be an integer from 0 to 9999"
+INVALID_LIMIT = "limit must be an integer from 1 to 2000"
+NOT_FOUND = "not found"
+METHOD_NOT_ALLOWED = "method not allowed"
+INTERNAL_ERROR = "internal_error"
+
+
+def json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"detail": detail}, status=status, headers=headers)
+
+
+class ClientError(web.HTTPException):
+    """Raise anywhere in a handler to answer `status` with `{"detail": detail}`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status_code = status
+        super().__init__(text=detail)
+        self.detail = detail
+
+
+_DEFAULT_DETAILS = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: BODY_TOO_LARGE}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ClientError as exc:
+        return json_error(exc.status_code, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status_code < 400:
+            raise
+        detail = _DEFAULT_DETAILS.get(exc.status_code) or exc.reason or "error"
+        return json_error(exc.status_code, detail, headers={
+            k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")
+        })
+    except Exception:
+        # A bug, not bad input: log it once, never show the traceback to the client.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, INTERNAL_ERROR)

@@ -1,0 +1,78 @@
+"""Health and status endpoints (no auth): liveness, readiness and storage metadata."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from transport.keys import PERSISTER, REGISTRY, STORAGE
+
+routes = web.RouteTableDef()
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts is not None else None
+
+
+def storage_report(app: web.Application) -> dict[str, Any]:
+    described = app[STORAGE].describe()
+    status = app[PERSISTER].status
+    return {
+        "mode": described["mode"],
+        "directory": described["directory"],
+        "boxes": len(app[REGISTRY].box_ids()),
+        "audit_file_mb": round(described["audit_bytes"] / 1048576, 2),
+        "audit_archives": described["archives"],
+        "last_durable_write": _iso(status.last_durable_write),
+        "degraded": status.degraded,
+        "last_error": status.last_error,
+    }
+
+
+def _status_word(app: web.Application) -> str:
+    return "degraded" if app[PERSISTER].status.degraded else "ok"
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    report = storage_report(request.app)
+    return web.json_response({"status": _status_word(request.app), "storage": report["mode"],
+                              "details": report})
+
+
+@routes.get("/status/summary")
+async def status_summary(request: web.Request) -> web.Response:
+    report = storage_report(request.app)
+    return web.json_response({
+        "competitions": 0,
+        "boxes": report["boxes"],
+        "events": request.app[PERSISTER].status.events,
+        "last_event_at": report["last_durable_write"],
+        "storage": report["mode"],
+    })
+
+
+@routes.get("/api/health")
+async def api_health(request: web.Request) -> web.Response:
+    report = storage_report(request.app)
+    return web.json_response({
+        "status": _status_word(request.app),
+        "boxes_loaded": report["boxes"],
+        "audit_file_mb": report["audit_file_mb"],
+        "storage": report,
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+    })
+
+
+@routes.get("/api/health/ready")
+async def ready(request: web.Request) -> web.Response:
+    if request.app[PERSISTER].status.degraded:
+        return web.json_response({"status": "not_ready", "error": "storage_unavailable"}, status=503)
+    return web.json_response({"status": "ready", "boxes_count": len(request.app[REGISTRY].box_ids())})
+
+
+@routes.get("/api/health/live")
+async def live(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive", "time": time.time()})

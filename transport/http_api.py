@@ -1,0 +1,82 @@
+"""HTTP routes for commands, box state and the audit log: translate, authorize, forward."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from actors.rules import CommandError, parse_command
+from transport.auth import Need, authorize, origin_of
+from transport.errors import (
+    BODY_NOT_OBJECT,
+    INVALID_BOX_ID,
+    INVALID_LIMIT,
+    MALFORMED_JSON,
+    ClientError,
+)
+from transport.keys import REGISTRY, STORAGE
+
+MAX_BOX_ID = 9999
+AUDIT_DEFAULT_LIMIT = 200
+AUDIT_MAX_LIMIT = 2000
+_TRUTHY = {"1", "true", "yes", "on", "y"}
+
+routes = web.RouteTableDef()
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; bodies over the app's client_max_size answer 413."""
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ClientError(400, MALFORMED_JSON) from None
+    if not isinstance(body, dict):
+        raise ClientError(400, BODY_NOT_OBJECT)
+    return body
+
+
+def parse_box_id(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 4:
+        raise ClientError(400, INVALID_BOX_ID)
+    return int(text)
+
+
+@routes.post("/api/cmd")
+async def post_command(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    box_id = body.get("boxId")
+    principal = authorize(request, Need.BOX_COMMAND, box_id if isinstance(box_id, int) else None)
+    try:
+        command = parse_command(body)
+    except CommandError as exc:
+        raise ClientError(400, exc.detail) from None
+    reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
+    return web.json_response(reply.body, status=reply.status, dumps=_dumps)
+
+
+@routes.get("/api/state/{box_id}")
+async def get_state(request: web.Request) -> web.Response:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.VIEW_BOX, box_id)
+    return web.json_response(request.app[REGISTRY].snapshot(box_id), dumps=_dumps)
+
+
+@routes.get("/api/admin/audit/events")
+async def get_audit_events(request: web.Request) -> web.Response:
+    authorize(request, Need.ADMIN)
+    query = request.query
+    limit_text = query.get("limit") or str(AUDIT_DEFAULT_LIMIT)
+    if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= AUDIT_MAX_LIMIT:
+        raise ClientError(400, INVALID_LIMIT)
+    box_text = query.get("boxId")
+    box_id = parse_box_id(box_text) if box_text else None
+    include_payload = (query.get("includePayload") or "").strip().lower() in _TRUTHY
+    events = await request.app[STORAGE].read_audit(limit=int(limit_text), box_id=box_id,
+                                                    include_payload=include_payload)
+    return web.json_response(events, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

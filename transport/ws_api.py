@@ -1,0 +1,98 @@
+"""WebSocket endpoints: join a channel, send the first snapshot, answer REQUEST_STATE."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Callable, Hashable
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from transport.auth import Need, authorize
+from transport.http_api import parse_box_id
+from transport.keys import CONFIG, HUB, REGISTRY
+from transport.ws_hub import PUBLIC, SNAPSHOT, Subscriber, box_channel, public_box_channel
+
+# Protocol-level pings keep dead peers from lingering; browsers answer them by themselves.
+HEARTBEAT_S = 20.0
+MAX_CLIENT_FRAME = 64 * 1024
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/ws/{box_id}")
+async def box_socket(request: web.Request) -> web.StreamResponse:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.VIEW_BOX, box_id)
+    registry = request.app[REGISTRY]
+
+    def snapshot_for(message: dict[str, Any]) -> bytes | None:
+        target = message.get("boxId", box_id)
+        if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 9999:
+            return None
+        return orjson.dumps(registry.snapshot(target))
+
+    return await _serve(request, box_channel(box_id), lambda: orjson.dumps(registry.snapshot(box_id)),
+                        snapshot_for)
+
+
+@routes.get("/api/public/ws/{box_id}")
+async def public_box_socket(request: web.Request) -> web.StreamResponse:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.PUBLIC, box_id)
+    registry = request.app[REGISTRY]
+
+    def first() -> bytes:
+        return orjson.dumps(registry.snapshot(box_id))
+
+    return await _serve(request, public_box_channel(box_id), first, lambda _m: first())
+
+
+@routes.get("/api/public/ws")
+async def public_socket(request: web.Request) -> web.StreamResponse:
+    registry = request.app[REGISTRY]
+
+    def first() -> bytes:
+        return orjson.dumps({"type": "PUBLIC_STATE_SNAPSHOT", "boxes": registry.public_boxes()})
+
+    return await _serve(request, PUBLIC, first, lambda _m: first())
+
+
+async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes],
+                 on_request_state: Callable[[dict[str, Any]], bytes | None]) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    hub = request.app[HUB]
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_FRAME)
+    await ws.prepare(request)
+    subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
+                            stall_timeout_s=config.ws_stall_timeout_s)
+    hub.join(channel, subscriber, first_frame())
+    writer = asyncio.create_task(subscriber.run_writer(), name=f"ws-writer-{channel}")
+    try:
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            _answer(subscriber, message.data, on_request_state)
+    finally:
+        hub.leave(channel, subscriber)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await writer
+    return ws
+
+
+def _answer(subscriber: Subscriber, data: str, on_request_state: Callable[[dict[str, Any]], bytes | None]) -> None:
+    """Only REQUEST_STATE and PING get an answer; anything else (PONG, echoes, junk) is ignored."""
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(message, dict):
+        return
+    kind = message.get("type")
+    if kind == "REQUEST_STATE":
+        frame = on_request_state(message)
+        if frame is not None:
+            subscriber.send(frame, key=SNAPSHOT)
+    elif kind == "PING":
+        subscriber.send(orjson.dumps({"type": "PONG", "timestamp": message.get("timestamp")}))

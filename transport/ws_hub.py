@@ -1,0 +1,152 @@
+"""WebSocket fan-out: every message is encoded once and the same bytes go to every subscriber.
+
+Each socket has a bounded outgoing queue drained by its own writer task, so a slow client never
+delays the box actor or any other client. Pending snapshots coalesce (a slow client gets the
+latest, never a backlog); echoes and pings are never dropped. A socket whose unsent data stays
+over the limit for `stall_timeout_s` is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any, Callable, Hashable
+
+import orjson
+from aiohttp import WSMsgType, web
+
+log = logging.getLogger("belay.ws")
+
+CLOSE_SLOW_CONSUMER = 1008
+SNAPSHOT = "snapshot"  # coalescing key of a box's STATE_SNAPSHOT frames
+PUBLIC = ("public",)
+
+
+def box_channel(box_id: int) -> tuple[str, int]:
+    return ("box", box_id)
+
+
+def public_box_channel(box_id: int) -> tuple[str, int]:
+    return ("public-box", box_id)
+
+
+class Subscriber:
+    def __init__(self, ws: web.WebSocketResponse, transport: Any, *, max_pending_bytes: int,
+                 stall_timeout_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ws = ws
+        self._transport = transport
+        self._max_pending = max_pending_bytes
+        self._stall_timeout = stall_timeout_s
+        self._monotonic = monotonic
+        self._queue: deque[tuple[Hashable, bytes]] = deque()  # (coalescing key or None, frame)
+        self._pending_bytes = 0
+        self._over_since: float | None = None
+        self._wakeup = asyncio.Event()
+        self.closed = False
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def send(self, frame: bytes, *, key: Hashable = None) -> None:
+        """Frames with the same non-None key coalesce: the latest replaces one still waiting."""
+        if self.closed:
+            return
+        if key is not None and self._queue:
+            kept = deque(item for item in self._queue if item[0] != key)
+            if len(kept) != len(self._queue):
+                self._pending_bytes = sum(len(item[1]) for item in kept)
+                self._queue = kept
+        self._queue.append((key, frame))
+        self._pending_bytes += len(frame)
+        self._wakeup.set()
+        self.check_stall()
+
+    def check_stall(self) -> None:
+        if self._pending_bytes <= self._max_pending:
+            self._over_since = None
+            return
+        now = self._monotonic()
+        if self._over_since is None:
+            self._over_since = now
+        elif now - self._over_since >= self._stall_timeout:
+            log.info("closing a slow WebSocket client (%d bytes unsent)", self._pending_bytes)
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop a client that stopped reading: its socket buffer is full, so no close frame can go."""
+        self.closed = True
+        self._queue.clear()
+        self._pending_bytes = 0
+        self._wakeup.set()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.abort()
+
+    async def run_writer(self) -> None:
+        while not self.closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue and not self.closed:
+                _, frame = self._queue.popleft()
+                self._pending_bytes -= len(frame)
+                await self.ws.send_frame(frame, WSMsgType.TEXT)
+            self.check_stall()
+
+
+class Hub:
+    """Channels of subscribers: ("box", id), ("public-box", id) and ("public",)."""
+
+    def __init__(self) -> None:
+        self._channels: dict[Hashable, set[Subscriber]] = {}
+
+    def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
+        """Add and send the first snapshot in one step, so no broadcast can overtake it."""
+        subscriber.send(first_frame, key=SNAPSHOT)
+        self._channels.setdefault(channel, set()).add(subscriber)
+
+    def leave(self, channel: Hashable, subscriber: Subscriber) -> None:
+        members = self._channels.get(channel)
+        if members is not None:
+            members.discard(subscriber)
+            if not members:
+                del self._channels[channel]
+
+    def count(self, channel: Hashable | None = None) -> int:
+        if channel is not None:
+            return len(self._channels.get(channel, ()))
+        return sum(len(m) for m in self._channels.values())
+
+    def sockets(self) -> list[web.WebSocketResponse]:
+        return [sub.ws for members in self._channels.values() for sub in members]
+
+    def broadcast(self, channel: Hashable, frame: bytes, *, key: Hashable = None) -> None:
+        for subscriber in tuple(self._channels.get(channel, ())):
+            subscriber.send(frame, key=key)
+
+    # -- the actors' Fanout ------------------------------------------------------------------
+
+    def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: dict[str, Any] | None,
+                    public_kind: str | None, public_box: dict[str, Any] | None) -> None:
+        private, spectators = box_channel(box_id), public_box_channel(box_id)
+        snapshot_frame = orjson.dumps(snapshot) if snapshot is not None else None
+        if echo is not None:
+            self.broadcast(private, orjson.dumps(echo))
+        if snapshot_frame is not None:
+            self.broadcast(private, snapshot_frame, key=SNAPSHOT)
+            if public_kind is not None:
+                self.broadcast(spectators, snapshot_frame, key=SNAPSHOT)
+        if public_kind is not None and public_box is not None:
+            self.broadcast(PUBLIC, orjson.dumps({"type": public_kind, "box": public_box}), key=box_id)
+
+    # -- heartbeat ---------------------------------------------------------------------------
+
+    async def ping_loop(self, interval_s: float) -> None:
+        """The control panel drops its socket after 60 s without an app-level PING."""
+        while True:
+            await asyncio.sleep(interval_s)
+            frame = orjson.dumps({"type": "PING", "timestamp": time.time()})
+            for channel, members in list(self._channels.items()):
+                for subscriber in tuple(members):
+                    subscriber.send(frame)
+                    subscriber.check_stall()
