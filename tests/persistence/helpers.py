@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from persistence.fs import FileSystem
-from persistence.json_store import JsonStore
+from persistence.json_store import JsonStore, Recovered
 
 
 def event(box_id: int, seq: int, **extra: Any) -> dict[str, Any]:
@@ -46,3 +46,11 @@ def open_store(root: Path, fs: FileSystem | None = None, **kwargs: Any) -> JsonS
     store = JsonStore(root, fs=fs, **kwargs)
     store.open()
     return store
+
+
+def reopen(root: Path) -> Recovered:
+    """What a restart on `root` would recover (the store is closed again)."""
+    store = JsonStore(root)
+    recovered = store.open()
+    store.close()
+    return recovered

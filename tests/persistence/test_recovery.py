@@ -8,14 +8,7 @@ import orjson
 from persistence.fs import FaultyFileSystem
 from persistence.json_store import JsonStore
 
-from tests.persistence.helpers import line, open_store, seqs
-
-
-def reopen(root: Path):
-    store = JsonStore(root)
-    recovered = store.open()
-    store.close()
-    return recovered
+from tests.persistence.helpers import line, open_store, reopen, seqs
 
 
 def test_a_fresh_directory_recovers_nothing_and_creates_the_layout(root: Path) -> None:
