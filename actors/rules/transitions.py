@@ -67,7 +67,7 @@ def _echo(state: Mapping[str, Any], cmd: Command, overrides: Mapping[str, Any]) 
 def _remember_action(new: dict[str, Any], action_id: str | None) -> None:
     if action_id is not None:
         recent = new.get("recentActionIds") or []
-        new["recentActionIds"] = [*recent[len(recent) - ACTION_WINDOW + 1 :], action_id]
+        new["recentActionIds"] = [*recent[max(0, len(recent) - ACTION_WINDOW + 1) :], action_id]
 
 
 def _timer_sync(state: dict[str, Any], cmd: Command) -> Outcome:
