@@ -56,7 +56,9 @@ def read_latest(
     return found
 
 
-def _events_backwards(fs: FileSystem, path: Path, end: int | None, block_size: int) -> Generator[dict[str, Any], None, None]:
+def _events_backwards(
+    fs: FileSystem, path: Path, end: int | None, block_size: int
+) -> Generator[dict[str, Any], None, None]:
     """Parsable lines of `path` before `end` (whole file if None), last line first."""
     try:
         fd = fs.open(path, os.O_RDONLY)
@@ -66,7 +68,7 @@ def _events_backwards(fs: FileSystem, path: Path, end: int | None, block_size: i
         raise StorageError(f"cannot read {path}: {exc}") from exc
     try:
         pos = fs.file_size(fd) if end is None else min(end, fs.file_size(fd))
-        partial = b""  # the start of a line whose beginning lies in an earlier block
+        partial = b""  # the end of a line whose start lies in a block not read yet
         while pos > 0:
             start = max(0, pos - block_size)
             lines = (fs.pread(fd, pos - start, start) + partial).split(b"\n")

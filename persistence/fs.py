@@ -140,7 +140,7 @@ class _Fault:
     partial: int | None
 
     def matches(self, op: str, path: str) -> bool:
-        return op == self.op and (self.path_contains is None or self.path_contains in path)
+        return self.times > 0 and op == self.op and (self.path_contains is None or self.path_contains in path)
 
 
 class FaultyFileSystem(FileSystem):
@@ -232,15 +232,15 @@ class FaultyFileSystem(FileSystem):
         """Log the call; return (or raise) the fault that fires for it, if any."""
         path = os.fspath(path)
         self.calls.append((op, path))
-        for fault in self._faults:
-            if not fault.matches(op, path) or fault.times <= 0:
-                continue
-            if fault.skip > 0:
-                fault.skip -= 1
-                return None
-            fault.times -= 1
-            self._faults = [f for f in self._faults if f.times > 0]
-            if raise_now:
-                raise OSError(fault.err, os.strerror(fault.err))
-            return fault
-        return None
+        matching = [f for f in self._faults if f.matches(op, path)]
+        fault = next((f for f in matching if f.skip == 0), None)
+        if fault is None:
+            for f in matching:  # this call succeeds: it counts towards every pending skip
+                f.skip -= 1
+            return None
+        fault.times -= 1
+        if fault.times <= 0:
+            self._faults.remove(fault)
+        if raise_now:
+            raise OSError(fault.err, os.strerror(fault.err))
+        return fault

@@ -1,0 +1,91 @@
+"""The actor runtime: ordering, ask/tell, orderly stop and supervision."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from actors.runtime import Actor, ActorFailed, ActorStopped, ActorSystem
+
+
+class Recorder(Actor):
+    def __init__(self) -> None:
+        super().__init__("recorder")
+        self.seen: list[Any] = []
+        self.total = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def handle(self, message: object) -> Any:
+        await self.gate.wait()
+        if message == "boom":
+            raise RuntimeError("handler bug")
+        self.seen.append(message)
+        self.total += message if isinstance(message, int) else 0
+        return self.total
+
+
+@pytest.fixture
+async def system():
+    actors = ActorSystem()
+    await actors.start()
+    yield actors
+    await actors.close()
+
+
+async def test_messages_are_handled_one_at_a_time_in_order(system: ActorSystem) -> None:
+    actor = system.spawn(Recorder())
+    for n in range(1, 6):
+        actor.tell(n)
+    assert await actor.ask(10) == 25
+    assert actor.seen == [1, 2, 3, 4, 5, 10]
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_a_failing_handler_answers_an_error_and_the_actor_keeps_serving(system: ActorSystem) -> None:
+    actor = system.spawn(Recorder())
+    assert await actor.ask(2) == 2
+    with pytest.raises(ActorFailed):
+        await actor.ask("boom")
+    assert await actor.ask(3) == 5
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_stop_fails_every_pending_ask_at_once(system: ActorSystem) -> None:
+    actor = system.spawn(Recorder())
+    actor.gate.clear()
+    in_flight = asyncio.create_task(actor.ask(1))
+    await asyncio.sleep(0)
+    queued = [asyncio.create_task(actor.ask(n)) for n in range(2, 5)]
+    await asyncio.sleep(0)
+    actor.stop()
+    for task in queued:
+        with pytest.raises(ActorStopped):
+            await asyncio.wait_for(task, 1)
+    actor.gate.set()
+    assert await asyncio.wait_for(in_flight, 1) == 1  # the message being handled finishes
+    await actor.finished.wait()
+    with pytest.raises(ActorStopped):
+        await actor.ask(9)
+    with pytest.raises(ActorStopped):
+        actor.tell(9)
+
+
+async def test_services_are_cancelled_when_the_system_closes() -> None:
+    system = ActorSystem()
+    await system.start()
+    ticks = 0
+
+    async def loop() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    task = system.spawn_service(loop(), "ticker")
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(system.close(), 2)
+    assert task.cancelled() and ticks > 0
