@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ class JsonStore:
         self._wal = WriteAheadLog(self.root, self._fs)
         self._boxes = CheckpointDir(self.root / "boxes", self._fs)
         self._open = False
+        # Rotation swaps the log for an archive; audit readers on another thread need both at once.
+        self._rotation = threading.Lock()
 
     @property
     def log_path(self) -> Path:
@@ -101,14 +104,20 @@ class JsonStore:
         """Archive the log under a new name and start a fresh one. The caller checkpoints every
         box first, so nothing in the archive is needed for replay."""
         self._require_open()
-        archive = self.root / f"events.{self._next_number():06d}.ndjson"
-        self._wal.rotate(archive)
+        with self._rotation:
+            archive = self.root / f"events.{self._next_number():06d}.ndjson"
+            self._wal.rotate(archive)
         log.info("rotated %s to %s", self.log_path, archive)
         return archive
 
     def archives(self) -> list[Path]:
         """Rotated logs, oldest first."""
         return [path for _, path in self._wal.archives()]
+
+    def audit_view(self) -> tuple[Path, int, list[Path]]:
+        """The log, its committed end and the archives (newest first), consistent with each other."""
+        with self._rotation:
+            return self.log_path, self.committed_offset, list(reversed(self.archives()))
 
     def close(self) -> None:
         self._open = False
