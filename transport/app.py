@@ -91,5 +91,6 @@ async def _drain(app: web.Application) -> None:
     """Stop taking commands and flush before the sockets close."""
     await app[REGISTRY].close()
     await app[PERSISTER].flush()
+    app[HUB].close()
     await asyncio.gather(*(ws.close(code=1001, message=b"server shutdown") for ws in app[HUB].sockets()),
                          return_exceptions=True)

@@ -95,10 +95,17 @@ class Subscriber:
 
 
 class Hub:
-    """Channels of subscribers: ("box", id), ("public-box", id) and ("public",)."""
+    """Channels of subscribers: ("box", id), ("public-box", id) and ("public",).
 
-    def __init__(self) -> None:
+    Spectator channels are throttled per box with a leading edge: the first update goes at once,
+    later ones within `spectator_window_s` merge into one trailing update.
+    """
+
+    def __init__(self, spectator_window_s: float = 0.25) -> None:
         self._channels: dict[Hashable, set[Subscriber]] = {}
+        self._spectator_window_s = spectator_window_s
+        self._windows: dict[int, asyncio.TimerHandle] = {}
+        self._pending: dict[int, tuple[bytes | None, bytes | None]] = {}
 
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         """Add and send the first snapshot in one step, so no broadcast can overtake it."""
@@ -124,20 +131,50 @@ class Hub:
         for subscriber in tuple(self._channels.get(channel, ())):
             subscriber.send(frame, key=key)
 
+    def close(self) -> None:
+        for handle in self._windows.values():
+            handle.cancel()
+        self._windows.clear()
+        self._pending.clear()
+
     # -- the actors' Fanout ------------------------------------------------------------------
 
     def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: dict[str, Any] | None,
                     public_kind: str | None, public_box: dict[str, Any] | None) -> None:
-        private, spectators = box_channel(box_id), public_box_channel(box_id)
+        private = box_channel(box_id)
         snapshot_frame = orjson.dumps(snapshot) if snapshot is not None else None
-        if echo is not None:
-            self.broadcast(private, orjson.dumps(echo))
+        if private in self._channels:
+            if echo is not None:
+                self.broadcast(private, orjson.dumps(echo))
+            if snapshot_frame is not None:
+                self.broadcast(private, snapshot_frame, key=SNAPSHOT)
+        if public_kind is None:
+            return
+        aggregate_frame = None
+        if public_box is not None and PUBLIC in self._channels:
+            aggregate_frame = orjson.dumps({"type": public_kind, "box": public_box})
+        if public_box_channel(box_id) not in self._channels:
+            snapshot_frame = None
+        if snapshot_frame is not None or aggregate_frame is not None:
+            self._to_spectators(box_id, snapshot_frame, aggregate_frame)
+
+    def _to_spectators(self, box_id: int, snapshot_frame: bytes | None, aggregate_frame: bytes | None) -> None:
+        if box_id in self._windows:
+            old_snapshot, old_aggregate = self._pending.get(box_id, (None, None))
+            self._pending[box_id] = (snapshot_frame or old_snapshot, aggregate_frame or old_aggregate)
+            return
         if snapshot_frame is not None:
-            self.broadcast(private, snapshot_frame, key=SNAPSHOT)
-            if public_kind is not None:
-                self.broadcast(spectators, snapshot_frame, key=SNAPSHOT)
-        if public_kind is not None and public_box is not None:
-            self.broadcast(PUBLIC, orjson.dumps({"type": public_kind, "box": public_box}), key=box_id)
+            self.broadcast(public_box_channel(box_id), snapshot_frame, key=SNAPSHOT)
+        if aggregate_frame is not None:
+            self.broadcast(PUBLIC, aggregate_frame, key=box_id)
+        loop = asyncio.get_running_loop()
+        self._windows[box_id] = loop.call_later(self._spectator_window_s, self._window_closed, box_id)
+
+    def _window_closed(self, box_id: int) -> None:
+        del self._windows[box_id]
+        pending = self._pending.pop(box_id, None)
+        if pending is not None:
+            self._to_spectators(box_id, *pending)
 
     # -- heartbeat ---------------------------------------------------------------------------
 

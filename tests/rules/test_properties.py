@@ -112,7 +112,7 @@ valid_commands = st.sampled_from(COMMAND_TYPES).flatmap(
     lambda cmd_type: st.fixed_dictionaries(
         {"type": st.just(cmd_type), "boxId": st.just(0), "sessionId": st.just(SESSION),
          **{field: valid[field] for field in REQUIRED.get(cmd_type, ())}},
-        optional=valid,
+        optional={field: value for field, value in valid.items() if field not in REQUIRED.get(cmd_type, ())},
     )
 )
 
