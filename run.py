@@ -12,7 +12,7 @@ from aiohttp import web
 from persistence.json_store import StorageLocked
 from persistence.storage import StorageError
 from transport.app import create_app
-from transport.config import OPTIONS, Config, ConfigError, add_arguments, load_config
+from transport.config import Config, ConfigError, add_arguments, load_config
 
 log = logging.getLogger("belay")
 

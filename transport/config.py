@@ -96,6 +96,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         raise ConfigError(f"STORAGE_MODE {config.storage_mode!r} is not available; use 'json'")
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range")
+    if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL {config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
     if config.max_audit_file_mb <= 0:
         raise ConfigError("MAX_AUDIT_FILE_SIZE_MB must be positive")
     return config

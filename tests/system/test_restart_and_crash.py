@@ -156,3 +156,40 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_command(spawn_ser
             orjson.loads(checkpoint.read_bytes())
     assert len(acked) > 0
     assert server.terminate() == 0
+
+
+async def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_the_log(spawn_server, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = spawn_server(data)
+    async with ClientSession() as session:
+        assert (await post(session, server.url, init_body(7)))[0] == 200
+        assert (await send(session, server.url, 7, "PROGRESS_UPDATE", delta=1))[0] == 200
+        before = await get_state(session, server.url, 7)
+    assert server.terminate() == 0
+    (data / "boxes" / "7.json").write_bytes(b'{"format":1,"boxId":7,"se')
+    (data / "boxes" / "7.json.tmp").write_bytes(b"half a write")
+
+    server = spawn_server(data)
+    assert "quarantined" in server.log()
+    async with ClientSession() as session:
+        assert comparable(await get_state(session, server.url, 7)) == comparable(before)
+    assert list((data / "boxes" / "quarantine").iterdir())
+    assert not (data / "boxes" / "7.json.tmp").exists()
+
+
+async def test_reset_boxes_on_start_begins_empty_and_keeps_the_old_data(spawn_server, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = spawn_server(data)
+    async with ClientSession() as session:
+        assert (await post(session, server.url, init_body(1)))[0] == 200
+    assert server.terminate() == 0
+
+    server = spawn_server(data, env={"RESET_BOXES_ON_START": "1"})
+    assert "restored 0 box" in server.log()
+    async with ClientSession() as session:
+        assert (await get_state(session, server.url, 1))["initiated"] is False
+        async with session.get(f"{server.url}/api/admin/audit/events") as response:
+            audit = await response.json()
+        assert [e["action"] for e in audit] == ["INIT_ROUTE"], "the old log stays readable as an archive"
+    assert server.terminate() == 0
+    assert list(data.glob("events.*.ndjson")) and list((data / "boxes").glob("reset-*/1.json"))
