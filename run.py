@@ -11,6 +11,7 @@ from aiohttp import web
 
 from persistence.json_store import StorageLocked
 from persistence.storage import StorageError
+from transport.accounts_setup import StartupRefused
 from transport.app import create_app
 from transport.config import Config, ConfigError, add_arguments, load_config
 
@@ -29,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(config: Config) -> int:
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except StartupRefused as exc:
+        log.error("refusing to start in production mode: %s", exc)
+        return 2
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
     try:
         await runner.setup()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from actors.events import encode_event
-from actors.messages import Clock, Execute, Fanout, Reply, RideAlongFailed, TimerFired
+from actors.messages import Clock, Execute, Fanout, Republish, Reply, RideAlongFailed, TimerFired
 from actors.persister import Persister
 from actors.runtime import Actor
 from actors.rules import (
@@ -33,7 +33,7 @@ STORAGE_UNAVAILABLE = "storage_unavailable"
 
 class BoxActor(Actor):
     def __init__(self, box_id: int, state: dict[str, Any], seq: int, *, persister: Persister,
-                 fanout: Fanout, clock: Clock, officials: dict[str, str]) -> None:
+                 fanout: Fanout, clock: Clock, officials: Callable[[], Mapping[str, str]]) -> None:
         super().__init__(f"box-{box_id}")
         self.box_id = box_id
         self.state = state  # the latest state; never mutated, only replaced
@@ -49,7 +49,7 @@ class BoxActor(Actor):
     # -- reading ---------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        return build_snapshot(self.state, self.box_id, self._clock.now_ms(), self._officials)
+        return build_snapshot(self.state, self.box_id, self._clock.now_ms(), self._officials())
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -60,6 +60,8 @@ class BoxActor(Actor):
             return self._timer_fired(message.deadline_ms)
         if isinstance(message, RideAlongFailed):
             return await self._settle_riding()
+        if isinstance(message, Republish):
+            return self._publish(None, True, "BOX_STATUS_UPDATE")
         raise TypeError(f"unexpected message {message!r}")
 
     async def _execute(self, message: Execute) -> Reply:
@@ -158,7 +160,7 @@ class BoxActor(Actor):
         self._fanout.box_changed(
             self.box_id,
             echo=echo,
-            snapshot=build_snapshot(self.state, self.box_id, now_ms, self._officials) if snapshot else None,
+            snapshot=build_snapshot(self.state, self.box_id, now_ms, self._officials()) if snapshot else None,
             public_kind=public_kind,
             public_box=build_public_box(self.state, self.box_id, now_ms) if public_kind else None,
         )

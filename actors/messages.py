@@ -29,6 +29,11 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
+class Republish:
+    """Something outside the box that its snapshot shows changed (the officials): send it again."""
+
+
+@dataclass(frozen=True, slots=True)
 class RideAlongFailed:
     """An event that was answered before it was durable did not commit."""
 

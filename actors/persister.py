@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
@@ -33,6 +33,14 @@ class Append:
 @dataclass(frozen=True, slots=True)
 class Flush:
     """Commit everything queued before it and checkpoint every dirty box."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteDocument:
+    """Replace a whole document (users, officials) atomically; the reply comes once it is durable."""
+
+    name: str
+    value: Any
 
 
 @dataclass(slots=True)
@@ -81,15 +89,24 @@ class Persister(Actor):
         if appends:
             await self._commit(appends)
         for env in batch:
-            if isinstance(env.message, Flush):
-                try:
+            message = env.message
+            if isinstance(message, Append):
+                continue
+            try:
+                if isinstance(message, Flush):
                     await self.checkpoint_all()
-                except Exception as exc:
-                    if env.reply is not None and not env.reply.done():
-                        env.reply.set_exception(exc)
-                    continue
+                elif isinstance(message, WriteDocument):
+                    await self.storage.write_document(message.name, message.value)
+                else:
+                    raise TypeError(f"unexpected message {message!r}")
+            except Exception as exc:
+                if not isinstance(exc, StorageError):
+                    log.exception("persister failed on %s", type(message).__name__)
                 if env.reply is not None and not env.reply.done():
-                    env.reply.set_result(None)
+                    env.reply.set_exception(exc)
+                continue
+            if env.reply is not None and not env.reply.done():
+                env.reply.set_result(None)
 
     async def _commit(self, appends: list[Append]) -> None:
         try:
@@ -142,6 +159,10 @@ class Persister(Actor):
                     await self.checkpoint_all()
                 except StorageError as exc:
                     log.error("%s (will retry)", exc)
+
+    async def write_document(self, name: str, value: Any) -> None:
+        """Raises StorageError when the document could not be made durable."""
+        await self.ask(WriteDocument(name, value))
 
     async def flush(self) -> None:
         try:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from actors.box_actor import BoxActor
-from actors.messages import Clock, Execute, Fanout, Origin, Reply
+from actors.messages import Clock, Execute, Fanout, Origin, Republish, Reply
 from actors.persister import Persister
 from actors.recovery import RestoredBox
 from actors.rules import Command, build_public_box, build_snapshot, default_state
@@ -21,7 +21,7 @@ INTERNAL_ERROR = "internal_error"
 
 class BoxRegistry:
     def __init__(self, system: ActorSystem, persister: Persister, fanout: Fanout, clock: Clock,
-                 officials: dict[str, str]) -> None:
+                 officials: Callable[[], Mapping[str, str]]) -> None:
         self._system = system
         self._persister = persister
         self._fanout = fanout
@@ -60,6 +60,12 @@ class BoxRegistry:
         except ActorFailed:
             return Reply.error(500, INTERNAL_ERROR)
 
+    def republish_all(self) -> None:
+        """Every box sends its snapshot again (the officials in it changed)."""
+        for actor in self._boxes.values():
+            if not actor.stopping:
+                actor.tell(Republish())
+
     # -- reads (never create a box) --------------------------------------------------------------
 
     def __contains__(self, box_id: int) -> bool:
@@ -75,7 +81,7 @@ class BoxRegistry:
         return default_state(self._provisional_session(box_id))
 
     def snapshot(self, box_id: int) -> dict[str, Any]:
-        return build_snapshot(self.state(box_id), box_id, self._clock.now_ms(), self._officials)
+        return build_snapshot(self.state(box_id), box_id, self._clock.now_ms(), self._officials())
 
     def public_boxes(self) -> list[dict[str, Any]]:
         now_ms = self._clock.now_ms()

@@ -9,11 +9,13 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench.scenarios import SCENARIOS, Settings, progress
+from bench import server
 from bench.server import filesystem_of, plan_affinity, prepare_process, raise_nofile
 
 
@@ -23,13 +25,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this scenario (repeatable; default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke run: every count and duration shrunk")
     parser.add_argument("--out", help="append each JSON result line to this file too")
+    parser.add_argument("--server-dir", help="directory holding the run.py to bench (default: this repository)")
     args = parser.parse_args(argv)
+    if args.server_dir:
+        server.SERVER_DIR[0] = Path(args.server_dir).resolve()
 
     affinity = plan_affinity()
     cores = len(os.sched_getaffinity(0))
     prepare_process(affinity.clients)  # the orchestrator stays off the server's core as well
     nofile = raise_nofile()
     settings = Settings(quick=args.quick, affinity=affinity, storage_fs=filesystem_of(tempfile.gettempdir()))
+    progress(f"server code: {server.SERVER_DIR[0]}")
     progress(f"{affinity.note}; RLIMIT_NOFILE={nofile}; usable cores={cores}; storage on {settings.storage_fs}"
              f"{'; QUICK run' if args.quick else ''}")
     results: list[dict[str, Any]] = []

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# Where run.py lives; `--server-dir` points it at a stable export when the work tree is being edited.
+SERVER_DIR = [REPO]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # No proxies: every request of the harness goes to loopback and must not be routed anywhere else.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -124,7 +126,7 @@ class BelayServer:
         self.proc = subprocess.Popen(
             [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0",
              "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+            cwd=SERVER_DIR[0], stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
             preexec_fn=lambda: prepare_process(cores),
         )
         log.close()

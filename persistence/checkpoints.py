@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from persistence.errors import StorageError
-from persistence.fs import FileSystem
+from persistence.fs import FileSystem, write_atomic
 
 log = logging.getLogger("belay.persistence")
 
@@ -62,18 +62,9 @@ class CheckpointDir:
         }
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
         final = self.path / f"{box_id}.json"
-        tmp = self.path / f"{box_id}.json{TMP_SUFFIX}"
         try:
-            fd = self._fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            try:
-                self._fs.write_all(fd, data)
-                self._fs.fsync(fd)
-            finally:
-                self._fs.close(fd)
-            self._fs.replace(tmp, final)
-            self._fs.fsync_dir(self.path)
+            write_atomic(self._fs, final, data)
         except OSError as exc:
-            self._discard(tmp)
             raise StorageError(f"cannot write checkpoint {final}: {exc}") from exc
 
     def remove_stray_temp_files(self) -> int:
@@ -145,12 +136,6 @@ class CheckpointDir:
         ):
             return None
         return Checkpoint(box_id, doc["seq"], doc["state"])
-
-    def _discard(self, tmp: Path) -> None:
-        try:
-            self._fs.unlink(tmp)
-        except OSError:
-            pass  # a leftover temp file is removed at the next start
 
 
 def is_int(value: object) -> bool:

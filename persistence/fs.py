@@ -130,6 +130,29 @@ class FileSystem:
             return []
 
 
+
+def write_atomic(fs: FileSystem, path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Temp file, fsync, replace, directory fsync: a reader sees the old or the new file, never a mix.
+
+    Raises OSError; the temp file is removed on failure (or at the next start if that fails too).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            fs.write_all(fd, data)
+            fs.fsync(fd)
+        finally:
+            fs.close(fd)
+        fs.replace(tmp, path)
+        fs.fsync_dir(path.parent)
+    except OSError:
+        try:
+            fs.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
 @dataclass
 class _Fault:
     op: str

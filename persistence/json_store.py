@@ -17,6 +17,7 @@ from typing import Any
 from persistence.checkpoints import Checkpoint, CheckpointDir, is_box_id, is_int
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
+from persistence.documents import Documents
 from persistence.storage_lock import StorageLock
 from persistence.wal import WriteAheadLog, iter_lines
 
@@ -48,6 +49,7 @@ class JsonStore:
         self._lock = StorageLock(self.root, self._fs)
         self._wal = WriteAheadLog(self.root, self._fs)
         self._boxes = CheckpointDir(self.root / "boxes", self._fs)
+        self._documents = Documents(self.root, self._fs)
         self._open = False
         # Rotation swaps the log for an archive; audit readers on another thread need both at once.
         self._rotation = threading.Lock()
@@ -96,6 +98,15 @@ class JsonStore:
         """Atomically replace `boxes/{box_id}.json`; `seq` is the last event folded into `state`."""
         self._require_open()
         self._boxes.write(box_id, seq, state)
+
+    def read_document(self, name: str) -> Any | None:
+        """users / officials, or None when there is none yet (a corrupt one is moved aside)."""
+        self._require_open()
+        return self._documents.read(name)
+
+    def write_document(self, name: str, value: Any) -> None:
+        self._require_open()
+        self._documents.write(name, value)
 
     def rotation_due(self) -> bool:
         return self.committed_offset >= self.max_log_bytes

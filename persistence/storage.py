@@ -28,6 +28,8 @@ class Storage(Protocol):
     async def append(self, lines: Sequence[bytes]) -> None: ...
     async def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None: ...
     async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool: ...
+    async def read_document(self, name: str) -> Any | None: ...
+    async def write_document(self, name: str, value: Any) -> None: ...
     async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
             log_path, committed_end, archives = self._store.audit_view()
@@ -62,6 +64,12 @@ class JsonStorage:
 
     async def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
         await self._on(self._io_thread, self._store.write_checkpoint, box_id, seq, state)
+
+    async def read_document(self, name: str) -> Any | None:
+        return await self._on(self._io_thread, self._store.read_document, name)
+
+    async def write_document(self, name: str, value: Any) -> None:
+        await self._on(self._io_thread, self._store.write_document, name, value)
 
     async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool:
         if not self._store.rotation_due():

@@ -1,6 +1,7 @@
 """Shared fixtures: an in-process server on a real socket, and run.py in a subprocess."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from transport.app import create_app
@@ -20,14 +21,39 @@ from transport.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
 def make_config(storage_dir: Path, **overrides: object) -> Config:
-    return Config(host="127.0.0.1", port=0, storage_dir=storage_dir, **overrides)  # type: ignore[arg-type]
+    settings: dict[str, object] = {"default_admin_password": ADMIN_PASSWORD, **overrides}
+    return Config(host="127.0.0.1", port=0, storage_dir=storage_dir, **settings)  # type: ignore[arg-type]
+
+
+async def login(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict:
+    """Log in; the client's cookie jar keeps the escalada_token cookie for later requests."""
+    response = await client.post("/api/auth/login", json={"username": username, "password": password})
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, *, as_admin: bool = True) -> AsyncIterator[TestClient]:
+    """The app on a real socket (127.0.0.1, OS-assigned port), logged in as admin by default."""
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as test_client:
+        if as_admin:
+            await login(test_client)
+        yield test_client
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
-    app = create_app(make_config(tmp_path / "data"))
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as test_client:
+    async with serving(create_app(make_config(tmp_path / "data"))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def anonymous(tmp_path: Path) -> AsyncIterator[TestClient]:
+    async with serving(create_app(make_config(tmp_path / "data")), as_admin=False) as test_client:
         yield test_client
 
 
@@ -38,7 +64,7 @@ class ServerProcess:
         self.storage_dir = storage_dir
         self.log_path = storage_dir.parent / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEFAULT_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "run.py"), "--host", "127.0.0.1", "--port", "0",
              "--storage-dir", str(storage_dir), *extra],

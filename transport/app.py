@@ -4,24 +4,47 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
 from actors.messages import Clock
+from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
 from actors.recovery import restore_boxes
 from actors.registry import BoxRegistry
 from actors.runtime import ActorSystem
 from persistence.fs import FileSystem
-from persistence.storage import JsonStorage
-from transport import health, http_api, ws_api
+from persistence.storage import JsonStorage, Recovered
+from transport import admin_api, auth_routes, health, http_api, public_api, upload_api, ws_api
+from transport.accounts_setup import check_production, start_accounts, token_service
+from transport.auth_routes import renew_login_cookie
 from transport.config import Config
+from transport.cors import OriginPolicy, cors_middleware
 from transport.errors import json_errors
-from transport.keys import CONFIG, HUB, PERSISTER, REGISTRY, STARTED_AT, STORAGE
+from transport.hashing import Hashing
+from transport.keys import (
+    ACCOUNTS,
+    CONFIG,
+    HASHING,
+    HUB,
+    LOGIN_THROTTLE,
+    OFFICIALS,
+    PERSISTER,
+    RATE_LIMITER,
+    REGISTRY,
+    STARTED_AT,
+    STORAGE,
+    TOKENS,
+    UPLOAD_POOL,
+)
+from transport.login_throttle import LoginThrottle
+from transport.rate_limit import RateLimiter, Unlimited
+from transport.start_list import SheetReaderPool
 from transport.ws_hub import Hub
 
 log = logging.getLogger("belay")
+SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
 
 
 class WallClock:
@@ -30,33 +53,54 @@ class WallClock:
 
 
 def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | None = None) -> web.Application:
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[json_errors])
+    """Raises StartupRefused for settings production mode must not run with."""
+    check_production(config)
+    policy = OriginPolicy(config.allowed_origins, config.allowed_origin_regex)
+    app = web.Application(client_max_size=config.max_body_bytes,
+                          middlewares=[cors_middleware(policy), json_errors, renew_login_cookie])
     app[CONFIG] = config
     app[HUB] = Hub()
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
-    app.add_routes(http_api.routes)
-    app.add_routes(ws_api.routes)
-    app.add_routes(health.routes)
+    app[LOGIN_THROTTLE] = LoginThrottle()
+    app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
+    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, upload_api):
+        app.add_routes(module.routes)
+    app[UPLOAD_POOL] = SheetReaderPool()  # spreadsheet parsing runs in its own process
+    app.on_cleanup.append(upload_api.close_pool)
     app.cleanup_ctx.append(_lifecycle(clock or WallClock()))
     app.on_shutdown.append(_drain)
     return app
 
 
-def _lifecycle(clock: Clock):
+def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config, storage, hub = app[CONFIG], app[STORAGE], app[HUB]
         recovered = await storage.open(config.reset_boxes_on_start)
         system = ActorSystem()
         await system.start()
+        hashing = Hashing()
         persister = Persister(storage, config.checkpoint_interval_s)
         system.spawn(persister)
         system.spawn_service(persister.checkpoint_loop(), "checkpoints")
-        registry = BoxRegistry(system, persister, hub, clock, officials={})
-        restored = restore_boxes(recovered)
-        registry.adopt(restored)
-        system.spawn_service(hub.ping_loop(config.ws_ping_interval_s), "ws-ping")
-        app[PERSISTER] = persister
-        app[REGISTRY] = registry
+        try:
+            app[TOKENS] = token_service(config)
+            await hashing.start()
+            accounts = system.spawn(await start_accounts(config, storage, persister, hashing))
+            officials = OfficialsActor(officials_from(await storage.read_document("officials")), persister,
+                                       on_change=lambda: registry.republish_all())
+            system.spawn(officials)
+            registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
+            restored = restore_boxes(recovered)
+            registry.adopt(restored)
+            system.spawn_service(hub.ping_loop(config.ws_ping_interval_s), "ws-ping")
+        except BaseException:
+            persister.stop()
+            await system.close()
+            hashing.close()
+            await storage.close()
+            raise
+        app[PERSISTER], app[REGISTRY], app[OFFICIALS] = persister, registry, officials
+        app[ACCOUNTS], app[HASHING] = accounts, hashing  # type: ignore[assignment]
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
                  config.storage_dir.resolve(), len(restored), _recovery_notes(recovered))
@@ -64,17 +108,21 @@ def _lifecycle(clock: Clock):
             yield
         finally:
             await registry.close()
+            for actor in (officials, accounts):
+                actor.stop()
+                await actor.finished.wait()
             await persister.flush()
             persister.stop()
             await persister.finished.wait()
             await system.close()
+            hashing.close()
             await storage.close()
             log.info("storage flushed and closed")
 
     return lifecycle
 
 
-def _recovery_notes(recovered) -> str:
+def _recovery_notes(recovered: Recovered) -> str:
     notes = []
     if recovered.torn_bytes:
         notes.append(f"cut a torn log tail of {recovered.torn_bytes} bytes")
@@ -91,6 +139,12 @@ async def _drain(app: web.Application) -> None:
     """Stop taking commands and flush before the sockets close."""
     await app[REGISTRY].close()
     await app[PERSISTER].flush()
-    app[HUB].close()
-    await asyncio.gather(*(ws.close(code=1001, message=b"server shutdown") for ws in app[HUB].sockets()),
-                         return_exceptions=True)
+    hub = app[HUB]
+    hub.close()
+    closing = [asyncio.ensure_future(ws.close(code=1001, message=b"server shutdown")) for ws in hub.sockets()]
+    if closing:
+        # A client that stopped reading cannot even take a close frame: drop it after a moment.
+        _done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_CLOSE_TIMEOUT_S)
+        if stuck:
+            hub.abort_all()
+            await asyncio.gather(*stuck, return_exceptions=True)

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off", ""}
+
+
+# LAN-friendly: the UI is served from another port (Vite on 5173) of a venue machine.
+DEFAULT_ORIGIN_REGEX = (
+    r"^https?://(localhost|127\.0\.0\.1|\[::1\]|([a-z0-9-]+\.)+local"
+    r"|10\.\d{1,3}\.\d{1,3}\.\d{1,3}|192\.168\.\d{1,3}\.\d{1,3})(:\d{1,5})?$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,16 @@ class Config:
     ws_stall_timeout_s: float = 5.0
     max_body_bytes: int = 1 << 20
     log_level: str = "INFO"
+    # Accounts and tokens. Secrets come from the environment only (flags show up in `ps`).
+    jwt_secret: str | None = None
+    token_ttl_min: float = 720.0  # a competition day
+    default_admin_password: str | None = None
+    production: bool = False
+    cookie_secure: bool = False
+    cookie_samesite: str = "lax"
+    allowed_origins: str = "http://localhost:5173,http://localhost:3000"
+    allowed_origin_regex: str = DEFAULT_ORIGIN_REGEX
+    rate_limits: bool = True
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -49,7 +67,19 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--max-audit-file-mb", "MAX_AUDIT_FILE_SIZE_MB", "max_audit_file_mb",
      "rotate events.ndjson once it reaches this size in MiB (default 50)"),
     ("--log-level", "LOG_LEVEL", "log_level", "DEBUG, INFO, WARNING or ERROR (default INFO)"),
+    ("--token-ttl-min", "ACCESS_TOKEN_EXPIRES_MIN", "token_ttl_min",
+     "login token lifetime in minutes, renewed while in use (default 720 = 12 h)"),
+    ("--allowed-origins", "ALLOWED_ORIGINS", "allowed_origins",
+     "comma-separated browser origins allowed to call the API with credentials"),
+    ("--allowed-origin-regex", "ALLOWED_ORIGIN_REGEX", "allowed_origin_regex",
+     "regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 192.168.x, any port)"),
+    ("--cookie-secure", "COOKIE_SECURE", "cookie_secure", "1 = mark the login cookie Secure (HTTPS only)"),
+    ("--cookie-samesite", "COOKIE_SAMESITE", "cookie_samesite", "SameSite of the login cookie (default lax)"),
+    ("--rate-limits", "RATE_LIMITS", "rate_limits",
+     "0 = no per-box command rate limits (benchmarks, trusted networks); default 1"),
 )
+# Read from the environment only.
+SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD"}
 
 
 class ConfigError(ValueError):
@@ -91,6 +121,11 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
             raw = environ.get(env)
         if raw is not None:
             values[name] = _convert(name, str(raw))
+    for name, env in SECRET_ENV.items():
+        if environ.get(env):
+            values[name] = environ[env]
+    deployment = (environ.get("ENV") or environ.get("APP_ENV") or "").strip().lower()
+    values["production"] = deployment in ("prod", "production")
     config = Config(**values)  # type: ignore[arg-type]
     if config.storage_mode != "json":
         raise ConfigError(f"STORAGE_MODE {config.storage_mode!r} is not available; use 'json'")
@@ -98,6 +133,14 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         raise ConfigError(f"port {config.port} is out of range")
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL {config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    if config.cookie_samesite.lower() not in ("lax", "strict", "none"):
+        raise ConfigError("COOKIE_SAMESITE must be lax, strict or none")
+    if config.token_ttl_min <= 0:
+        raise ConfigError("ACCESS_TOKEN_EXPIRES_MIN must be positive")
+    try:
+        re.compile(config.allowed_origin_regex)
+    except re.error as exc:
+        raise ConfigError(f"ALLOWED_ORIGIN_REGEX does not compile: {exc}") from None
     if config.max_audit_file_mb <= 0:
         raise ConfigError("MAX_AUDIT_FILE_SIZE_MB must be positive")
     return config

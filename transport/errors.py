@@ -16,6 +16,7 @@ INVALID_LIMIT = "limit must be an integer from 1 to 2000"
 NOT_FOUND = "not found"
 METHOD_NOT_ALLOWED = "method not allowed"
 INTERNAL_ERROR = "internal_error"
+STORAGE_UNAVAILABLE = "storage_unavailable"
 
 
 def json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -1,6 +1,7 @@
 """HTTP routes for commands, box state and the audit log: translate, authorize, forward."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -15,7 +16,8 @@ from transport.errors import (
     MALFORMED_JSON,
     ClientError,
 )
-from transport.keys import REGISTRY, STORAGE
+from transport.keys import RATE_LIMITER, REGISTRY, STORAGE
+from transport.rate_limit import command_class
 
 MAX_BOX_ID = 9999
 AUDIT_DEFAULT_LIMIT = 200
@@ -52,6 +54,12 @@ async def post_command(request: web.Request) -> web.Response:
         command = parse_command(body)
     except CommandError as exc:
         raise ClientError(400, exc.detail) from None
+    wait = request.app[RATE_LIMITER].take(command.box_id, request.remote or "?", command_class(command.type))
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        return web.json_response(
+            {"detail": f"rate limit exceeded for {command.type} on box {command.box_id}; retry in {seconds} s"},
+            status=429, headers={"Retry-After": str(seconds)})
     reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
     return web.json_response(reply.body, status=reply.status, dumps=_dumps)
 

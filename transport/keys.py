@@ -3,10 +3,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from actors.accounts import AccountsActor
+from actors.officials import OfficialsActor
 from actors.persister import Persister
 from actors.registry import BoxRegistry
 from persistence.storage import Storage
 from transport.config import Config
+from transport.hashing import Hashing
+from transport.login_throttle import LoginThrottle
+from transport.rate_limit import RateLimiter, Unlimited
+from transport.tokens import TokenService
+from transport.start_list import SheetReaderPool
 from transport.ws_hub import Hub
 
 CONFIG = web.AppKey("config", Config)
@@ -15,3 +22,10 @@ HUB = web.AppKey("hub", Hub)
 STORAGE = web.AppKey("storage", Storage)
 PERSISTER = web.AppKey("persister", Persister)
 STARTED_AT = web.AppKey("started_at", float)
+OFFICIALS = web.AppKey("officials", OfficialsActor)
+UPLOAD_POOL = web.AppKey("upload_pool", SheetReaderPool)
+TOKENS = web.AppKey("tokens", TokenService)
+ACCOUNTS = web.AppKey("accounts", AccountsActor)
+HASHING = web.AppKey("hashing", Hashing)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | Unlimited)

@@ -8,8 +8,9 @@ from typing import Any, Callable, Hashable
 import orjson
 from aiohttp import WSMsgType, web
 
-from transport.auth import Need, authorize
-from transport.http_api import parse_box_id
+from transport.auth import Need, authorize, may_view
+from transport.errors import ClientError
+from transport.http_api import MAX_BOX_ID, parse_box_id
 from transport.keys import CONFIG, HUB, REGISTRY
 from transport.ws_hub import PUBLIC, SNAPSHOT, Subscriber, box_channel, public_box_channel
 
@@ -23,12 +24,17 @@ routes = web.RouteTableDef()
 @routes.get("/api/ws/{box_id}")
 async def box_socket(request: web.Request) -> web.StreamResponse:
     box_id = parse_box_id(request.match_info["box_id"])
-    authorize(request, Need.VIEW_BOX, box_id)
+    try:
+        principal = authorize(request, Need.VIEW_BOX, box_id)
+    except ClientError as exc:
+        return await _refuse(request, exc)
     registry = request.app[REGISTRY]
 
     def snapshot_for(message: dict[str, Any]) -> bytes | None:
         target = message.get("boxId", box_id)
-        if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 9999:
+        if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= MAX_BOX_ID:
+            return None
+        if target != box_id and not may_view(principal, target):
             return None
         return orjson.dumps(registry.snapshot(target))
 
@@ -39,7 +45,10 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/public/ws/{box_id}")
 async def public_box_socket(request: web.Request) -> web.StreamResponse:
     box_id = parse_box_id(request.match_info["box_id"])
-    authorize(request, Need.PUBLIC, box_id)
+    try:
+        authorize(request, Need.SPECTATOR, box_id)
+    except ClientError as exc:
+        return await _refuse(request, exc, always_4401=True)
     registry = request.app[REGISTRY]
 
     def first() -> bytes:
@@ -50,12 +59,21 @@ async def public_box_socket(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/public/ws")
 async def public_socket(request: web.Request) -> web.StreamResponse:
-    registry = request.app[REGISTRY]
+    registry = request.app[REGISTRY]  # open to everyone: the rankings page connects without a token
 
     def first() -> bytes:
         return orjson.dumps({"type": "PUBLIC_STATE_SNAPSHOT", "boxes": registry.public_boxes()})
 
     return await _serve(request, PUBLIC, first, lambda _m: first())
+
+
+async def _refuse(request: web.Request, error: ClientError, always_4401: bool = False) -> web.StreamResponse:
+    """Accept, then close with 4401/4403: a browser sees these codes, never an HTTP 403 handshake."""
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    code = 4401 if always_4401 or error.status_code == 401 else 4403
+    await ws.close(code=code, message=error.detail.encode())
+    return ws
 
 
 async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes],

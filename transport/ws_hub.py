@@ -131,6 +131,11 @@ class Hub:
         for subscriber in tuple(self._channels.get(channel, ())):
             subscriber.send(frame, key=key)
 
+    def abort_all(self) -> None:
+        for members in self._channels.values():
+            for subscriber in members:
+                subscriber.abort()
+
     def close(self) -> None:
         for handle in self._windows.values():
             handle.cancel()

@@ -10,8 +10,20 @@ from typing import Any
 import orjson
 from aiohttp import ClientError, ClientSession
 
+from tests.conftest import ADMIN_PASSWORD
+
 COMPETITORS = [{"nume": n} for n in ("Ana Pop", "Bogdan Ionescu", "Ștefan Dragomir", "Dan O'Connor")]
 CRASH_ROUNDS = int(os.environ.get("BELAY_CRASH_ROUNDS", "5"))
+
+
+async def admin_session(url: str) -> ClientSession:
+    """A client session that sends the admin's bearer token on every request."""
+    async with ClientSession() as anonymous:
+        async with anonymous.post(f"{url}/api/auth/login",
+                                  json={"username": "admin", "password": ADMIN_PASSWORD}) as response:
+            assert response.status == 200
+            token = (await response.json())["access_token"]
+    return ClientSession(headers={"Authorization": f"Bearer {token}"})
 
 
 async def post(session: ClientSession, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -45,7 +57,7 @@ def comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
 async def test_sigterm_then_restart_brings_every_box_back_identical(spawn_server, tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = spawn_server(data)
-    async with ClientSession() as session:
+    async with await admin_session(server.url) as session:
         for box in range(5):
             assert (await post(session, server.url, init_body(box)))[0] == 200
             for _ in range(box + 1):
@@ -64,7 +76,7 @@ async def test_sigterm_then_restart_brings_every_box_back_identical(spawn_server
     assert "restored 0 box" in server.log()
     server = spawn_server(data)
     assert "restored 5 box(es)" in server.log()
-    async with ClientSession() as session:
+    async with await admin_session(server.url) as session:
         after = {box: await get_state(session, server.url, box) for box in range(5)}
         for box in range(5):
             assert comparable(after[box]) == comparable(before[box]), box
@@ -81,7 +93,11 @@ async def test_sigterm_then_restart_brings_every_box_back_identical(spawn_server
 
 async def _load(url: str, box: int, acked: list[tuple[int, str, float]], stop: asyncio.Event) -> None:
     """One judge's tablet: REGISTER_TIME with an increasing value, each with a unique actionId."""
-    async with ClientSession() as session:
+    try:
+        session = await admin_session(url)
+    except (ClientError, OSError, AssertionError, asyncio.TimeoutError):
+        return  # the server was killed before this tablet logged in
+    async with session:
         try:
             session_id = (await get_state(session, url, box))["sessionId"]
             n = 0
@@ -115,8 +131,9 @@ def read_log(data: Path) -> list[dict[str, Any]]:
 async def test_sigkill_at_random_moments_loses_no_acknowledged_command(spawn_server, tmp_path: Path) -> None:
     data = tmp_path / "data"
     boxes = range(4)
-    server = spawn_server(data)
-    async with ClientSession() as session:
+    unlimited = {"RATE_LIMITS": "0"}  # as many commands in flight as possible when the kill comes
+    server = spawn_server(data, env=unlimited)
+    async with await admin_session(server.url) as session:
         for box in boxes:
             assert (await post(session, server.url, init_body(box)))[0] == 200
     acked: list[tuple[int, str, float]] = []
@@ -129,7 +146,7 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_command(spawn_ser
         stop.set()
         await asyncio.gather(*clients)
 
-        server = spawn_server(data)
+        server = spawn_server(data, env=unlimited)
         log = read_log(data)
         seen_action_ids = [e["actionId"] for e in log if e.get("actionId")]
         assert len(seen_action_ids) == len(set(seen_action_ids)), "an actionId was applied twice"
@@ -140,7 +157,7 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_command(spawn_ser
         logged = set(seen_action_ids)
         missing = [a for _b, a, _n in acked if a not in logged]
         assert not missing, f"acknowledged but not in the log: {missing[:5]}"
-        async with ClientSession() as session:
+        async with await admin_session(server.url) as session:
             for box in boxes:
                 live = await get_state(session, server.url, box)
                 last = max((e for e in log if e["boxId"] == box), key=lambda e: e["seq"])
@@ -161,7 +178,7 @@ async def test_sigkill_at_random_moments_loses_no_acknowledged_command(spawn_ser
 async def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_the_log(spawn_server, tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = spawn_server(data)
-    async with ClientSession() as session:
+    async with await admin_session(server.url) as session:
         assert (await post(session, server.url, init_body(7)))[0] == 200
         assert (await send(session, server.url, 7, "PROGRESS_UPDATE", delta=1))[0] == 200
         before = await get_state(session, server.url, 7)
@@ -171,7 +188,7 @@ async def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_the_log(spawn_
 
     server = spawn_server(data)
     assert "quarantined" in server.log()
-    async with ClientSession() as session:
+    async with await admin_session(server.url) as session:
         assert comparable(await get_state(session, server.url, 7)) == comparable(before)
     assert list((data / "boxes" / "quarantine").iterdir())
     assert not (data / "boxes" / "7.json.tmp").exists()
@@ -180,13 +197,13 @@ async def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_the_log(spawn_
 async def test_reset_boxes_on_start_begins_empty_and_keeps_the_old_data(spawn_server, tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = spawn_server(data)
-    async with ClientSession() as session:
+    async with await admin_session(server.url) as session:
         assert (await post(session, server.url, init_body(1)))[0] == 200
     assert server.terminate() == 0
 
     server = spawn_server(data, env={"RESET_BOXES_ON_START": "1"})
     assert "restored 0 box" in server.log()
-    async with ClientSession() as session:
+    async with await admin_session(server.url) as session:
         assert (await get_state(session, server.url, 1))["initiated"] is False
         async with session.get(f"{server.url}/api/admin/audit/events") as response:
             audit = await response.json()

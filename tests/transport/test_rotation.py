@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
 
-from tests.conftest import make_config
+from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.app import create_app
 
 
 async def test_rotation_keeps_audit_and_restart_complete(tmp_path: Path) -> None:
     config = make_config(tmp_path / "data", max_audit_file_mb=0.004)  # about 4 KiB per file
-    async with TestClient(TestServer(create_app(config), host="127.0.0.1", port=0)) as client:
+    async with serving(create_app(config)) as client:
         for box in (0, 1):
             assert (await post(client, init_route(box)))[0] == 200
         for n in range(30):
@@ -25,7 +24,7 @@ async def test_rotation_keeps_audit_and_restart_complete(tmp_path: Path) -> None
     assert len(audit) == 32
     assert [e["boxVersion"] for e in audit if e["boxId"] == 0] == list(range(16, 0, -1))
 
-    async with TestClient(TestServer(create_app(config), host="127.0.0.1", port=0)) as client:
+    async with serving(create_app(config)) as client:
         for box in (0, 1):
             after = await state(client, box)
             assert after == before[box]

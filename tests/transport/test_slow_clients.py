@@ -8,9 +8,8 @@ import socket
 from pathlib import Path
 
 import orjson
-from aiohttp.test_utils import TestClient, TestServer
 
-from tests.conftest import make_config
+from tests.conftest import login, make_config, serving
 from tests.transport.test_live_protocol import next_json, post
 from transport.app import create_app
 from transport.keys import HUB
@@ -20,13 +19,13 @@ BIG_FIELD = [{"nume": f"Competitor {n:03d} with a long family name", "club": "Cl
              for n in range(300)]
 
 
-def stalled_subscriber(host: str, port: int, box_id: int) -> socket.socket:
+def stalled_subscriber(host: str, port: int, box_id: int, token: str) -> socket.socket:
     """Completes the WebSocket handshake, then never reads again (tiny receive buffer)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /api/ws/{box_id} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+    sock.sendall((f"GET /api/ws/{box_id}?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     response = b""
     while b"\r\n\r\n" not in response:
@@ -36,10 +35,12 @@ def stalled_subscriber(host: str, port: int, box_id: int) -> socket.socket:
 
 
 async def test_a_stalled_subscriber_is_closed_and_does_not_hold_back_others(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "data", ws_max_pending_bytes=256 * 1024, ws_stall_timeout_s=0.5)
-    async with TestClient(TestServer(create_app(config), host="127.0.0.1", port=0)) as client:
+    config = make_config(tmp_path / "data", ws_max_pending_bytes=256 * 1024, ws_stall_timeout_s=0.5,
+                         rate_limits=False)
+    async with serving(create_app(config)) as client:
         hub = client.app[HUB]
-        stalled = await asyncio.to_thread(stalled_subscriber, client.host, client.port, 0)
+        token = (await login(client))["access_token"]
+        stalled = await asyncio.to_thread(stalled_subscriber, client.host, client.port, 0, token)
         reader = await client.ws_connect("/api/ws/0")
         await next_json(reader)
         while hub.count(box_channel(0)) < 2:

@@ -19,7 +19,8 @@ async def frames_until_quiet(ws, quiet_s: float = 0.6) -> list[dict]:
 
 async def test_bursts_reach_spectators_as_first_and_final_update(client: TestClient) -> None:
     await post(client, init_route(4))
-    per_box = await client.ws_connect("/api/public/ws/4")
+    token = (await (await client.post("/api/public/token")).json())["access_token"]
+    per_box = await client.ws_connect(f"/api/public/ws/4?token={token}")
     aggregate = await client.ws_connect("/api/public/ws")
     assert (await next_json(per_box))["type"] == "STATE_SNAPSHOT"
     assert (await next_json(aggregate))["type"] == "PUBLIC_STATE_SNAPSHOT"

@@ -8,10 +8,10 @@ from typing import AsyncIterator
 
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from persistence.fs import FaultyFileSystem
-from tests.conftest import make_config
+from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_json, post, state
 from transport.app import create_app
 
@@ -24,7 +24,7 @@ def fs() -> FaultyFileSystem:
 @pytest.fixture
 async def faulty_client(tmp_path: Path, fs: FaultyFileSystem) -> AsyncIterator[TestClient]:
     app = create_app(make_config(tmp_path / "data"), fs=fs)
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+    async with serving(app) as client:
         yield client
 
 

@@ -1,0 +1,165 @@
+"""The account records of users.json, as pure functions: no I/O, no clock, inputs never mutated.
+
+A record (reference §6.3): {"username", "password_hash", "role", "assigned_boxes": [int],
+"is_active", "created_at", "updated_at"}; the users are a dict keyed by login name. Every change
+returns a new dict, so the caller can write it to disk first and swap it in only once it is saved.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+ROLES = ("admin", "judge", "viewer")
+DEFAULT_ROLE = "viewer"
+MAX_BOX_ID = 9999
+
+User = dict[str, Any]
+Users = dict[str, User]
+
+
+def canonical_username(raw: str) -> str:
+    """NFKC, format characters (zero-width spaces…) removed, any whitespace (NBSP…) as one space,
+    trimmed. "Box\u00a03", "Box 3\u200b" and " Box  3 " all become "Box 3"."""
+    text = unicodedata.normalize("NFKC", raw)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split())  # str.split() splits on exactly the str.isspace() characters
+
+
+def load_users(obj: object) -> Users:
+    """users.json as read: the dict form, or the legacy list of records. Records that cannot log
+    anyone in (no name, no hash, unknown role) are skipped rather than guessed. Never raises."""
+    if isinstance(obj, dict):
+        pairs = [(key, record) for key, record in obj.items() if isinstance(record, dict)]
+    elif isinstance(obj, list):
+        pairs = [(record.get("username"), record) for record in obj if isinstance(record, dict)]
+    else:
+        return {}
+    users: Users = {}
+    for key, record in pairs:
+        if isinstance(key, str) and key.strip() and (user := _normalized(key, record)) is not None:
+            users[key] = user  # in the list form a later duplicate wins, as a dict literal would
+    return users
+
+
+def find_user(users: Users, raw_username: str) -> tuple[str, User] | None:
+    """(key, record) in the reference's lookup order (§6.2): exact key; canonical key; for a number
+    n, "n" then "Box n"; finally a case-insensitive match of canonical forms."""
+    if not isinstance(raw_username, str):
+        return None
+    if raw_username in users:
+        return raw_username, users[raw_username]
+    name = canonical_username(raw_username)
+    if not name:
+        return None
+    candidates = [name]
+    if name.isdecimal() and len(name) <= len(str(MAX_BOX_ID)):
+        number = str(int(name))  # "03" and non-ASCII digits name the same box as "3"
+        candidates += [number, f"Box {number}"]
+    for key in candidates:
+        if key in users:
+            return key, users[key]
+    folded = name.casefold()
+    for key, user in users.items():
+        if canonical_username(key).casefold() == folded:
+            return key, user
+    return None
+
+
+def with_admin(users: Users, password_hash: str, now_iso: str) -> Users | None:
+    """Users plus a bootstrap "admin" account, or None when one exists already."""
+    if "admin" in users:
+        return None
+    return {**users, "admin": _record("admin", password_hash, "admin", [], now_iso, now_iso)}
+
+
+def with_judge_password(
+    users: Users, box_id: int, username: str | None, password_hash: str, now_iso: str
+) -> tuple[Users, dict[str, Any]]:
+    """The judge of a box, reachable as the custom name (default "Box {id}"), "Box {id}" and
+    "{id}": three identical records except for `username`, which is each record's own key (the
+    reference's /api/auth/me shows sub "3" for a login as "3"). Raises ValueError("username_taken") rather than
+    overwrite, or shadow by case, an admin or viewer account."""
+    if not _is_box_id(box_id):
+        raise ValueError("invalid_box")
+    alias, id_alias = f"Box {box_id}", str(box_id)
+    name = canonical_username(username) if isinstance(username, str) else ""
+    name = name or alias
+    keys = list(dict.fromkeys((name, alias, id_alias)))  # the custom name may be "Box 3" itself
+    folded = {canonical_username(key).casefold() for key in keys}
+    for key, user in users.items():
+        if user.get("role") != "judge" and canonical_username(key).casefold() in folded:
+            raise ValueError("username_taken")
+    existing = [users[key]["created_at"] for key in keys if isinstance(users.get(key, {}).get("created_at"), str)]
+    created_at = min(existing, default=now_iso)  # ISO-8601 strings in one format sort by time
+    updated = dict(users)
+    for key in keys:
+        updated[key] = _record(key, password_hash, "judge", [box_id], created_at, now_iso)
+    reply = {"status": "ok", "boxId": box_id, "username": name, "alias": alias, "id_alias": id_alias}
+    return updated, reply
+
+
+def with_password_hash(users: Users, key: str, new_hash: str, now_iso: str) -> Users:
+    """After a login that asked for a rehash. The aliases of a judge share one hash string (random
+    salts make that impossible otherwise), so they are upgraded together and stay identical.
+    A key deleted in the meantime leaves the users as they are."""
+    if key not in users:
+        return users
+    old_hash = users[key]["password_hash"]
+    return {
+        k: {**user, "password_hash": new_hash, "updated_at": now_iso} if user.get("password_hash") == old_hash else user
+        for k, user in users.items()
+    }
+
+
+def public_boxes(record: User) -> list[int]:
+    """The boxes a token may carry: valid box ids only, whatever the record holds."""
+    boxes = record.get("assigned_boxes")
+    return [b for b in boxes if _is_box_id(b)] if isinstance(boxes, list) else []
+
+
+def _normalized(key: str, record: dict[str, Any]) -> User | None:
+    username = record.get("username")
+    password_hash = record.get("password_hash")
+    role = record.get("role")
+    role = DEFAULT_ROLE if role is None else role
+    if not isinstance(password_hash, str) or not password_hash or role not in ROLES:
+        return None
+    active = record.get("is_active")
+    return _record(
+        username if isinstance(username, str) and username.strip() else key,
+        password_hash,
+        role,
+        list(dict.fromkeys(public_boxes(record))),
+        _text_or_none(record.get("created_at")),
+        _text_or_none(record.get("updated_at")),
+        # Absent or null means active (reference default); anything but a real boolean fails closed.
+        is_active=True if active is None else active is True,
+    )
+
+
+def _record(
+    username: str,
+    password_hash: str,
+    role: str,
+    boxes: list[int],
+    created_at: str | None,
+    updated_at: str | None,
+    is_active: bool = True,
+) -> User:
+    return {
+        "username": username,
+        "password_hash": password_hash,
+        "role": role,
+        "assigned_boxes": boxes,
+        "is_active": is_active,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _is_box_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BOX_ID

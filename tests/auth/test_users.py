@@ -1,0 +1,254 @@
+"""users.json records: canonical names, the reference's login lookup, judge accounts per box."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from actors.users import (
+    canonical_username,
+    find_user,
+    load_users,
+    public_boxes,
+    with_admin,
+    with_judge_password,
+    with_password_hash,
+)
+
+T0, T1, T2 = "2025-05-01T08:00:00Z", "2025-05-02T09:00:00Z", "2025-05-03T10:00:00Z"
+
+
+def record(username: str, role: str = "judge", boxes: list[int] | None = None, **extra: object) -> dict:
+    return {"username": username, "password_hash": f"hash-of-{username}", "role": role,
+            "assigned_boxes": boxes or [], "is_active": True, "created_at": T0, "updated_at": T0} | extra
+
+
+@pytest.mark.parametrize(
+    "raw, canonical",
+    [
+        ("Box 3", "Box 3"),
+        ("Box\u00a03", "Box 3"),  # NBSP
+        ("Box\u200b 3\u200b", "Box 3"),  # zero-width spaces are format characters
+        ("\ufeffBox 3", "Box 3"),  # a BOM pasted from a spreadsheet
+        ("  Box \t\n 3  ", "Box 3"),
+        ("Ｂｏｘ ３", "Box 3"),  # full-width forms (NFKC)
+        ("Ștefan", "Ștefan"),
+        ("S\u0326tefan", "\u0218tefan"),  # S + combining comma below, composed by NFKC
+        ("", ""),
+        ("\u200b \u00a0", ""),
+    ],
+)
+def test_canonical_username(raw: str, canonical: str) -> None:
+    assert canonical_username(raw) == canonical
+
+
+def test_canonical_username_keeps_case() -> None:
+    assert canonical_username("BOX 3") == "BOX 3"
+
+
+# --- lookup order (reference §6.2) ------------------------------------------------------------
+
+@pytest.fixture
+def users() -> dict:
+    return load_users({
+        "admin": record("admin", "admin"),
+        "Box 3": record("Box 3", boxes=[3]),
+        "3": record("3", boxes=[3]),
+        "Box 7": record("Box 7", boxes=[7]),
+        "Youth Girls A": record("Youth Girls A", boxes=[5]),
+    })
+
+
+@pytest.mark.parametrize(
+    "typed, key",
+    [
+        ("admin", "admin"),
+        ("ADMIN", "admin"),  # casefold
+        ("3", "3"),  # exact
+        ("Box 3", "Box 3"),
+        ("box 3", "Box 3"),  # casefold of canonical forms
+        ("Box\u00a03", "Box 3"),  # canonical
+        (" 3 ", "3"),
+        ("7", "Box 7"),  # digits fall back to "Box n"
+        ("07", "Box 7"),
+        ("٧", "Box 7"),  # Arabic-Indic seven
+        ("youth\u200b girls a", "Youth Girls A"),
+    ],
+)
+def test_lookup_finds(users: dict, typed: str, key: str) -> None:
+    found = find_user(users, typed)
+    assert found is not None and found[0] == key
+    assert found[1] is users[key]
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "\u200b", "Box 4", "4", "admi", "12345", "9" * 5000])
+def test_lookup_misses(users: dict, typed: str) -> None:
+    assert find_user(users, typed) is None
+
+
+def test_exact_key_beats_canonical_and_casefold_matches() -> None:
+    users = load_users({"Box 3": record("Box 3", boxes=[3]), "box 3": record("box 3", boxes=[9]),
+                        "Box  3": record("Box  3", boxes=[8])})
+    assert find_user(users, "box 3")[0] == "box 3"  # type: ignore[index]
+    assert find_user(users, "Box  3")[0] == "Box  3"  # type: ignore[index]
+    assert find_user(users, "Box   3")[0] == "Box 3"  # type: ignore[index]
+
+
+def test_digits_prefer_the_bare_key_over_box_n() -> None:
+    users = load_users({"Box 2": record("Box 2", boxes=[2]), "2": record("2", boxes=[20])})
+    assert find_user(users, "2")[0] == "2"  # type: ignore[index]
+
+
+# --- loading users.json -------------------------------------------------------------------------
+
+def test_legacy_list_form_is_keyed_by_username() -> None:
+    users = load_users([record("admin", "admin"), record("Box 1", boxes=[1])])
+    assert list(users) == ["admin", "Box 1"]
+    assert users["Box 1"]["assigned_boxes"] == [1]
+
+
+def test_missing_fields_get_reference_defaults() -> None:
+    users = load_users({"guest": {"password_hash": "h"}})
+    assert users == {"guest": {"username": "guest", "password_hash": "h", "role": "viewer", "assigned_boxes": [],
+                               "is_active": True, "created_at": None, "updated_at": None}}
+
+
+def test_bad_records_are_skipped_and_bad_fields_cleaned() -> None:
+    raw = {
+        "no-hash": {"username": "no-hash", "role": "judge"},
+        "empty-hash": {"password_hash": ""},
+        "numeric-hash": {"password_hash": 123},
+        "superuser": {"password_hash": "h", "role": "root"},  # unknown role: skipped, never guessed
+        "spectator": {"password_hash": "h", "role": "spectator"},
+        "listed-role": {"password_hash": "h", "role": ["admin"]},
+        "not-a-dict": ["password_hash", "h"],
+        "   ": {"password_hash": "h"},
+        "ok": {"password_hash": "h", "role": "judge", "assigned_boxes": [1, "2", True, 1, 10000, -1, 2.0, 4],
+               "is_active": "no", "created_at": 5},
+    }
+    users = load_users(raw)
+    assert list(users) == ["ok"]
+    assert users["ok"]["assigned_boxes"] == [1, 4]
+    assert users["ok"]["is_active"] is False, "anything but a real boolean fails closed"
+    assert users["ok"]["created_at"] is None
+
+
+@pytest.mark.parametrize("junk", [None, 3, "users", b"{}", [None, 1, "x"], {1: {"password_hash": "h"}}])
+def test_junk_files_load_as_no_users(junk: object) -> None:
+    assert load_users(junk) == {}
+
+
+def test_explicit_null_is_active_means_active() -> None:
+    assert load_users({"a": {"password_hash": "h", "is_active": None}})["a"]["is_active"] is True
+    assert load_users({"a": {"password_hash": "h", "is_active": False}})["a"]["is_active"] is False
+
+
+def test_loading_never_mutates_its_input() -> None:
+    raw = {"a": {"password_hash": "h", "assigned_boxes": [1, "x"]}}
+    before = copy.deepcopy(raw)
+    users = load_users(raw)
+    users["a"]["assigned_boxes"].append(9)
+    assert raw == before
+
+
+def test_public_boxes_returns_valid_box_ids_only() -> None:
+    assert public_boxes({"assigned_boxes": [3, "4", None, 5]}) == [3, 5]
+    assert public_boxes({"assigned_boxes": "3"}) == []
+    assert public_boxes({}) == []
+
+
+# --- admin bootstrap ----------------------------------------------------------------------------
+
+def test_admin_is_added_once() -> None:
+    users = load_users({"Box 1": record("Box 1", boxes=[1])})
+    added = with_admin(users, "admin-hash", T1)
+    assert added is not None and "admin" not in users
+    assert added["admin"] == {"username": "admin", "password_hash": "admin-hash", "role": "admin",
+                              "assigned_boxes": [], "is_active": True, "created_at": T1, "updated_at": T1}
+    assert with_admin(added, "other", T2) is None
+
+
+# --- judge passwords per box (reference §6.3) ---------------------------------------------------
+
+def test_judge_password_writes_three_records_for_the_default_name() -> None:
+    users, reply = with_judge_password({}, 3, None, "h3", T1)
+    assert reply == {"status": "ok", "boxId": 3, "username": "Box 3", "alias": "Box 3", "id_alias": "3"}
+    assert sorted(users) == ["3", "Box 3"], "the default name is the alias itself"
+    assert users["3"] == {"username": "3", "password_hash": "h3", "role": "judge", "assigned_boxes": [3],
+                          "is_active": True, "created_at": T1, "updated_at": T1}
+
+
+def test_judge_password_with_a_custom_name_writes_three_keys() -> None:
+    users, reply = with_judge_password({}, 3, " Youth\u00a0Girls A\u200b", "h3", T1)
+    assert reply["username"] == "Youth Girls A"
+    assert sorted(users) == ["3", "Box 3", "Youth Girls A"]
+    strip = lambda r: {k: v for k, v in r.items() if k != "username"}  # noqa: E731
+    assert strip(users["Youth Girls A"]) == strip(users["Box 3"]) == strip(users["3"])
+    for typed in ("3", "Box 3", "box 3", "youth girls a"):
+        assert find_user(users, typed)[1]["assigned_boxes"] == [3]  # type: ignore[index]
+
+
+def test_blank_custom_name_falls_back_to_box_n() -> None:
+    assert with_judge_password({}, 4, " \u200b ", "h", T1)[1]["username"] == "Box 4"
+
+
+def test_reset_keeps_the_earliest_created_at_and_renews_updated_at() -> None:
+    users = load_users({"Box 3": record("Box 3", boxes=[3], created_at=T1),
+                        "3": record("3", boxes=[3], created_at=T0)})
+    updated, _ = with_judge_password(users, 3, "Lead Finals", "new", T2)
+    for key in ("Lead Finals", "Box 3", "3"):
+        assert updated[key]["created_at"] == T0
+        assert updated[key]["updated_at"] == T2
+        assert updated[key]["password_hash"] == "new"
+
+
+def test_judge_password_moves_a_name_from_another_box() -> None:
+    users, _ = with_judge_password({}, 1, "Seniors", "h1", T1)
+    users, _ = with_judge_password(users, 2, "Seniors", "h2", T2)
+    assert users["Seniors"]["assigned_boxes"] == [2]
+    assert users["Box 1"]["assigned_boxes"] == [1], "box 1 keeps its aliases"
+
+
+@pytest.mark.parametrize("taken", ["admin", "Admin", "ADMIN\u200b", "Coach"])
+def test_judge_password_never_overwrites_an_admin_or_viewer(taken: str) -> None:
+    users = load_users({"admin": record("admin", "admin"), "coach": record("coach", "viewer")})
+    before = copy.deepcopy(users)
+    with pytest.raises(ValueError, match="username_taken"):
+        with_judge_password(users, 3, taken, "h", T1)
+    assert users == before
+
+
+def test_judge_password_never_overwrites_a_viewer_holding_an_alias() -> None:
+    users = load_users({"Box 3": record("Box 3", "viewer")})
+    with pytest.raises(ValueError, match="username_taken"):
+        with_judge_password(users, 3, "Finals", "h", T1)
+
+
+@pytest.mark.parametrize("box_id", [-1, 10000, True, "3"])
+def test_judge_password_rejects_invalid_box_ids(box_id: object) -> None:
+    with pytest.raises(ValueError, match="invalid_box"):
+        with_judge_password({}, box_id, None, "h", T1)  # type: ignore[arg-type]
+
+
+def test_judge_password_never_mutates_its_input() -> None:
+    users = load_users({"Box 3": record("Box 3", boxes=[3]), "admin": record("admin", "admin")})
+    before = copy.deepcopy(users)
+    updated, _ = with_judge_password(users, 3, "Finals", "h", T1)
+    assert users == before and updated is not users
+
+
+# --- rehash on login ----------------------------------------------------------------------------
+
+def test_rehash_updates_a_judge_and_its_aliases_only() -> None:
+    users, _ = with_judge_password(load_users({"admin": record("admin", "admin")}), 3, "Finals", "old", T1)
+    before = copy.deepcopy(users)
+    updated = with_password_hash(users, "3", "new", T2)
+    assert users == before
+    assert {k: r["password_hash"] for k, r in updated.items()} == {
+        "admin": "hash-of-admin", "Finals": "new", "Box 3": "new", "3": "new"}
+    assert updated["3"]["updated_at"] == T2 and updated["admin"]["updated_at"] == T0
+
+
+def test_rehash_of_a_vanished_user_changes_nothing() -> None:
+    users = load_users({"admin": record("admin", "admin")})
+    assert with_password_hash(users, "ghost", "new", T2) == users

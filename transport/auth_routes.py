@@ -1,0 +1,131 @@
+"""Login, logout, who-am-I, judge passwords; the login cookie and its renewal while in use."""
+from __future__ import annotations
+
+import math
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from actors.accounts import ReplaceHash, SetJudgePassword
+from actors.users import find_user
+from persistence.storage import StorageError
+from transport.auth import COOKIE_NAME, RENEW, Need, authorize
+from transport.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http_api import parse_box_id, read_json_object
+from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
+from transport.passwords import hash_password, verify_password
+
+INVALID_CREDENTIALS = "invalid_credentials"
+PASSWORD_REQUIRED = "password_required"
+MAX_CREDENTIAL = 256
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or \
+            len(username) > MAX_CREDENTIAL or len(password) > MAX_CREDENTIAL:
+        raise ClientError(401, INVALID_CREDENTIALS)
+    client = request.remote or "?"
+    throttle = request.app[LOGIN_THROTTLE]
+    wait = throttle.retry_after(username, client)
+    if wait is not None:
+        return _too_many(wait)
+
+    found = find_user(request.app[ACCOUNTS].users, username)
+    record = found[1] if found else None
+    usable = record is not None and record.get("is_active", True)
+    stored = record["password_hash"] if usable else request.app[HASHING].dummy_hash  # same cost either way
+    ok, needs_rehash = await request.app[HASHING].run(verify_password, password, stored)
+    if not (usable and ok):
+        throttle.failed(username, client)
+        raise ClientError(401, INVALID_CREDENTIALS)
+    throttle.succeeded(username, client)
+    key, record = found  # type: ignore[misc]
+    if needs_rehash:  # e.g. a users.json brought over from the escalada backend
+        new_hash = await request.app[HASHING].run(hash_password, password)
+        request.app[ACCOUNTS].tell(ReplaceHash(key, stored, new_hash))
+
+    boxes = [int(b) for b in record.get("assigned_boxes") or []]
+    role = record.get("role") or "viewer"
+    token = request.app[TOKENS].issue(record.get("username") or key, role, boxes)
+    response = web.json_response({"access_token": token, "token_type": "bearer", "role": role, "boxes": boxes})
+    set_login_cookie(request.app, response, token)
+    return response
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    response = web.json_response({"status": "logged_out"})
+    config = request.app[CONFIG]
+    response.del_cookie(COOKIE_NAME, path="/", secure=config.cookie_secure, samesite=config.cookie_samesite)
+    return response
+
+
+@routes.get("/api/auth/me")
+async def me(request: web.Request) -> web.Response:
+    authorize(request, Need.SIGNED_IN)
+    token = request.headers.get("Authorization", "")[7:].strip() or request.cookies.get(COOKIE_NAME, "")
+    return web.json_response(request.app[TOKENS].decode(token).as_json())
+
+
+@routes.post("/api/auth/magic-login")
+async def magic_login(request: web.Request) -> web.Response:
+    raise ClientError(410, "magic_login_disabled")
+
+
+@routes.post("/api/admin/auth/boxes/{box_id}/magic-token")
+async def magic_token(request: web.Request) -> web.Response:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.ADMIN, box_id)
+    raise ClientError(410, "magic_token_disabled")
+
+
+@routes.post("/api/admin/auth/boxes/{box_id}/password")
+async def set_judge_password(request: web.Request) -> web.Response:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.ADMIN, box_id)
+    body = await read_json_object(request)
+    password, username = body.get("password"), body.get("username")
+    if not isinstance(password, str) or not password.strip() or len(password) > MAX_CREDENTIAL:
+        raise ClientError(422, PASSWORD_REQUIRED)
+    if username is not None and (not isinstance(username, str) or len(username) > MAX_CREDENTIAL):
+        raise ClientError(400, "username must be a string of at most 256 characters")
+    password_hash = await request.app[HASHING].run(hash_password, password)
+    try:
+        reply = await request.app[ACCOUNTS].ask(SetJudgePassword(box_id, username or None, password_hash))
+    except ValueError as exc:
+        raise ClientError(409, str(exc)) from None
+    except StorageError:
+        raise ClientError(503, STORAGE_UNAVAILABLE) from None
+    return web.json_response(reply)
+
+
+def set_login_cookie(app: web.Application, response: web.StreamResponse, token: str) -> None:
+    """The cookie lives exactly as long as the token."""
+    config = app[CONFIG]
+    response.set_cookie(COOKIE_NAME, token, max_age=int(config.token_ttl_min * 60), path="/", httponly=True,
+                        secure=config.cookie_secure, samesite=config.cookie_samesite)
+
+
+def _too_many(wait: float) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    return web.json_response({"detail": f"rate limit: too many failed logins, try again in {seconds} s"},
+                             status=429, headers={"Retry-After": str(seconds)})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def renew_login_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A control panel in use is re-issued a fresh token, so it is never logged out mid-round."""
+    response = await handler(request)
+    claims = request.get(RENEW)
+    if claims is not None and not response.prepared and response.status < 400:
+        token = request.app[TOKENS].issue(claims.sub, claims.role, list(claims.boxes))
+        set_login_cookie(request.app, response, token)
+    return response

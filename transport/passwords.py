@@ -1,0 +1,110 @@
+"""Password hashing: scrypt for everything we write, passlib's pbkdf2_sha256 read for migration.
+
+The escalada reference stores `$pbkdf2-sha256$29000$<salt>$<checksum>` (passlib). Those hashes keep
+working here and are flagged for a rehash, so every account moves to scrypt at its next login.
+Both functions are deliberately slow (tens of milliseconds): callers run them in an executor.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+
+SCRYPT_LN = 14  # n = 2**14: ~16 MiB and ~50 ms per hash, bearable on a venue laptop
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_DKLEN = 32
+SALT_BYTES = 16
+
+# Bounds for parameters read back from users.json: a hand-edited or hostile file must not make one
+# login allocate gigabytes or spin for minutes.
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+_MAX_SCRYPT_LN = 20
+_MAX_SCRYPT_P = 16
+_MAX_PBKDF2_ROUNDS = 10_000_000
+
+_WEAK_PASSWORDS = frozenset({"admin", "password", "changeme", "escalada"})
+MIN_PASSWORD_LENGTH = 8
+
+_SCRYPT_RE = re.compile(
+    r"\$scrypt\$ln=([1-9][0-9]?),r=([1-9][0-9]{0,2}),p=([1-9][0-9]?)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)"
+)
+_PBKDF2_RE = re.compile(r"\$pbkdf2-sha256\$([1-9][0-9]{0,9})\$([A-Za-z0-9./]*)\$([A-Za-z0-9./]+)")
+
+
+def hash_password(password: str) -> str:
+    """A fresh `$scrypt$ln=14,r=8,p=1$<salt>$<hash>` string (base64 without padding)."""
+    salt = os.urandom(SALT_BYTES)
+    digest = _scrypt(password, salt, SCRYPT_LN, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN)
+    return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> tuple[bool, bool]:
+    """(ok, needs_rehash). needs_rehash is only ever True together with ok: a hash can be
+    replaced only while the plain password is at hand. Never raises: garbage is (False, False)."""
+    if not isinstance(password, str) or not isinstance(stored, str):
+        return False, False
+    try:
+        if match := _SCRYPT_RE.fullmatch(stored):
+            return _verify_scrypt(password, match)
+        if match := _PBKDF2_RE.fullmatch(stored):
+            return _verify_pbkdf2(password, match)
+    except ValueError:  # binascii.Error is a ValueError too
+        pass
+    return False, False
+
+
+def is_weak_password(p: str | None) -> bool:
+    """Empty, a well-known default, or too short to survive a dictionary attack."""
+    if not p or not p.strip():
+        return True
+    return p.strip().casefold() in _WEAK_PASSWORDS or len(p) < MIN_PASSWORD_LENGTH
+
+
+def _verify_scrypt(password: str, match: re.Match[str]) -> tuple[bool, bool]:
+    ln, r, p = (int(g) for g in match.group(1, 2, 3))
+    salt, expected = _b64decode(match.group(4)), _b64decode(match.group(5))
+    if ln > _MAX_SCRYPT_LN or p > _MAX_SCRYPT_P or not expected:
+        return False, False
+    # hashlib.scrypt raises ValueError when n, r and maxmem do not fit, which the caller catches.
+    ok = hmac.compare_digest(_scrypt(password, salt, ln, r, p, len(expected)), expected)
+    current = (ln, r, p, len(expected)) == (SCRYPT_LN, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN)
+    return ok, ok and not current
+
+
+def _verify_pbkdf2(password: str, match: re.Match[str]) -> tuple[bool, bool]:
+    rounds = int(match.group(1))
+    salt, expected = _ab64decode(match.group(2)), _ab64decode(match.group(3))
+    if rounds > _MAX_PBKDF2_ROUNDS or len(expected) != 32:
+        return False, False
+    actual = hashlib.pbkdf2_hmac("sha256", _utf8(password), salt, rounds, dklen=32)
+    ok = hmac.compare_digest(actual, expected)
+    return ok, ok
+
+
+def _scrypt(password: str, salt: bytes, ln: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(
+        _utf8(password), salt=salt, n=2**ln, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=dklen
+    )
+
+
+def _utf8(text: str) -> bytes:
+    # surrogatepass: a lone surrogate (possible in JSON) hashes deterministically instead of raising;
+    # for every valid string this is plain UTF-8, as passlib uses.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _b64decode(text: str) -> bytes:
+    """Standard base64 without '=' padding; raises ValueError on an impossible length."""
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _ab64decode(text: str) -> bytes:
+    """passlib's "adapted base64": the standard alphabet with '.' for '+', no padding."""
+    return _b64decode(text.replace(".", "+"))

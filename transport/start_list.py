@@ -1,0 +1,195 @@
+"""Reading a start list out of an .xlsx workbook, and the worker process that does it.
+
+Spreadsheets are untrusted and parsing them is slow, so `read_start_list` runs in a separate process
+(`SheetReaderPool`): the event loop never stalls, and a stuck or crashing parse can be killed.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import multiprocessing
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, TypeVar
+
+from actors.rules import CommandError, normalize_name
+from actors.rules.commands import MAX_COMPETITORS
+from actors.rules.names import MAX_NAME_LENGTH, clean_text
+
+T = TypeVar("T")
+
+MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+MAX_ZIP_ENTRIES = 1000
+PARSE_TIMEOUT_S = 20.0
+# Extra time the hard kill waits beyond the worker's own deadline, so a cooperative stop answers first.
+KILL_GRACE_S = 2.0
+REQUIRED_ENTRIES = ("[Content_Types].xml", "xl/workbook.xml")
+
+# The UI shows these two verbatim (reference wording).
+NOT_XLSX = "Fișierul încărcat nu este un .xlsx valid"
+NO_SHEET = "Fișierul Excel nu conține nicio foaie"
+TOO_SLOW = "the file took too long to read"
+TOO_BIG_UNPACKED = (f"the workbook is too large once unpacked (at most {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MiB"
+                    f" in at most {MAX_ZIP_ENTRIES} files)")
+TOO_MANY_COMPETITORS = f"the sheet lists more than {MAX_COMPETITORS} competitors"
+WORKER_DIED = "the file could not be read (the reader process stopped)"
+
+
+class SheetError(Exception):
+    """Bad spreadsheet content; `detail` is the client-facing reason. Picklable across processes."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class WorkerTimeout(Exception):
+    """The worker did not finish in time and was killed."""
+
+
+def looks_like_zip(data: bytes) -> bool:
+    """A cheap first filter in the event loop: every .xlsx starts with a zip local file header."""
+    return data[:4] == b"PK\x03\x04"
+
+
+def read_start_list(data: bytes, include_clubs: bool, time_limit_s: float = PARSE_TIMEOUT_S) -> list[dict[str, str]]:
+    """The competitors of the active sheet: row 1 is a header, column A the name, column B the club.
+
+    Runs in the worker process. Any failure becomes a SheetError, so no file can cause a 500.
+    """
+    deadline = time.monotonic() + time_limit_s
+    try:
+        _check_archive(data)
+        return _read_rows(data, include_clubs, deadline)
+    except SheetError:
+        raise
+    except Exception:  # openpyxl, zipfile and XML errors alike: the content is not a workbook we can read
+        raise SheetError(NOT_XLSX) from None
+
+
+def _check_archive(data: bytes) -> None:
+    """Reject non-workbooks and zip bombs from the central directory alone, before openpyxl inflates anything.
+
+    zipfile stops inflating an entry at its declared size (and fails its CRC), so the declared sizes
+    checked here really bound what openpyxl can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError):
+        raise SheetError(NOT_XLSX) from None
+    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNCOMPRESSED_BYTES:
+        raise SheetError(TOO_BIG_UNPACKED)
+    names = {e.filename for e in entries}
+    if not all(required in names for required in REQUIRED_ENTRIES):
+        raise SheetError(NOT_XLSX)
+
+
+def _read_rows(data: bytes, include_clubs: bool, deadline: float) -> list[dict[str, str]]:
+    import openpyxl  # only the worker process needs it; keeps server start-up light
+
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        sheet = workbook.active
+        if sheet is None or not hasattr(sheet, "iter_rows"):  # no sheet, or a chart sheet
+            raise SheetError(NO_SHEET)
+        competitors: list[dict[str, str]] = []
+        # max_col=2 pads short rows, so a one-column sheet works.
+        for row_number, row in enumerate(sheet.iter_rows(min_row=2, max_col=2, values_only=True), start=2):
+            # Checked per row: a sheet can declare a million empty rows, each cheap but not free.
+            if time.monotonic() > deadline:
+                raise SheetError(TOO_SLOW)
+            competitor = _competitor(row_number, row, include_clubs)
+            if competitor is None:
+                continue
+            if len(competitors) >= MAX_COMPETITORS:
+                raise SheetError(TOO_MANY_COMPETITORS)
+            competitors.append(competitor)
+        return competitors
+    finally:
+        workbook.close()
+
+
+def _competitor(row_number: int, row: tuple[Any, ...], include_clubs: bool) -> dict[str, str] | None:
+    raw_name = cell_text(row[0]) if len(row) > 0 else ""
+    if not raw_name.strip():
+        return None  # an empty row, or one with a club but no name
+    try:
+        name = normalize_name(raw_name)
+    except CommandError as exc:
+        raise SheetError(f"row {row_number}: {exc.detail.removeprefix('Invalid command: ')}") from None
+    competitor = {"nume": name}
+    if include_clubs and len(row) > 1:
+        club = clean_text(cell_text(row[1]))
+        if len(club) > MAX_NAME_LENGTH:
+            raise SheetError(f"row {row_number}: club must be at most {MAX_NAME_LENGTH} characters")
+        if club:
+            competitor["club"] = club
+    return competitor
+
+
+def cell_text(value: object) -> str:
+    """A cell as the text a person sees: 5.0 → "5", TRUE → "TRUE", empty → ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class SheetReaderPool:
+    """One worker process, one job at a time; a job over its time limit gets its worker killed and replaced."""
+
+    def __init__(self, timeout_s: float = PARSE_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+        self._executor: ProcessPoolExecutor | None = None  # started on first use: most apps never upload
+        self._lock = asyncio.Lock()
+
+    async def read_start_list(self, data: bytes, include_clubs: bool) -> list[dict[str, str]]:
+        try:
+            return await self.run(read_start_list, data, include_clubs, self.timeout_s)
+        except WorkerTimeout:
+            raise SheetError(TOO_SLOW) from None
+        except BrokenProcessPool:  # e.g. the worker ran out of memory on this file
+            raise SheetError(WORKER_DIED) from None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in the worker; WorkerTimeout after timeout_s (+ grace), BrokenProcessPool if it died."""
+        # Serialised so the time limit measures this job, not the queue in front of it.
+        async with self._lock:
+            future = self._pool().submit(fn, *args)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s + KILL_GRACE_S)
+            except asyncio.TimeoutError:
+                self._kill()
+                raise WorkerTimeout() from None
+            except BrokenProcessPool:
+                self._kill()
+                raise
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: forking a process with running threads and an event loop is unsafe,
+            # and it is what macOS and Windows do anyway.
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    def _kill(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # A running job cannot be cancelled; terminating its process is the only way to stop it.
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            process.terminate()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        if self._lock.locked():
+            self._kill()  # do not hold up shutdown behind a parse
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)

@@ -1,0 +1,172 @@
+"""Signed session tokens (JWT, HS256) and the server secret that signs them.
+
+Claims are those of the escalada reference (`sub`, `role`, `boxes`, `exp`) plus `iat`, which lets
+an active session be renewed before it runs out instead of logging a judge out mid-round.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import jwt
+
+from persistence.fs import FileSystem
+
+ALGORITHM = "HS256"
+ROLES = frozenset({"admin", "judge", "viewer", "spectator"})
+SPECTATOR_TTL_S = 24 * 3600
+MAX_BOX_ID = 9999
+SECRET_FILE = "jwt_secret"
+MIN_SECRET_LENGTH = 32
+_KNOWN_DEFAULT_SECRETS = frozenset({"dev-secret-change-me", "secret", "changeme", "change-me"})
+
+TokenErrorReason = Literal["token_expired", "invalid_token"]
+
+
+class TokenError(Exception):
+    """`reason` is sent verbatim as the 401 detail; the UI matches on these words."""
+
+    def __init__(self, reason: TokenErrorReason) -> None:
+        super().__init__(reason)
+        self.reason: TokenErrorReason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    sub: str
+    role: str
+    boxes: tuple[int, ...]
+    exp: int
+    iat: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sub": self.sub, "role": self.role, "boxes": list(self.boxes), "exp": self.exp, "iat": self.iat}
+
+
+class TokenService:
+    """Issues and checks tokens against an injectable clock, so tests can move time."""
+
+    def __init__(self, secret: str, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+        if not secret:
+            raise ValueError("an empty secret would make every token forgeable")
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        self._secret = secret
+        self.ttl_s = ttl_s
+        self._clock = clock
+
+    def issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...]) -> str:
+        return self._issue(sub, role, boxes, self.ttl_s)
+
+    def issue_spectator(self) -> tuple[str, int]:
+        """(token, expires_in): the free public token of `POST /api/public/token`."""
+        return self._issue("spectator", "spectator", (), SPECTATOR_TTL_S), SPECTATOR_TTL_S
+
+    def decode(self, token: str) -> Claims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],  # a pinned list is what rejects "none" and RS/HS confusion
+                # PyJWT would compare exp and iat with the wall clock; ours is checked below.
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise TokenError("invalid_token") from exc
+        except ValueError as exc:  # PyJWT lets UnicodeEncodeError (a lone surrogate) through
+            raise TokenError("invalid_token") from exc
+        claims = _claims_from(payload)
+        if self._clock() >= claims.exp:
+            raise TokenError("token_expired")
+        return claims
+
+    def should_renew(self, claims: Claims) -> bool:
+        """True once less than half of the token's lifetime is left. Spectator tokens are free to
+        fetch again, so they are never renewed."""
+        if claims.role == "spectator":
+            return False
+        return claims.exp - self._clock() < (claims.exp - claims.iat) / 2
+
+    def _issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...], ttl_s: int) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        iat = int(self._clock())
+        payload = {"sub": sub, "role": role, "boxes": [int(b) for b in boxes], "iat": iat, "exp": iat + ttl_s}
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+
+def _claims_from(payload: dict[str, Any]) -> Claims:
+    """A signed token is trusted for its origin, not its shape: every claim is type-checked."""
+    sub, role, boxes = payload.get("sub"), payload.get("role"), payload.get("boxes")
+    exp, iat = payload.get("exp"), payload.get("iat")
+    if not isinstance(sub, str) or not sub or not isinstance(role, str) or role not in ROLES:
+        raise TokenError("invalid_token")
+    if not isinstance(boxes, list) or not all(_is_box_id(b) for b in boxes):
+        raise TokenError("invalid_token")
+    if not _is_int(exp) or not _is_int(iat):
+        raise TokenError("invalid_token")
+    return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_box_id(value: object) -> bool:
+    return _is_int(value) and 0 <= value <= MAX_BOX_ID  # type: ignore[operator]
+
+
+def load_or_create_secret(storage_dir: Path, env_secret: str | None) -> str:
+    """The environment wins; otherwise a secret kept in `storage_dir/jwt_secret`, created on first
+    start, so sessions survive a restart without anyone having to invent a secret."""
+    if env_secret:
+        return env_secret
+    path = storage_dir / SECRET_FILE
+    try:
+        existing = _read_private(path)
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    # Missing or empty (a crash before our first write cannot leave one, a hand edit can).
+    created = secrets.token_urlsafe(48)
+    _write_private(path, created)
+    return created
+
+
+def is_weak_secret(secret: str | None) -> bool:
+    return not secret or len(secret) < MIN_SECRET_LENGTH or secret.strip().casefold() in _KNOWN_DEFAULT_SECRETS
+
+
+def _read_private(path: Path) -> str:
+    """Read the secret, first tightening a file that others could read (e.g. restored from a zip)."""
+    if sys.platform != "win32" and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Temp file born 0600 (never readable by others, not even for a moment), fsync, rename,
+    directory fsync: a crash leaves the old state or the whole secret, never half of it."""
+    fs = FileSystem()
+    fs.makedirs(path.parent)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # a leftover may carry looser permissions; O_EXCL will not reuse it
+    try:
+        fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fs.write_all(fd, text.encode("utf-8"))
+            fs.fsync(fd)
+        finally:
+            fs.close(fd)
+        fs.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    fs.fsync_dir(path.parent)
