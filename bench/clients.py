@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 import orjson
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, WSMsgType
 
+from bench.credentials import admin_headers
 from bench.server import prepare_process
 
 JSON = {"Content-Type": "application/json"}
@@ -76,7 +77,7 @@ def _cpu_seconds() -> float:
 
 def _session(limit: int = 0) -> ClientSession:
     # limit=0: websockets hold their connection, and the default cap of 100 would stall the 101st.
-    return ClientSession(connector=TCPConnector(limit=limit, force_close=False),
+    return ClientSession(connector=TCPConnector(limit=limit, force_close=False), headers=admin_headers(),
                          timeout=ClientTimeout(total=60), json_serialize=lambda v: orjson.dumps(v).decode())
 
 

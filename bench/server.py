@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.credentials import SERVER_ENV, admin_headers
+
 REPO = Path(__file__).resolve().parent.parent
 # Where run.py lives; `--server-dir` points it at a stable export when the work tree is being edited.
 SERVER_DIR = [REPO]
@@ -90,7 +92,8 @@ def prepare_process(cores: frozenset[int] | None) -> None:
 def http_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
     """A blocking GET for the orchestrator (health polls, state checks); never on a measured path."""
     try:
-        with _OPENER.open(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=admin_headers())
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         body = exc.read()
@@ -127,7 +130,7 @@ class BelayServer:
             [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0",
              "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"],
             cwd=SERVER_DIR[0], stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            preexec_fn=lambda: prepare_process(cores),
+            preexec_fn=lambda: prepare_process(cores), env={**os.environ, **SERVER_ENV},
         )
         log.close()
         self.url = self._read_url(timeout)
