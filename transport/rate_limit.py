@@ -29,7 +29,6 @@ DEFAULT_CLASSES: Mapping[str, Bucket] = MappingProxyType({
     "score": Bucket(20, 60),  # what a judge does: must not be refused while a round runs
     "relay": Bucket(10, 30),  # messages passed between tabs, nothing stored
     "setup": Bucket(5, 30),  # INIT_ROUTE, resets, presets, tiebreak decisions: rare by nature
-    "read": Bucket(20, 60),  # state fetches after an "ignored" reply or a reconnect
 })
 
 # A client that waits exactly the advised time must not be refused over float rounding.
