@@ -1,6 +1,7 @@
 """run.py's command line: help, bad flags, the storage lock, and a clean start."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,10 @@ def test_a_second_server_on_the_same_directory_is_refused(spawn_server, tmp_path
     assert result.returncode == 2
     assert "in use by another Belay process" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_mode_refuses_the_default_admin_password(tmp_path: Path) -> None:
+    env = {**os.environ, "ENV": "production", "DEFAULT_ADMIN_PASSWORD": "admin"}
+    result = run("--host", "127.0.0.1", "--port", "0", "--storage-dir", str(tmp_path / "data"), env=env)
+    assert result.returncode == 2
+    assert "DEFAULT_ADMIN_PASSWORD is weak" in result.stderr and "Traceback" not in result.stderr

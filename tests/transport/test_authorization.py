@@ -1,6 +1,7 @@
 """Every role against every route (reference-backend §6.6), decided in one place: transport/auth.py."""
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import AsyncIterator
@@ -41,6 +42,10 @@ def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def cookie(token: str | None) -> dict[str, str]:
+    return {"Cookie": f"escalada_token={token}"} if token else {}
+
+
 INIT = {"boxId": 1, "type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 10, "competitors": [{"nume": "Ana"}]}
 
 # (method, path, json body, expected status per role in ROLES order)
@@ -64,10 +69,10 @@ HTTP_MATRIX = [
 @pytest.mark.parametrize("method,path,body,expected", HTTP_MATRIX, ids=[f"{m} {p}" for m, p, _b, _e in HTTP_MATRIX])
 async def test_http_route_by_role(anon: TestClient, method: str, path: str, body: dict | None,
                                   expected: tuple[int, ...]) -> None:
-    for role, status in zip(ROLES, expected):
-        response = await anon.request(method, path, json=body, headers=bearer(token_for(anon, role)))
+    for (role, status), carry in itertools.product(zip(ROLES, expected), (bearer, cookie)):
+        response = await anon.request(method, path, json=body, headers=carry(token_for(anon, role)))
         reply = await response.json()
-        assert response.status == status, (role, reply)
+        assert response.status == status, (role, carry.__name__, reply)
         if status >= 400:
             assert isinstance(reply["detail"], str)
         if status == 401 and path != "/api/auth/magic-login":
