@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from functools import partial
 from typing import Any, Callable, Mapping
 
 from actors.events import encode_event
@@ -81,9 +82,8 @@ class BoxActor(Actor):
         except CommandError as exc:
             return Reply.error(400, exc.detail)
         if not outcome.changed:
-            if outcome.echo is not None:
-                self._fanout.box_changed(self.box_id, echo=outcome.echo, snapshot=None,
-                                         public_kind=None, public_box=None)
+            if outcome.echo is not None:  # relays and a TIMER_SYNC of a running clock
+                self._publish(outcome.echo, False, None)
             return Reply.ok()
 
         seq = self.seq + 1
@@ -156,13 +156,15 @@ class BoxActor(Actor):
     # -- fan-out ---------------------------------------------------------------------------------
 
     def _publish(self, echo: dict[str, Any] | None, snapshot: bool, public_kind: str | None) -> None:
-        now_ms = self._clock.now_ms()
+        """Views are built lazily: the hub builds only those some subscriber will receive."""
+        state, box_id, now_ms = self.state, self.box_id, self._clock.now_ms()
         self._fanout.box_changed(
-            self.box_id,
+            box_id,
             echo=echo,
-            snapshot=build_snapshot(self.state, self.box_id, now_ms, self._officials()) if snapshot else None,
+            snapshot=partial(build_snapshot, state, box_id, now_ms, self._officials()),
+            snapshot_to_box=snapshot,
             public_kind=public_kind,
-            public_box=build_public_box(self.state, self.box_id, now_ms) if public_kind else None,
+            public_box=partial(build_public_box, state, box_id, now_ms) if public_kind else None,
         )
 
     async def on_stop(self) -> None:

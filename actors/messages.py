@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from actors.rules import Command
 
@@ -61,11 +61,16 @@ class Reply:
 _OK = Reply(200, {"status": "ok"})
 
 
+View = Callable[[], dict[str, Any]]  # builds a snapshot or public view when someone will receive it
+
+
 class Fanout(Protocol):
     """Where a box actor sends what its subscribers must see (implemented by transport's hubs)."""
 
-    def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: dict[str, Any] | None,
-                    public_kind: str | None, public_box: dict[str, Any] | None) -> None: ...
+    def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
+                    public_kind: str | None, public_box: View | None) -> None:
+        """Box subscribers get the echo, then the snapshot if `snapshot_to_box`; spectators get the
+        snapshot and the public view when `public_kind` is set."""
 
 
 class Clock(Protocol):

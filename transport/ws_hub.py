@@ -16,6 +16,8 @@ from typing import Any, Callable, Hashable
 import orjson
 from aiohttp import WSMsgType, web
 
+from actors.messages import View
+
 log = logging.getLogger("belay.ws")
 
 CLOSE_SLOW_CONSUMER = 1008
@@ -144,21 +146,25 @@ class Hub:
 
     # -- the actors' Fanout ------------------------------------------------------------------
 
-    def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: dict[str, Any] | None,
-                    public_kind: str | None, public_box: dict[str, Any] | None) -> None:
+    def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
+                    public_kind: str | None, public_box: View | None) -> None:
         private = box_channel(box_id)
-        snapshot_frame = orjson.dumps(snapshot) if snapshot is not None else None
-        if private in self._channels:
+        to_box = private in self._channels
+        to_spectators = public_kind is not None and public_box_channel(box_id) in self._channels
+        snapshot_frame = None
+        if (to_box and snapshot_to_box) or to_spectators:
+            snapshot_frame = orjson.dumps(snapshot())
+        if to_box:
             if echo is not None:
                 self.broadcast(private, orjson.dumps(echo))
-            if snapshot_frame is not None:
+            if snapshot_to_box and snapshot_frame is not None:
                 self.broadcast(private, snapshot_frame, key=SNAPSHOT)
         if public_kind is None:
             return
         aggregate_frame = None
         if public_box is not None and PUBLIC in self._channels:
-            aggregate_frame = orjson.dumps({"type": public_kind, "box": public_box})
-        if public_box_channel(box_id) not in self._channels:
+            aggregate_frame = orjson.dumps({"type": public_kind, "box": public_box()})
+        if not to_spectators:
             snapshot_frame = None
         if snapshot_frame is not None or aggregate_frame is not None:
             self._to_spectators(box_id, snapshot_frame, aggregate_frame)
