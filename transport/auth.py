@@ -37,10 +37,19 @@ class Need(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    username: str
-    role: str
-    boxes: tuple[int, ...]
-    from_cookie: bool = False
+    claims: Claims
+
+    @property
+    def username(self) -> str:
+        return self.claims.sub
+
+    @property
+    def role(self) -> str:
+        return self.claims.role
+
+    @property
+    def boxes(self) -> tuple[int, ...]:
+        return self.claims.boxes
 
 
 def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Principal:
@@ -52,13 +61,13 @@ def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Pr
         claims = _decode(request, token)
         if claims.role != "spectator":
             raise ClientError(403, SPECTATOR_TOKEN_REQUIRED)
-        return Principal(claims.sub, claims.role, ())
+        return Principal(claims)
 
     token, from_cookie = _login_token(request)
     if token is None:
         raise ClientError(401, NOT_AUTHENTICATED)
     claims = _decode(request, token)
-    principal = Principal(claims.sub, claims.role, claims.boxes, from_cookie)
+    principal = Principal(claims)
     _check(principal, need, box_id)
     if from_cookie and request.app[TOKENS].should_renew(claims):
         request[RENEW] = claims  # the renew middleware re-issues the cookie on the response
