@@ -12,8 +12,8 @@ import uuid
 from functools import partial
 from typing import Any, Callable, Mapping
 
-from actors.events import encode_event
-from actors.messages import Clock, Execute, Fanout, Republish, Reply, RideAlongFailed, TimerFired
+from actors.events import encode_event, encode_restore_event
+from actors.messages import Clock, Execute, Fanout, Republish, Reply, RestoreBox, RideAlongFailed, TimerFired
 from actors.persister import Persister
 from actors.runtime import Actor
 from actors.rules import (
@@ -25,6 +25,7 @@ from actors.rules import (
     is_duplicate_action,
     running_deadline_ms,
 )
+from actors.rules.backups import restored_state
 from persistence.storage import StorageError
 
 log = logging.getLogger("belay.box")
@@ -61,6 +62,8 @@ class BoxActor(Actor):
             return self._timer_fired(message.deadline_ms)
         if isinstance(message, RideAlongFailed):
             return await self._settle_riding()
+        if isinstance(message, RestoreBox):
+            return await self._restore(message)
         if isinstance(message, Republish):
             return self._publish(None, True, "BOX_STATUS_UPDATE")
         raise TypeError(f"unexpected message {message!r}")
@@ -104,6 +107,23 @@ class BoxActor(Actor):
         self._publish(outcome.echo, outcome.snapshot, outcome.public)
         self.arm_timer()
         return Reply.ok()
+
+    async def _restore(self, message: RestoreBox) -> Reply:
+        await self._settle_riding()
+        now_ms = self._clock.now_ms()
+        state = restored_state(message.state, self.state["boxVersion"], now_ms, str(uuid.uuid4()))
+        seq = self.seq + 1
+        line = encode_restore_event(box_id=self.box_id, seq=seq, after=state, now_ms=now_ms,
+                                    origin=message.origin, source=message.source)
+        try:
+            await self._persister.append(self.box_id, seq, line, state)
+        except StorageError:
+            return Reply.error(503, STORAGE_UNAVAILABLE)
+        self.seq, self.state = seq, state
+        self._publish(None, True, "BOX_STATUS_UPDATE")
+        self.arm_timer()
+        return Reply(200, {"boxId": self.box_id, "boxVersion": state["boxVersion"],
+                           "sessionId": state["sessionId"]})
 
     def _on_riding_done(self, verdict: asyncio.Future[None]) -> None:
         if verdict.exception() is not None and not self.stopping:

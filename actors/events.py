@@ -10,6 +10,8 @@ import orjson
 from actors.messages import Origin
 from actors.rules import Command
 
+RESTORE = "RESTORE"
+
 
 def iso_from_ms(now_ms: int) -> str:
     return datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat()
@@ -19,26 +21,39 @@ def encode_event(*, box_id: int, seq: int, command: Command, before: dict[str, A
                  after: dict[str, Any], now_ms: int, origin: Origin,
                  echo: dict[str, Any] | None) -> bytes:
     """The audit keys of the spec first, then the replay inputs (seq, nowMs, cmd, generated ids)."""
-    event: dict[str, Any] = {
+    event = _audit_fields(box_id, command.type, command.action_id, after, now_ms, origin, echo)
+    event.update(seq=seq, nowMs=now_ms, cmd=command.to_json())
+    if after["sessionId"] != before["sessionId"]:
+        event["newSessionId"] = after["sessionId"]
+    if seq == 1:
+        event["baseSessionId"] = before["sessionId"]
+    return orjson.dumps(event) + b"\n"
+
+
+def encode_restore_event(*, box_id: int, seq: int, after: dict[str, Any], now_ms: int, origin: Origin,
+                         source: str) -> bytes:
+    """A restore replaces the whole state, so the event carries it: replay just takes it."""
+    echo = {"type": RESTORE, "boxId": box_id, "boxVersion": after["boxVersion"],
+            "sessionId": after["sessionId"], "source": source}
+    event = _audit_fields(box_id, RESTORE, None, after, now_ms, origin, echo)
+    event.update(seq=seq, nowMs=now_ms, restoredState=after)
+    return orjson.dumps(event) + b"\n"
+
+
+def _audit_fields(box_id: int, action: str, action_id: str | None, after: dict[str, Any], now_ms: int,
+                  origin: Origin, payload: dict[str, Any] | None) -> dict[str, Any]:
+    return {
         "id": str(uuid.uuid4()),
         "createdAt": iso_from_ms(now_ms),
         "competitionId": 0,
         "boxId": box_id,
-        "action": command.type,
-        "actionId": command.action_id,
+        "action": action,
+        "actionId": action_id,
         "boxVersion": after["boxVersion"],
         "sessionId": after["sessionId"],
         "actorUsername": origin.username,
         "actorRole": origin.role,
         "actorIp": origin.ip,
         "actorUserAgent": origin.user_agent,
-        "payload": echo,
-        "seq": seq,
-        "nowMs": now_ms,
-        "cmd": command.to_json(),
+        "payload": payload,
     }
-    if after["sessionId"] != before["sessionId"]:
-        event["newSessionId"] = after["sessionId"]
-    if seq == 1:
-        event["baseSessionId"] = before["sessionId"]
-    return orjson.dumps(event) + b"\n"

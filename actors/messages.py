@@ -24,6 +24,15 @@ class Execute:
 
 
 @dataclass(frozen=True, slots=True)
+class RestoreBox:
+    """Put a backed-up state back on the box, as one audited, durable event."""
+
+    state: dict[str, Any]
+    source: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     deadline_ms: int
 

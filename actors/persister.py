@@ -11,9 +11,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
+from persistence.json_store import FrozenPoint
 from persistence.storage import Storage, StorageError
 
 log = logging.getLogger("belay.persister")
@@ -41,6 +43,13 @@ class WriteDocument:
 
     name: str
     value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Freeze:
+    """Checkpoint every box and link the state files into `staging`: one durable point for a backup."""
+
+    staging: Path
 
 
 @dataclass(slots=True)
@@ -92,9 +101,13 @@ class Persister(Actor):
             message = env.message
             if isinstance(message, Append):
                 continue
+            result: Any = None
             try:
                 if isinstance(message, Flush):
                     await self.checkpoint_all()
+                elif isinstance(message, Freeze):
+                    await self.checkpoint_all()
+                    result = await self.storage.freeze(message.staging)
                 elif isinstance(message, WriteDocument):
                     await self.storage.write_document(message.name, message.value)
                 else:
@@ -106,7 +119,7 @@ class Persister(Actor):
                     env.reply.set_exception(exc)
                 continue
             if env.reply is not None and not env.reply.done():
-                env.reply.set_result(None)
+                env.reply.set_result(result)
 
     async def _commit(self, appends: list[Append]) -> None:
         try:
@@ -163,6 +176,9 @@ class Persister(Actor):
     async def write_document(self, name: str, value: Any) -> None:
         """Raises StorageError when the document could not be made durable."""
         await self.ask(WriteDocument(name, value))
+
+    async def freeze(self, staging: Path) -> FrozenPoint:
+        return await self.ask(Freeze(staging))
 
     async def flush(self) -> None:
         try:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.rules import CommandError, apply_command, default_state, parse_command, state_from_checkpoint
+from actors.events import RESTORE
 from persistence.storage import Recovered
 
 log = logging.getLogger("belay.recovery")
@@ -56,13 +57,17 @@ def replay(box_id: int, state: dict[str, Any], seq: int, events: list[dict[str, 
             log.error("box %d: event %d follows %d; a gap in the log, replay stops here", box_id, event_seq, seq)
             break
         try:
-            command = parse_command(event["cmd"])
-            outcome = apply_command(state, command, int(event["nowMs"]), str(event.get("newSessionId") or ""))
+            if event.get("action") == RESTORE:
+                new_state = state_from_checkpoint(event["restoredState"])
+            else:
+                command = parse_command(event["cmd"])
+                new_state = apply_command(state, command, int(event["nowMs"]),
+                                          str(event.get("newSessionId") or "")).state
         except (CommandError, KeyError, TypeError, ValueError) as exc:
             log.error("box %d: event %d cannot be replayed (%s); replay stops here", box_id, event_seq, exc)
             break
-        if outcome.state.get("boxVersion") != event.get("boxVersion"):
+        if new_state.get("boxVersion") != event.get("boxVersion"):
             log.warning("box %d: event %d replays to version %s, log says %s", box_id, event_seq,
-                        outcome.state.get("boxVersion"), event.get("boxVersion"))
-        state, seq = outcome.state, event_seq
+                        new_state.get("boxVersion"), event.get("boxVersion"))
+        state, seq = new_state, event_seq
     return RestoredBox(box_id, seq, state)

@@ -6,7 +6,7 @@ import uuid
 from typing import Any, Callable, Mapping
 
 from actors.box_actor import BoxActor
-from actors.messages import Clock, Execute, Fanout, Origin, Republish, Reply
+from actors.messages import Clock, Execute, Fanout, Origin, Republish, Reply, RestoreBox
 from actors.persister import Persister
 from actors.recovery import RestoredBox
 from actors.rules import Command, build_public_box, build_snapshot, default_state
@@ -50,11 +50,17 @@ class BoxRegistry:
     # -- commands --------------------------------------------------------------------------------
 
     async def execute(self, command: Command, origin: Origin) -> Reply:
+        return await self._ask(command.box_id, Execute(command, origin))
+
+    async def restore(self, box_id: int, message: RestoreBox) -> Reply:
+        return await self._ask(box_id, message)
+
+    async def _ask(self, box_id: int, message: object) -> Reply:
         if self._closed:
             return Reply.error(503, SHUTTING_DOWN)
-        actor = self._boxes.get(command.box_id) or self._create(command.box_id)
+        actor = self._boxes.get(box_id) or self._create(box_id)
         try:
-            return await actor.ask(Execute(command, origin))
+            return await actor.ask(message)
         except ActorStopped:
             return Reply.error(503, SHUTTING_DOWN)
         except ActorFailed:

@@ -63,6 +63,10 @@ class FileSystem:
     def unlink(self, path: StrPath) -> None:
         os.unlink(path)
 
+    def link(self, src: StrPath, dst: StrPath) -> None:
+        """A second name for the same file; a checkpoint replaced later keeps the linked version."""
+        os.link(src, dst)
+
     def makedirs(self, path: StrPath) -> None:
         os.makedirs(path, exist_ok=True)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from persistence.checkpoints import Checkpoint, CheckpointDir, is_box_id, is_int
+from persistence.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
-from persistence.documents import Documents
 from persistence.storage_lock import StorageLock
 from persistence.wal import WriteAheadLog, iter_lines
 
@@ -39,6 +39,15 @@ class Recovered:
     torn_bytes: int                     # bytes cut from the log tail
     bad_lines: int                      # unparsable complete lines skipped
     stray_temp_files: int               # *.tmp removed from boxes/
+
+
+@dataclass(frozen=True)
+class FrozenPoint:
+    """Links to the state files at one durable point; the log counts only up to `log_offset`."""
+
+    staging: Path
+    log_offset: int
+    files: tuple[str, ...]  # relative to staging; the live log is `events.ndjson`
 
 
 class JsonStore:
@@ -124,6 +133,26 @@ class JsonStore:
     def archives(self) -> list[Path]:
         """Rotated logs, oldest first."""
         return [path for _, path in self._wal.archives()]
+
+    def freeze(self, staging: Path) -> FrozenPoint:
+        """Hard-link every state file into `staging` (same file system, so it is instant) and note
+        the committed end of the log. Call it from the log's thread with every box checkpointed:
+        the links then hold one durable point while commands go on, and the zip is built later."""
+        self._require_open()
+        with self._rotation:
+            offset = self.committed_offset
+            files: list[str] = []
+            self._fs.makedirs(staging / "boxes")
+            sources = [(self.log_path, self.log_path.name)]
+            sources += [(path, path.name) for path in self.archives()]
+            sources += [(self._boxes.path / name, f"boxes/{name}") for name in self._fs.list_files(self._boxes.path)
+                        if name.endswith(".json")]
+            sources += [(self._documents.path(name), self._documents.path(name).name) for name in DOCUMENT_FILES
+                        if self._fs.exists(self._documents.path(name))]
+            for source, relative in sources:
+                self._fs.link(source, staging / relative)
+                files.append(relative)
+        return FrozenPoint(staging, offset, tuple(files))
 
     def audit_view(self) -> tuple[Path, int, list[Path]]:
         """The log, its committed end and the archives (newest first), consistent with each other."""

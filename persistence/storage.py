@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from persistence.audit_log import read_latest
 from persistence.fs import FileSystem
-from persistence.json_store import JsonStore, Recovered, StorageError
+from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
 
 __all__ = ["Storage", "JsonStorage", "Recovered", "StorageError"]
 
@@ -29,6 +29,7 @@ class Storage(Protocol):
     async def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None: ...
     async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool: ...
     async def read_document(self, name: str) -> Any | None: ...
+    async def freeze(self, staging: Path) -> FrozenPoint: ...
     async def write_document(self, name: str, value: Any) -> None: ...
     async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
@@ -64,6 +65,9 @@ class JsonStorage:
 
     async def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
         await self._on(self._io_thread, self._store.write_checkpoint, box_id, seq, state)
+
+    async def freeze(self, staging: Path) -> FrozenPoint:
+        return await self._on(self._wal_thread, self._store.freeze, staging)
 
     async def read_document(self, name: str) -> Any | None:
         return await self._on(self._io_thread, self._store.read_document, name)

@@ -25,7 +25,9 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 
 
 def make_config(storage_dir: Path, **overrides: object) -> Config:
-    settings: dict[str, object] = {"default_admin_password": ADMIN_PASSWORD, **overrides}
+    # Backups stay beside the storage dir in tmp, and only when a test asks for one.
+    settings: dict[str, object] = {"default_admin_password": ADMIN_PASSWORD, "backup_dir": storage_dir.parent / "backups",
+                                   "backup_interval_min": 0, **overrides}
     return Config(host="127.0.0.1", port=0, storage_dir=storage_dir, **settings)  # type: ignore[arg-type]
 
 
@@ -64,7 +66,8 @@ class ServerProcess:
         self.storage_dir = storage_dir
         self.log_path = storage_dir.parent / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEFAULT_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEFAULT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                    "BACKUP_DIR": str(storage_dir.parent / "backups"), "BACKUP_INTERVAL_MIN": "0", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "run.py"), "--host", "127.0.0.1", "--port", "0",
              "--storage-dir", str(storage_dir), *extra],

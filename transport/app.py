@@ -8,6 +8,7 @@ from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
+from actors.backups import BackupActor
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
@@ -16,7 +17,7 @@ from actors.registry import BoxRegistry
 from actors.runtime import ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
-from transport import admin_api, auth_routes, health, http_api, public_api, upload_api, ws_api
+from transport import admin_api, auth_routes, backup_api, health, http_api, public_api, upload_api, ws_api
 from transport.accounts_setup import check_production, start_accounts, token_service
 from transport.auth_routes import renew_login_cookie
 from transport.config import Config
@@ -25,6 +26,7 @@ from transport.errors import json_errors
 from transport.hashing import Hashing
 from transport.keys import (
     ACCOUNTS,
+    BACKUPS,
     CONFIG,
     HASHING,
     HUB,
@@ -63,7 +65,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
-    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, upload_api):
+    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api):
         app.add_routes(module.routes)
     app[UPLOAD_POOL] = SheetReaderPool()  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload_api.close_pool)
@@ -93,6 +95,10 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             restored = restore_boxes(recovered)
             registry.adopt(restored)
             system.spawn_service(hub.ping_loop(config.ws_ping_interval_s), "ws-ping")
+            backup_actor = system.spawn(BackupActor(persister, config.storage_dir, config.backup_dir,
+                                                    config.backup_retention_files))
+            if config.backup_interval_min > 0:
+                system.spawn_service(backup_actor.periodic(config.backup_interval_min), "periodic-backups")
         except BaseException:
             persister.stop()
             await system.close()
@@ -100,7 +106,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             await storage.close()
             raise
         app[PERSISTER], app[REGISTRY], app[OFFICIALS] = persister, registry, officials
-        app[ACCOUNTS], app[HASHING] = accounts, hashing  # type: ignore[assignment]
+        app[ACCOUNTS], app[HASHING], app[BACKUPS] = accounts, hashing, backup_actor  # type: ignore[assignment]
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
                  config.storage_dir.resolve(), len(restored), _recovery_notes(recovered))
@@ -108,7 +114,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             yield
         finally:
             await registry.close()
-            for actor in (officials, accounts):
+            for actor in (officials, accounts, backup_actor):
                 actor.stop()
                 await actor.finished.wait()
             await persister.flush()

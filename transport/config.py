@@ -45,6 +45,9 @@ class Config:
     allowed_origins: str = "http://localhost:5173,http://localhost:3000"
     allowed_origin_regex: str = DEFAULT_ORIGIN_REGEX
     rate_limits: bool = True
+    backup_dir: Path = Path("backups")
+    backup_interval_min: float = 10.0
+    backup_retention_files: int = 20
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -75,6 +78,11 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
      "regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 192.168.x, any port)"),
     ("--cookie-secure", "COOKIE_SECURE", "cookie_secure", "1 = mark the login cookie Secure (HTTPS only)"),
     ("--cookie-samesite", "COOKIE_SAMESITE", "cookie_samesite", "SameSite of the login cookie (default lax)"),
+    ("--backup-dir", "BACKUP_DIR", "backup_dir", "where backup zips go (default ./backups, outside the storage dir)"),
+    ("--backup-interval-min", "BACKUP_INTERVAL_MIN", "backup_interval_min",
+     "minutes between automatic backups; 0 turns them off (default 10)"),
+    ("--backup-retention-files", "BACKUP_RETENTION_FILES", "backup_retention_files",
+     "how many backup zips to keep (default 20)"),
     ("--rate-limits", "RATE_LIMITS", "rate_limits",
      "0 = no per-box command rate limits (benchmarks, trusted networks); default 1"),
 )
@@ -141,6 +149,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         re.compile(config.allowed_origin_regex)
     except re.error as exc:
         raise ConfigError(f"ALLOWED_ORIGIN_REGEX does not compile: {exc}") from None
+    if config.backup_retention_files < 1:
+        raise ConfigError("BACKUP_RETENTION_FILES must be at least 1")
     if config.max_audit_file_mb <= 0:
         raise ConfigError("MAX_AUDIT_FILE_SIZE_MB must be positive")
     return config

@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from actors.accounts import AccountsActor
+from actors.backups import BackupActor
 from actors.officials import OfficialsActor
 from actors.persister import Persister
 from actors.registry import BoxRegistry
@@ -29,3 +30,4 @@ ACCOUNTS = web.AppKey("accounts", AccountsActor)
 HASHING = web.AppKey("hashing", Hashing)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | Unlimited)
+BACKUPS = web.AppKey("backups", BackupActor)

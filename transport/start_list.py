@@ -1,4 +1,4 @@
-"""Reading a start list out of an .xlsx workbook, and the worker process that does it.
+"""Reading a start list out of an .xlsx workbook or a CSV file, and the worker process that does it.
 
 Spreadsheets are untrusted and parsing them is slow, so `read_start_list` runs in a separate process
 (`SheetReaderPool`): the event loop never stalls, and a stuck or crashing parse can be killed.
@@ -6,13 +6,15 @@ Spreadsheets are untrusted and parsing them is slow, so `read_start_list` runs i
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import multiprocessing
+import re
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from actors.rules import CommandError, normalize_name
 from actors.rules.commands import MAX_COMPETITORS
@@ -26,10 +28,22 @@ PARSE_TIMEOUT_S = 20.0
 # Extra time the hard kill waits beyond the worker's own deadline, so a cooperative stop answers first.
 KILL_GRACE_S = 2.0
 REQUIRED_ENTRIES = ("[Content_Types].xml", "xl/workbook.xml")
+# Tried in order when the CSV is not UTF-8: Romanian Windows exports are cp1250, Western ones cp1252.
+# (Plain latin-1 would add nothing: it decodes any byte, but 0x80-0x9F become control characters.)
+CSV_FALLBACK_ENCODINGS = ("cp1250", "cp1252")
+CSV_DELIMITERS = ",;"
+CSV_SNIFF_CHARS = 16 * 1024  # Sniffer's quote regex is quadratic in a line's length: keep its input small
+MAX_LISTED_DUPLICATES = 10
+# Control characters a text file does not contain (tab, LF and CR are fine): binary data, or a wrong encoding.
+_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # The UI shows these two verbatim (reference wording).
 NOT_XLSX = "Fișierul încărcat nu este un .xlsx valid"
 NO_SHEET = "Fișierul Excel nu conține nicio foaie"
+# Ours, in the same language, for what the UI shows next to them.
+NOT_A_START_LIST = "Fișierul încărcat nu este un .xlsx sau un .csv valid"
+EMPTY_FILE = "Fișierul încărcat este gol"
+BAD_CSV = "the CSV file could not be read"
 TOO_SLOW = "the file took too long to read"
 TOO_BIG_UNPACKED = (f"the workbook is too large once unpacked (at most {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MiB"
                     f" in at most {MAX_ZIP_ENTRIES} files)")
@@ -50,23 +64,47 @@ class WorkerTimeout(Exception):
 
 
 def looks_like_zip(data: bytes) -> bool:
-    """A cheap first filter in the event loop: every .xlsx starts with a zip local file header."""
+    """Every .xlsx starts with a zip local file header."""
     return data[:4] == b"PK\x03\x04"
 
 
+def check_format(data: bytes) -> None:
+    """A cheap first filter in the event loop, by content alone: a zip (maybe an .xlsx) or NUL-free text (maybe a CSV).
+
+    Whether the zip really holds a workbook, and whether the text really decodes, is the worker's job.
+    """
+    if not data:
+        raise SheetError(EMPTY_FILE)
+    if not looks_like_zip(data) and b"\x00" in data:
+        raise SheetError(NOT_A_START_LIST)
+
+
 def read_start_list(data: bytes, include_clubs: bool, time_limit_s: float = PARSE_TIMEOUT_S) -> list[dict[str, str]]:
-    """The competitors of the active sheet: row 1 is a header, column A the name, column B the club.
+    """The competitors of the active sheet or the CSV: row 1 is a header, column A the name, column B the club.
 
     Runs in the worker process. Any failure becomes a SheetError, so no file can cause a 500.
     """
     deadline = time.monotonic() + time_limit_s
-    try:
-        _check_archive(data)
-        return _read_rows(data, include_clubs, deadline)
-    except SheetError:
-        raise
-    except Exception:  # openpyxl, zipfile and XML errors alike: the content is not a workbook we can read
-        raise SheetError(NOT_XLSX) from None
+    check_format(data)
+    if looks_like_zip(data):
+        try:
+            _check_archive(data)
+            competitors = _read_rows(data, include_clubs, deadline)
+        except SheetError:
+            raise
+        except Exception:  # openpyxl, zipfile and XML errors alike: the content is not a workbook we can read
+            raise SheetError(NOT_XLSX) from None
+    else:
+        try:
+            competitors = _read_csv(data, include_clubs, deadline)
+        except SheetError:
+            raise
+        except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+            raise SheetError(f"{BAD_CSV}: {exc}") from None
+        except Exception:
+            raise SheetError(BAD_CSV) from None
+    _check_duplicates(competitors)
+    return [competitor for _, competitor in competitors]
 
 
 def _check_archive(data: bytes) -> None:
@@ -87,7 +125,10 @@ def _check_archive(data: bytes) -> None:
         raise SheetError(NOT_XLSX)
 
 
-def _read_rows(data: bytes, include_clubs: bool, deadline: float) -> list[dict[str, str]]:
+Numbered = list[tuple[int, dict[str, str]]]  # (spreadsheet row number, competitor)
+
+
+def _read_rows(data: bytes, include_clubs: bool, deadline: float) -> Numbered:
     import openpyxl  # only the worker process needs it; keeps server start-up light
 
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -95,21 +136,76 @@ def _read_rows(data: bytes, include_clubs: bool, deadline: float) -> list[dict[s
         sheet = workbook.active
         if sheet is None or not hasattr(sheet, "iter_rows"):  # no sheet, or a chart sheet
             raise SheetError(NO_SHEET)
-        competitors: list[dict[str, str]] = []
         # max_col=2 pads short rows, so a one-column sheet works.
-        for row_number, row in enumerate(sheet.iter_rows(min_row=2, max_col=2, values_only=True), start=2):
-            # Checked per row: a sheet can declare a million empty rows, each cheap but not free.
-            if time.monotonic() > deadline:
-                raise SheetError(TOO_SLOW)
-            competitor = _competitor(row_number, row, include_clubs)
-            if competitor is None:
-                continue
-            if len(competitors) >= MAX_COMPETITORS:
-                raise SheetError(TOO_MANY_COMPETITORS)
-            competitors.append(competitor)
-        return competitors
+        rows = enumerate(sheet.iter_rows(min_row=2, max_col=2, values_only=True), start=2)
+        return _competitors(rows, include_clubs, deadline)
     finally:
         workbook.close()
+
+
+def _read_csv(data: bytes, include_clubs: bool, deadline: float) -> Numbered:
+    text = _decode_text(data)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    next(reader, None)  # the header row, as in a workbook
+    # Row numbers count records, so they match the row a spreadsheet program shows for the file.
+    return _competitors(enumerate(reader, start=2), include_clubs, deadline)
+
+
+def _decode_text(data: bytes) -> str:
+    """UTF-8 (a BOM is dropped), else a Windows code page; text with control characters is not a CSV."""
+    for encoding in ("utf-8-sig", *CSV_FALLBACK_ENCODINGS):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _BINARY_CHARS.search(text) is None:
+            return text
+    raise SheetError(NOT_A_START_LIST)
+
+
+def _delimiter(text: str) -> str:
+    """Comma or semicolon (a Romanian Excel saves CSV with ";"): Sniffer first, else the header row's commoner one."""
+    sample = text[:CSV_SNIFF_CHARS]
+    if len(text) > CSV_SNIFF_CHARS:
+        sample = sample.rpartition("\n")[0] or sample  # whole lines only: a cut line would skew the counts
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:  # e.g. a one-column file, or rows with differing counts
+        header = next((line for line in sample.splitlines() if line.strip()), "")
+        return ";" if header.count(";") > header.count(",") else ","
+
+
+def _competitors(rows: Iterable[tuple[int, Any]], include_clubs: bool, deadline: float) -> Numbered:
+    competitors: Numbered = []
+    for row_number, row in rows:
+        # Checked per row: a sheet can declare a million empty rows, each cheap but not free.
+        if time.monotonic() > deadline:
+            raise SheetError(TOO_SLOW)
+        competitor = _competitor(row_number, tuple(row[:2]), include_clubs)
+        if competitor is None:
+            continue
+        if len(competitors) >= MAX_COMPETITORS:
+            raise SheetError(TOO_MANY_COMPETITORS)
+        competitors.append((row_number, competitor))
+    return competitors
+
+
+def _check_duplicates(competitors: Numbered) -> None:
+    """Scores are keyed by name, so two rows naming one athlete (ignoring case) are refused, naming the rows."""
+    rows_by_name: dict[str, list[int]] = {}
+    first_spelling: dict[str, str] = {}
+    for row_number, competitor in competitors:
+        key = competitor["nume"].casefold()
+        rows_by_name.setdefault(key, []).append(row_number)
+        first_spelling.setdefault(key, competitor["nume"])
+    duplicates = [(first_spelling[key], rows) for key, rows in rows_by_name.items() if len(rows) > 1]
+    if not duplicates:
+        return
+    shown = duplicates[:MAX_LISTED_DUPLICATES]
+    listed = "; ".join(f"{name} (rows {', '.join(map(str, rows))})" for name, rows in shown)
+    if len(duplicates) > MAX_LISTED_DUPLICATES:
+        listed += f"; and {len(duplicates) - MAX_LISTED_DUPLICATES} more"
+    raise SheetError(f"duplicate names (a name identifies one athlete): {listed}")
 
 
 def _competitor(row_number: int, row: tuple[Any, ...], include_clubs: bool) -> dict[str, str] | None:

@@ -1,4 +1,4 @@
-"""POST /api/admin/upload: a start list (.xlsx) becomes a listbox for the UI. Stateless (reference §1.7)."""
+"""POST /api/admin/upload: a start list (.xlsx or .csv) becomes a listbox for the UI. Stateless (reference §1.7)."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,7 @@ from actors.rules.names import clean_text
 from transport.auth import Need, authorize
 from transport.errors import BODY_TOO_LARGE, ClientError
 from transport.keys import UPLOAD_POOL
-from transport.start_list import NOT_XLSX, SheetError, looks_like_zip
+from transport.start_list import SheetError, check_format
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
@@ -40,14 +40,17 @@ async def upload_start_list(request: web.Request) -> web.Response:
     fields, file_data = await _read_form(request)
     routes_count = parse_routes_count(fields["routesCount"])
     holds_counts = parse_holds_counts(fields["holdsCounts"])
+    if len(holds_counts) != routes_count:
+        # The detail stays the bare code the UI may match on; the explanation goes beside it.
+        reason = f"holdsCounts has {len(holds_counts)} entries but routesCount is {routes_count}"
+        return web.json_response({"detail": INVALID_HOLDS_COUNTS, "reason": reason}, status=422, dumps=_dumps)
     category = clean_text(fields["category"])  # the same cleaning INIT_ROUTE applies to `categorie`
     if not category or len(category) > MAX_CATEGORY_LENGTH:
         raise ClientError(400, INVALID_CATEGORY)
     include_clubs = fields.get("include_clubs", "true").strip().lower() in _TRUTHY
-    # Decided by content: a browser's content type and file name say nothing reliable.
-    if not looks_like_zip(file_data):
-        raise ClientError(400, NOT_XLSX)
+    # xlsx or CSV is decided by content: a browser's content type and file name say nothing reliable.
     try:
+        check_format(file_data)  # cheap, so plain garbage never reaches the worker
         competitors = await request.app[UPLOAD_POOL].read_start_list(file_data, include_clubs)
     except SheetError as exc:
         raise ClientError(400, exc.detail) from None

@@ -2,9 +2,9 @@
 
 from .commands import COMMAND_TYPES, Command, CommandError, parse_command
 from .names import normalize_name
-from .ranking import lead_ranking_rows
 from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
+from .tiebreak import LeadRanking, lead_ranking, lead_ranking_rows
 from .timer import remaining_seconds, running_deadline_ms
 from .transitions import ACTION_WINDOW, Outcome, apply_command, check_freshness, is_duplicate_action
 
@@ -20,6 +20,8 @@ __all__ = [
     "check_freshness",
     "default_state",
     "is_duplicate_action",
+    "LeadRanking",
+    "lead_ranking",
     "lead_ranking_rows",
     "normalize_name",
     "parse_command",

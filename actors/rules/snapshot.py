@@ -6,7 +6,7 @@ Both share the state's nested lists and dicts instead of copying them: states ar
 from collections.abc import Mapping
 from typing import Any
 
-from .ranking import lead_ranking_rows
+from .tiebreak import lead_ranking
 from .timer import remaining_seconds
 
 OFFICIAL_KEYS = ("judgeChief", "competitionDirector", "chiefRoutesetter")
@@ -62,10 +62,8 @@ def build_public_box(state: Mapping[str, Any], box_id: int, now_ms: int) -> dict
 
 
 def _ranking_section(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys from timeCriterionEnabled through timesByName, in wire order.
-
-    The derived tie-break keys hold "no tie" defaults until the tie-break engine lands.
-    """
+    """The keys from timeCriterionEnabled through timesByName, in wire order."""
+    ranking = lead_ranking(state)  # once per snapshot: it runs on every broadcast
     return {
         "timeCriterionEnabled": state["timeCriterionEnabled"],
         "timeTiebreakPreference": state["timeTiebreakPreference"],
@@ -79,14 +77,14 @@ def _ranking_section(state: Mapping[str, Any]) -> dict[str, Any]:
         "prevRoundsTiebreakLineageRanks": state["prevRoundsTiebreakLineageRanks"],
         "prevRoundsTiebreakResolvedFingerprint": state["prevRoundsTiebreakResolvedFingerprint"],
         "prevRoundsTiebreakResolvedDecision": state["prevRoundsTiebreakResolvedDecision"],
-        "timeTiebreakCurrentFingerprint": None,
-        "timeTiebreakHasEligibleTie": False,
-        "timeTiebreakIsResolved": True,
-        "timeTiebreakEligibleGroups": [],
-        "leadRankingRows": lead_ranking_rows(state),
-        "leadTieEvents": [],
-        "leadRankingResolved": True,
-        "leadRankingErrors": [],
+        "timeTiebreakCurrentFingerprint": ranking.current_fingerprint,
+        "timeTiebreakHasEligibleTie": ranking.has_eligible_tie,
+        "timeTiebreakIsResolved": ranking.is_resolved,
+        "timeTiebreakEligibleGroups": ranking.tie_events,
+        "leadRankingRows": ranking.rows,
+        "leadTieEvents": ranking.tie_events,
+        "leadRankingResolved": ranking.resolved,
+        "leadRankingErrors": ranking.errors,
         "scoresByName": state["scores"],
         "timesByName": state["times"],
     }

@@ -1,5 +1,6 @@
 """The per-box state dict (reference-backend §4): defaults and loading of saved checkpoints."""
 
+from collections.abc import Callable
 from typing import Any
 
 # Keys whose value must have one of these types in a loaded checkpoint (None allowed only where listed).
@@ -67,6 +68,7 @@ def default_state(session_id: str) -> dict[str, Any]:
         "scores": {},
         "times": {},
         "recentActionIds": [],
+        "leadTiebreakBadgesByName": {},  # sticky tie-break badges of the current route (tiebreak.py)
     }
 
 
@@ -91,4 +93,50 @@ def state_from_checkpoint(obj: object) -> dict[str, Any]:
         raise ValueError(f"box state has an unknown timerState {state['timerState']!r}")
     if not all(isinstance(c, dict) and isinstance(c.get("nume"), str) for c in state["competitors"]):
         raise ValueError("box state has a competitor without a name")
+    _check_tiebreaks(state)
+    state["leadTiebreakBadgesByName"] = _loaded_badges(obj, state)
     return state
+
+
+def _check_tiebreaks(state: dict[str, Any]) -> None:
+    """Stored decisions must have the shapes the commands write, or the ranking would misread them."""
+    for prefix in ("timeTiebreak", "prevRoundsTiebreak"):
+        for key in (prefix + "Preference", prefix + "ResolvedDecision"):
+            if state[key] not in (None, "yes", "no"):
+                raise ValueError(f"box state key {key} must be yes, no or null")
+        if not isinstance(state[prefix + "ResolvedFingerprint"], (str, type(None))):
+            raise ValueError(f"box state key {prefix}ResolvedFingerprint must be a string or null")
+        if not _map_of(state[prefix + "Decisions"], lambda d: d in ("yes", "no")):
+            raise ValueError(f"box state key {prefix}Decisions must map fingerprints to yes or no")
+    if not _map_of(state["prevRoundsTiebreakOrders"], lambda order: isinstance(order, list)
+                   and all(isinstance(name, str) for name in order)):
+        raise ValueError("box state key prevRoundsTiebreakOrders must map fingerprints to lists of names")
+    for key in ("prevRoundsTiebreakRanks", "prevRoundsTiebreakLineageRanks"):
+        if not _map_of(state[key], lambda ranks: _map_of(ranks, _is_rank)):
+            raise ValueError(f"box state key {key} must map keys to {{name: positive integer}}")
+
+
+def _loaded_badges(obj: dict[str, Any], state: dict[str, Any]) -> dict[str, dict[str, bool]]:
+    """Badges are display memory: malformed entries are dropped, never a reason to refuse the file.
+
+    A reference backend's file names the route its badges belong to; they are void on another route.
+    """
+    badges = obj.get("leadTiebreakBadgesByName")
+    route = obj.get("leadTiebreakBadgesRouteIndex", state["routeIndex"])
+    if not isinstance(badges, dict) or not state["initiated"] or route != state["routeIndex"]:
+        return {}
+    kept = {}
+    for name, flags in badges.items():
+        if isinstance(name, str) and isinstance(flags, dict):
+            entry = {"tb_prev": flags.get("tb_prev") is True, "tb_time": flags.get("tb_time") is True}
+            if entry["tb_prev"] or entry["tb_time"]:
+                kept[name] = entry
+    return kept
+
+
+def _map_of(value: object, valid: Callable[[Any], bool]) -> bool:
+    return isinstance(value, dict) and all(isinstance(key, str) and valid(item) for key, item in value.items())
+
+
+def _is_rank(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

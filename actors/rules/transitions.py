@@ -11,6 +11,7 @@ from typing import Any
 
 from .commands import Command
 from .errors import CommandError
+from .tiebreak import BADGES_KEY, RANKING_INPUT_KEYS, remembered_badges
 from .timer import remaining_seconds
 
 ACTION_WINDOW = 256
@@ -18,6 +19,10 @@ ACTION_WINDOW = 256
 STATUS = "BOX_STATUS_UPDATE"
 FLOW = "BOX_FLOW_UPDATE"
 RANKING = "BOX_RANKING_UPDATE"
+
+# Settings a client re-sends as they are (the control panel repeats a time decision every 2 s):
+# re-sending the stored value changes nothing, so it is answered "ok" without a new version.
+_SETTINGS = frozenset({"SET_TIME_CRITERION", "SET_TIME_TIEBREAK_DECISION", "SET_PREV_ROUNDS_TIEBREAK_DECISION"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +58,18 @@ def apply_command(state: dict[str, Any], cmd: Command, now_ms: int, new_session_
     transition, public = _TRANSITIONS[cmd.type]
     new = dict(state)
     overrides = transition(new, cmd, now_ms, new_session_id)
+    if cmd.type in _SETTINGS and _same_state(new, state):
+        return Outcome(state, None, False, False, None, False)
+    if any(new.get(key) is not state.get(key) for key in RANKING_INPUT_KEYS):
+        # Badges are remembered here, not while building snapshots, so that replay rebuilds them.
+        new[BADGES_KEY] = remembered_badges(new)
     new["boxVersion"] = state["boxVersion"] + 1
     _remember_action(new, cmd.action_id)
     return Outcome(new, _echo(new, cmd, overrides), True, True, public, True)
+
+
+def _same_state(new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    return new.keys() == old.keys() and all(new[key] is value or new[key] == value for key, value in old.items())
 
 
 def _echo(state: Mapping[str, Any], cmd: Command, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,6 +357,7 @@ def _cleared_tiebreaks() -> dict[str, Any]:
         "prevRoundsTiebreakLineageRanks": {},
         "prevRoundsTiebreakResolvedFingerprint": None,
         "prevRoundsTiebreakResolvedDecision": None,
+        BADGES_KEY: {},
     }
 
 

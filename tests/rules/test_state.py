@@ -15,7 +15,7 @@ SECTION_4_KEYS = {
 
 def test_default_state_has_session_and_defaults() -> None:
     state = default_state("abc")
-    assert set(state) == SECTION_4_KEYS | {"scores", "times", "recentActionIds"}
+    assert set(state) == SECTION_4_KEYS | {"scores", "times", "recentActionIds", "leadTiebreakBadgesByName"}
     assert (state["sessionId"], state["boxVersion"], state["initiated"], state["timerState"]) == ("abc", 0, False, "idle")
     assert (state["routeIndex"], state["routesCount"], state["holdCount"]) == (1, 1, 0.0)
 

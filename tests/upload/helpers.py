@@ -11,7 +11,10 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_TYPE = "text/csv"
 NOT_XLSX = "Fișierul încărcat nu este un .xlsx valid"
+NOT_A_START_LIST = "Fișierul încărcat nu este un .xlsx sau un .csv valid"
+EMPTY_FILE = "Fișierul încărcat este gol"
 
 
 def workbook_bytes(tmp_path: Path, rows: Iterable[Iterable[Any]], header: Iterable[Any] = ("Nume", "Club")) -> bytes:
@@ -36,7 +39,7 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
 
 def form(file: bytes | io.BytesIO | None, *, category: str | None = "U16 Fete", routes_count: str | None = "2",
          holds_counts: str | None = "[20, 25]", include_clubs: str | None = "true",
-         content_type: str = XLSX_TYPE) -> FormData:
+         content_type: str = XLSX_TYPE, filename: str = "start.xlsx") -> FormData:
     data = FormData(default_to_multipart=True)  # the UI always sends multipart, file or not
     if routes_count is not None:
         data.add_field("routesCount", routes_count)
@@ -45,7 +48,7 @@ def form(file: bytes | io.BytesIO | None, *, category: str | None = "U16 Fete", 
     if category is not None:
         data.add_field("category", category)
     if file is not None:
-        data.add_field("file", file, filename="start.xlsx", content_type=content_type)
+        data.add_field("file", file, filename=filename, content_type=content_type)
     if include_clubs is not None:
         data.add_field("include_clubs", include_clubs)
     return data

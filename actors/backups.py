@@ -1,0 +1,110 @@
+"""Backups: one at a time, taken at a durable point frozen by the persister, zipped off the loop.
+
+The persister only checkpoints and hard-links files (instant); the zip is built in a worker
+process from those links while commands keep flowing. A failed backup is logged and reported in
+the ops status, never fatal.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import shutil
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from actors.persister import Persister
+from actors.runtime import Actor
+from persistence.backup import backups, build_zip, prune, remove_staging
+
+log = logging.getLogger("belay.backup")
+
+STAGING_DIR = ".backup-staging"
+FIRST_BACKUP_DELAY_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class BackupNow:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackupDone:
+    path: Path
+    size: int
+    created_at: datetime
+    seconds: float
+
+
+@dataclass(slots=True)
+class BackupStatus:
+    last_file: str | None = None
+    last_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    taken: int = 0
+    failed: int = 0
+
+
+class BackupActor(Actor):
+    def __init__(self, persister: Persister, storage_dir: Path, backup_dir: Path, retention: int) -> None:
+        super().__init__("backups")
+        self.status = BackupStatus()
+        self._persister = persister
+        self._staging_root = storage_dir / STAGING_DIR
+        self.backup_dir = backup_dir
+        self._retention = retention
+        self._pool: ProcessPoolExecutor | None = None
+        # Links left by a backup that was interrupted by a crash.
+        shutil.rmtree(self._staging_root, ignore_errors=True)
+        newest = backups(backup_dir)
+        if newest:
+            self.status.last_file = newest[-1].name
+
+    async def handle(self, message: object) -> BackupDone:
+        if not isinstance(message, BackupNow):
+            raise TypeError(f"unexpected message {message!r}")
+        started = asyncio.get_running_loop().time()
+        now = datetime.now(timezone.utc)
+        try:
+            point = await self._persister.freeze(self._staging_root / uuid.uuid4().hex)
+            try:
+                path = await self._in_worker(build_zip, point, self.backup_dir, now)
+            finally:
+                await asyncio.to_thread(remove_staging, point)
+            removed = await asyncio.to_thread(prune, self.backup_dir, self._retention)
+        except Exception as exc:
+            self.status.failed += 1
+            self.status.last_error = f"{type(exc).__name__}: {exc}"
+            self.status.last_error_at = now
+            log.error("backup (%s) failed: %s", message.reason, self.status.last_error)
+            raise
+        self.status.taken += 1
+        self.status.last_file, self.status.last_at = path.name, now
+        if removed:
+            log.info("removed %d old backup(s)", len(removed))
+        seconds = asyncio.get_running_loop().time() - started
+        log.info("backup %s written in %.2f s (%s)", path.name, seconds, message.reason)
+        return BackupDone(path, path.stat().st_size, now, seconds)
+
+    async def _in_worker(self, fn, *args):  # type: ignore[no-untyped-def]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def periodic(self, interval_min: float) -> None:
+        """The first backup soon after start, then one every interval; failures never stop it."""
+        await asyncio.sleep(min(FIRST_BACKUP_DELAY_S, interval_min * 60))
+        while True:
+            try:
+                await self.ask(BackupNow("periodic"))
+            except Exception:  # already logged and shown in the ops status
+                pass
+            await asyncio.sleep(interval_min * 60)
+
+    async def on_stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,209 @@
+"""Backup zips: built from a frozen durable point, verified before anything is restored.
+
+A backup holds the box checkpoints, the audit log (up to its committed end) and its archives,
+users.json, competition_officials.json and a manifest.json with each file's size and sha256.
+The JWT secret is never included. Reading a zip checks every entry name, the unpacked size and
+every checksum before anything is used, so a restore is all or nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import orjson
+
+from persistence.json_store import FrozenPoint
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PREFIX = "belay-backup-"
+# What a backup may contain: nothing else is ever extracted.
+_ENTRY = re.compile(r"^(events\.ndjson|events\.\d{1,9}\.ndjson|users\.json|competition_officials\.json"
+                    r"|boxes/\d{1,4}\.json)$")
+MAX_ENTRIES = 20_000
+MAX_UNPACKED_BYTES = 1 << 30
+_CHUNK = 1 << 20
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+class BackupInvalid(ValueError):
+    """The zip is not a Belay backup we can trust; the message says why."""
+
+
+def belay_version() -> str:
+    try:
+        return metadata.version("belay")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def backup_name(now: datetime) -> str:
+    return f"{PREFIX}{now.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}.zip"
+
+
+def build_zip(point: FrozenPoint, dest_dir: Path, now: datetime, progress: Progress | None = None) -> Path:
+    """Write the zip next to its final name, fsync it, then rename: a half-written backup never
+    looks like a backup."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / backup_name(now)
+    partial = final.with_name(final.name + ".part")
+    sizes = {rel: _source_size(point, rel) for rel in point.files}
+    total, done = sum(sizes.values()), 0
+    entries: list[dict[str, Any]] = []
+    with open(partial, "wb") as raw:
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for rel in point.files:
+                digest = hashlib.sha256()
+                remaining = sizes[rel]
+                with open(point.staging / rel, "rb") as source, archive.open(rel, "w", force_zip64=True) as target:
+                    while remaining > 0:
+                        chunk = source.read(min(_CHUNK, remaining))
+                        if not chunk:
+                            break
+                        digest.update(chunk)
+                        target.write(chunk)
+                        remaining -= len(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                entries.append({"path": rel, "size": sizes[rel], "sha256": digest.hexdigest()})
+            manifest = {
+                "format": "belay-backup",
+                "storageFormatVersion": FORMAT_VERSION,
+                "belayVersion": belay_version(),
+                "createdAt": now.astimezone(timezone.utc).isoformat(),
+                "committedLogOffset": point.log_offset,
+                "files": entries,
+            }
+            archive.writestr(MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(partial, final)
+    _fsync_dir(dest_dir)
+    return final
+
+
+def _source_size(point: FrozenPoint, rel: str) -> int:
+    size = (point.staging / rel).stat().st_size
+    # The live log may hold an uncommitted batch past the frozen point: it is not part of it.
+    return min(size, point.log_offset) if rel == "events.ndjson" else size
+
+
+def remove_staging(point: FrozenPoint) -> None:
+    shutil.rmtree(point.staging, ignore_errors=True)
+
+
+def backups(dest_dir: Path) -> list[Path]:
+    """Finished backups, oldest first (the name carries the UTC time)."""
+    if not dest_dir.is_dir():
+        return []
+    return sorted(p for p in dest_dir.iterdir() if p.name.startswith(PREFIX) and p.name.endswith(".zip"))
+
+
+def prune(dest_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` backups (and stale .part files); returns what was removed."""
+    removed = backups(dest_dir)[:-keep] if keep > 0 else []
+    removed += [p for p in dest_dir.glob(f"{PREFIX}*.zip.part")] if dest_dir.is_dir() else []
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+@dataclass(frozen=True)
+class BackupContents:
+    manifest: dict[str, Any]
+    files: dict[str, bytes]  # verified, by entry name
+
+
+def read_zip(source: Path | bytes | BinaryIO, *, max_unpacked: int = MAX_UNPACKED_BYTES) -> BackupContents:
+    """Open and verify a backup; raises BackupInvalid before anything is used."""
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        archive = zipfile.ZipFile(stream)  # type: ignore[arg-type]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise BackupInvalid(f"not a zip file: {exc}") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise BackupInvalid(f"too many entries ({len(infos)})")
+        names = [info.filename for info in infos]
+        if len(set(names)) != len(names):
+            raise BackupInvalid("duplicate entry names")
+        for name in names:
+            if name != MANIFEST and not _ENTRY.match(name):
+                raise BackupInvalid(f"unexpected entry {name!r}")
+        if sum(info.file_size for info in infos) > max_unpacked:
+            raise BackupInvalid("the backup is too large once unpacked")
+        if MANIFEST not in names:
+            raise BackupInvalid("manifest.json is missing")
+        manifest = _parse_manifest(_read_entry(archive, MANIFEST, 1 << 24))
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+        if set(listed) != set(names) - {MANIFEST}:
+            raise BackupInvalid("the manifest does not list exactly the files in the zip")
+        files: dict[str, bytes] = {}
+        for name, entry in listed.items():
+            data = _read_entry(archive, name, entry["size"])
+            if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise BackupInvalid(f"{name} does not match its checksum")
+            files[name] = data
+    return BackupContents(manifest, files)
+
+
+def _read_entry(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """Never trusts the declared size: reads at most limit+1 bytes, so a lying header is caught."""
+    try:
+        with archive.open(name) as entry:
+            return entry.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
+        raise BackupInvalid(f"{name} cannot be read: {exc}") from None
+
+
+def _parse_manifest(raw: bytes) -> dict[str, Any]:
+    try:
+        manifest = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BackupInvalid("manifest.json is not JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "belay-backup":
+        raise BackupInvalid("manifest.json is not a Belay backup manifest")
+    if manifest.get("storageFormatVersion") != FORMAT_VERSION:
+        raise BackupInvalid(f"unsupported storage format {manifest.get('storageFormatVersion')!r}")
+    files = manifest.get("files")
+    if not isinstance(files, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("size"), int)
+            and f["size"] >= 0 and isinstance(f.get("sha256"), str) for f in files):
+        raise BackupInvalid("manifest.json has a bad file list")
+    return manifest
+
+
+def extract(contents: BackupContents, target: Path) -> None:
+    """Write verified files into an empty storage directory (names were checked by read_zip)."""
+    for name, data in contents.files.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    for folder in {target, target / "boxes"}:
+        if folder.is_dir():
+            _fsync_dir(folder)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

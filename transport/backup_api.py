@@ -1,0 +1,280 @@
+"""Backup, restore and ops routes (admin only)."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from actors.backups import BackupNow
+from actors.messages import RestoreBox
+from actors.recovery import restore_boxes
+from actors.rules.backups import backup_snapshot, state_from_backup
+from persistence.backup import BackupInvalid, backups, extract, read_zip
+from persistence.json_store import JsonStore
+from persistence.storage import StorageError
+from transport.auth import Need, authorize, origin_of
+from transport.errors import BODY_TOO_LARGE, MALFORMED_JSON, ClientError
+from transport.health import storage_report
+from transport.http_api import MAX_BOX_ID, parse_box_id
+from transport.keys import BACKUPS, CONFIG, REGISTRY
+
+routes = web.RouteTableDef()
+
+MAX_RESTORE_JSON = 64 << 20
+MAX_RESTORE_ZIP = 256 << 20
+MAX_RESTORE_UNPACKED = 512 << 20
+_TRUTHY = {"1", "true", "yes", "on", "y"}
+
+
+def _now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+@routes.get("/api/admin/backup/box/{box_id}")
+async def backup_box(request: web.Request) -> web.Response:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.ADMIN, box_id)
+    registry = request.app[REGISTRY]
+    if box_id not in registry:
+        raise ClientError(404, "box_not_found")
+    return _json({"status": "ok", "snapshot": backup_snapshot(registry.state(box_id), box_id, _now_ms())})
+
+
+@routes.get("/api/admin/backup/full")
+async def backup_full(request: web.Request) -> web.Response:
+    authorize(request, Need.ADMIN)
+    registry, now_ms = request.app[REGISTRY], _now_ms()
+    return _json({"status": "ok",
+                  "snapshots": [backup_snapshot(registry.state(b), b, now_ms) for b in registry.box_ids()]})
+
+
+@routes.get("/api/admin/backup/last")
+async def backup_last(request: web.Request) -> web.StreamResponse:
+    authorize(request, Need.ADMIN)
+    newest = _newest(request)
+    if request.query.get("download", "").strip().lower() in _TRUTHY:
+        return _download(newest)
+    stamp = datetime.fromtimestamp(newest.stat().st_mtime, tz=timezone.utc).isoformat()
+    return _json({"status": "ok", "filename": newest.name, "timestamp": stamp, "size": newest.stat().st_size})
+
+
+@routes.get("/api/admin/backup/download")
+async def backup_download(request: web.Request) -> web.StreamResponse:
+    authorize(request, Need.ADMIN)
+    return _download(_newest(request))
+
+
+@routes.post("/api/admin/ops/backup/now")
+async def backup_now(request: web.Request) -> web.Response:
+    authorize(request, Need.ADMIN)
+    try:
+        done = await request.app[BACKUPS].ask(BackupNow("requested by an admin"))
+    except Exception as exc:
+        raise ClientError(503, f"backup_failed: {exc}") from None
+    return _json({"status": "ok", "filename": done.path.name, "size": done.size,
+                  "snapshots": len(request.app[REGISTRY].box_ids()), "seconds": round(done.seconds, 3)})
+
+
+@routes.get("/api/admin/ops/status")
+async def ops_status(request: web.Request) -> web.Response:
+    authorize(request, Need.ADMIN)
+    app, now = request.app, datetime.now(timezone.utc)
+    status, report = app[BACKUPS].status, storage_report(app)
+    return _json({
+        "serverTimeUtc": now.isoformat(),
+        "db": {"status": "disabled", "storage": report["mode"]},
+        "counts": {"competitions": 0, "boxes": report["boxes"], "events": None,
+                   "lastEventAt": report["last_durable_write"]},
+        "storage": report,
+        "backup": {
+            "dir": str(app[BACKUPS].backup_dir.resolve()),
+            "lastFile": status.last_file,
+            "lastTimestampUtc": status.last_at.isoformat() if status.last_at else None,
+            "ageSeconds": round((now - status.last_at).total_seconds(), 1) if status.last_at else None,
+            "lastError": status.last_error,
+            "lastErrorAtUtc": status.last_error_at.isoformat() if status.last_error_at else None,
+            "taken": status.taken,
+            "failed": status.failed,
+            "intervalMin": app[CONFIG].backup_interval_min,
+            "retentionFiles": app[CONFIG].backup_retention_files,
+        },
+    })
+
+
+@routes.post("/api/admin/ops/drill/backup_restore")
+async def backup_drill(request: web.Request) -> web.Response:
+    """Verify that the newest backup would restore: every checksum, every box state."""
+    authorize(request, Need.ADMIN)
+    newest = _newest(request)
+    states = await _states_from_zip_file(newest)
+    return _json({"status": "ok", "backupFile": newest.name, "snapshots": len(states), "restored": 0})
+
+
+@routes.post("/api/admin/restore")
+async def restore(request: web.Request) -> web.Response:
+    principal = authorize(request, Need.ADMIN)
+    force = request.query.get("force", "").strip().lower() in _TRUTHY
+    wanted: set[int] | None = _box_ids(request.query.get("box_ids"))
+    if request.content_type == "application/json":
+        body = orjson_object(await _read_limited(request, MAX_RESTORE_JSON))
+        wanted = _box_ids_from(body.get("box_ids")) if body.get("box_ids") is not None else wanted
+        force = force or body.get("force") is True
+        states, source = _states_from_snapshots(body.get("snapshots")), "snapshots"
+    else:
+        states, source = await _states_from_upload(request), "backup zip"
+    if wanted is not None:
+        states = {box: state for box, state in states.items() if box in wanted}
+    if not states:
+        raise ClientError(400, "nothing to restore")
+    registry = request.app[REGISTRY]
+    conflicts = [{"boxId": box, "liveVersion": registry.state(box)["boxVersion"], "backupVersion": state["boxVersion"]}
+                 for box, state in sorted(states.items())
+                 if box in registry and registry.state(box)["boxVersion"] > state["boxVersion"]]
+    if conflicts and not force:
+        return _json({"detail": "restore_conflict", "conflicts": conflicts}, status=409)
+    origin = origin_of(request, principal)
+    restored: list[dict[str, Any]] = []
+    for box, state in sorted(states.items()):
+        reply = await registry.restore(box, RestoreBox(state, source, origin))
+        if reply.status != 200:
+            return _json({**reply.body, "restored": restored}, status=reply.status)
+        restored.append(reply.body)
+    return _json({"status": "ok", "restored": [r["boxId"] for r in restored], "boxes": restored})
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.json_response(value, status=status, dumps=lambda v: orjson.dumps(v).decode())
+
+
+def _newest(request: web.Request) -> Path:
+    found = backups(request.app[BACKUPS].backup_dir)
+    if not found:
+        raise ClientError(404, "backup_not_found")
+    return found[-1]
+
+
+def _download(path: Path) -> web.FileResponse:
+    return web.FileResponse(path, headers={"Content-Type": "application/zip",
+                                           "Content-Disposition": f'attachment; filename="{path.name}"'})
+
+
+def orjson_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ClientError(400, MALFORMED_JSON) from None
+    if not isinstance(body, dict):
+        raise ClientError(400, "the JSON body must be an object")
+    return body
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ClientError(413, BODY_TOO_LARGE)
+    data = await request.content.read(limit + 1)
+    while len(data) <= limit:
+        more = await request.content.read(limit + 1 - len(data))
+        if not more:
+            break
+        data += more
+    if len(data) > limit:
+        raise ClientError(413, BODY_TOO_LARGE)
+    return data
+
+
+def _box_ids(text: str | None) -> set[int] | None:
+    if not text:
+        return None
+    return {parse_box_id(part.strip()) for part in text.split(",") if part.strip()}
+
+
+def _box_ids_from(value: object) -> set[int]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              and 0 <= v <= MAX_BOX_ID for v in value):
+        raise ClientError(400, "box_ids must be a list of box ids (integers 0..9999)")
+    return set(value)
+
+
+def _states_from_snapshots(snapshots: object) -> dict[int, dict[str, Any]]:
+    """All or nothing: one bad snapshot refuses the whole restore."""
+    if not isinstance(snapshots, list) or not snapshots:
+        raise ClientError(400, "snapshots must be a non-empty list")
+    states: dict[int, dict[str, Any]] = {}
+    for index, snapshot in enumerate(snapshots):
+        try:
+            box_id, state = state_from_backup(snapshot)
+        except ValueError as exc:
+            raise ClientError(400, f"snapshot {index}: {exc}") from None
+        if box_id in states:
+            raise ClientError(400, f"snapshot {index}: box {box_id} appears twice")
+        states[box_id] = state
+    return states
+
+
+async def _states_from_upload(request: web.Request) -> dict[int, dict[str, Any]]:
+    """A backup zip, raw or as the `file` field of a form, spooled to disk, then verified."""
+    with tempfile.TemporaryDirectory(prefix="belay-restore-") as tmp:
+        upload = Path(tmp) / "upload.zip"
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            part = await reader.next()
+            while part is not None and getattr(part, "name", None) != "file":
+                part = await reader.next()
+            if part is None:
+                raise ClientError(400, "missing form field: file")
+            await _spool(part.read_chunk, upload)  # type: ignore[union-attr]
+        else:
+            await _spool(request.content.read, upload)
+        return await _states_from_zip_file(upload)
+
+
+async def _spool(read: Any, target: Path) -> None:
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := await read(1 << 16):
+            written += len(chunk)
+            if written > MAX_RESTORE_ZIP:
+                raise ClientError(413, BODY_TOO_LARGE)
+            out.write(chunk)
+
+
+async def _states_from_zip_file(path: Path) -> dict[int, dict[str, Any]]:
+    try:
+        return await asyncio.to_thread(_recover_zip, path)
+    except BackupInvalid as exc:
+        raise ClientError(400, f"invalid backup: {exc}") from None
+    except StorageError as exc:
+        raise ClientError(400, f"invalid backup: {exc}") from None
+
+
+def _recover_zip(path: Path) -> dict[int, dict[str, Any]]:
+    """Verify the zip, unpack it into a scratch directory and recover it exactly as a start-up would."""
+    contents = read_zip(path, max_unpacked=MAX_RESTORE_UNPACKED)
+    scratch = Path(tempfile.mkdtemp(prefix="belay-restore-"))
+    try:
+        extract(contents, scratch)
+        store = JsonStore(scratch)
+        try:
+            recovered = store.open()
+        finally:
+            store.close()
+        boxes = restore_boxes(recovered)
+        states = {}
+        for box in boxes:
+            try:
+                states[box.box_id] = state_from_backup({"boxId": box.box_id, "state": box.state})[1]
+            except ValueError as exc:
+                raise BackupInvalid(f"box {box.box_id}: {exc}") from None
+        if recovered.unrecoverable:
+            raise BackupInvalid(f"boxes {recovered.unrecoverable} cannot be rebuilt from the backup")
+        return states
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
