@@ -17,17 +17,19 @@ from actors.registry import BoxRegistry
 from actors.runtime import ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
-from transport import admin_api, auth_routes, backup_api, health, http_api, public_api, upload_api, ws_api
+from transport import admin_api, auth_routes, backup_api, health, http_api, public_api, results_api, upload_api, ws_api
 from transport.accounts_setup import check_production, start_accounts, token_service
 from transport.auth_routes import renew_login_cookie
 from transport.config import Config
 from transport.cors import OriginPolicy, cors_middleware
 from transport.errors import json_errors
+from transport.exports import ExportRunner
 from transport.hashing import Hashing
 from transport.keys import (
     ACCOUNTS,
     BACKUPS,
     CONFIG,
+    EXPORT_RUNNER,
     HASHING,
     HUB,
     LOGIN_THROTTLE,
@@ -65,10 +67,12 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
-    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api):
+    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api):
         app.add_routes(module.routes)
     app[UPLOAD_POOL] = SheetReaderPool()  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload_api.close_pool)
+    app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process
+    app.on_cleanup.append(results_api.close_runner)
     app.cleanup_ctx.append(_lifecycle(clock or WallClock()))
     app.on_shutdown.append(_drain)
     return app

@@ -10,6 +10,7 @@ from actors.persister import Persister
 from actors.registry import BoxRegistry
 from persistence.storage import Storage
 from transport.config import Config
+from transport.exports import ExportRunner
 from transport.hashing import Hashing
 from transport.login_throttle import LoginThrottle
 from transport.rate_limit import RateLimiter, Unlimited
@@ -31,3 +32,4 @@ HASHING = web.AppKey("hashing", Hashing)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | Unlimited)
 BACKUPS = web.AppKey("backups", BackupActor)
+EXPORT_RUNNER = web.AppKey("export_runner", ExportRunner)
