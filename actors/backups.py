@@ -18,7 +18,7 @@ from pathlib import Path
 
 from actors.persister import Persister
 from actors.runtime import Actor
-from persistence.backup import backups, build_zip, prune, remove_staging
+from persistence.backup import backups, build_zip, prune
 
 log = logging.getLogger("belay.backup")
 
@@ -69,12 +69,13 @@ class BackupActor(Actor):
             raise TypeError(f"unexpected message {message!r}")
         started = asyncio.get_running_loop().time()
         now = datetime.now(timezone.utc)
+        staging = self._staging_root / uuid.uuid4().hex
         try:
-            point = await self._persister.freeze(self._staging_root / uuid.uuid4().hex)
             try:
+                point = await self._persister.freeze(staging)
                 path = await self._in_worker(build_zip, point, self.backup_dir, now)
             finally:
-                await asyncio.to_thread(remove_staging, point)
+                await asyncio.to_thread(shutil.rmtree, staging, True)
             removed = await asyncio.to_thread(prune, self.backup_dir, self._retention)
         except Exception as exc:
             self.status.failed += 1

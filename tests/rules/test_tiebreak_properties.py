@@ -14,8 +14,9 @@ REQUIRED_EVENT_KEYS = {"context", "rank", "value", "members", "fingerprint", "st
                        "known_prev_ranks_by_name", "missing_prev_rounds_members", "requires_prev_rounds_input",
                        "resolution_kind", "is_resolved"}
 
-route_values = st.lists(st.one_of(st.none(), st.sampled_from([0.0, 3.0, 3.1, 3.5, 5.0, 10.0, 12.0])), max_size=3)
-time_values = st.lists(st.one_of(st.none(), st.sampled_from([0.0, 0, 10.0, 10, 12.5, 40.0])), max_size=3)
+# Few distinct values, so that ties (and ties of ties) are common.
+route_values = st.lists(st.sampled_from([None, 0.0, 5.0, 5.1, 5.5, 10.0, 12.0]), min_size=1, max_size=2)
+time_values = st.lists(st.sampled_from([None, 0.0, 0, 10.0, 10, 12.5]), min_size=1, max_size=2)
 
 
 @st.composite
@@ -23,13 +24,13 @@ def boxes(draw: st.DrawFn) -> dict[str, Any]:
     return {
         **default_state("s"),
         "initiated": True,
-        "routeIndex": draw(st.integers(1, 3)),
+        "routeIndex": draw(st.integers(1, 2)),
         "routesCount": 3,
         "holdsCount": draw(st.sampled_from([0, 5, 10])),
         "competitors": [{"nume": n, "marked": False} for n in draw(st.lists(st.sampled_from(NAMES), unique=True))],
         "scores": draw(st.dictionaries(st.sampled_from(NAMES), route_values)),
         "times": draw(st.dictionaries(st.sampled_from(NAMES), time_values)),
-        "timeCriterionEnabled": draw(st.booleans()),
+        "timeCriterionEnabled": draw(st.sampled_from([True, True, True, False])),
         "leadTiebreakBadgesByName": draw(st.dictionaries(
             st.sampled_from(NAMES), st.fixed_dictionaries({"tb_prev": st.booleans(), "tb_time": st.booleans()}))),
     }
@@ -39,9 +40,9 @@ def decide(draw: st.DrawFn, state: dict[str, Any], events: list[dict[str, Any]])
     """Answer some of the open ties the way the commands would store the answers."""
     new = {key: (dict(value) if isinstance(value, dict) else value) for key, value in state.items()}
     for event in events:
-        if not draw(st.booleans()):
+        if draw(st.integers(0, 3)) == 0:
             continue
-        fp, decision = event["fingerprint"], draw(st.sampled_from(["yes", "no"]))
+        fp, decision = event["fingerprint"], draw(st.sampled_from(["yes", "yes", "no"]))
         names = [m["name"] for m in event["members"]] + draw(st.lists(st.just("Zed"), max_size=1))
         if event["stage"] == "time":
             new["timeTiebreakDecisions"][fp] = decision

@@ -178,3 +178,16 @@ async def test_retention_keeps_exactly_n_backups(tmp_path: Path) -> None:
         for _ in range(5):
             await backup_now(client)
         assert len(backups(tmp_path / "backups")) == 3
+
+
+async def test_a_failed_backup_is_reported_and_never_stops_scoring(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the backup folder should be")
+    async with serving(create_app(make_config(tmp_path / "data", backup_dir=blocked))) as client:
+        await post(client, init_route(0))
+        response = await client.post("/api/admin/ops/backup/now")
+        assert response.status == 503 and "backup_failed" in (await response.json())["detail"]
+        status = await (await client.get("/api/admin/ops/status")).json()
+        assert status["backup"]["failed"] == 1 and status["backup"]["lastError"]
+        assert (await command(client, 0, "PROGRESS_UPDATE", delta=1))[0] == 200
+        assert not list((tmp_path / "data").glob(".backup-staging/*")), "staging links are cleaned up"
