@@ -49,6 +49,9 @@ class Claims:
         return {"sub": self.sub, "role": self.role, "boxes": list(self.boxes), "exp": self.exp, "iat": self.iat}
 
 
+VERIFIED_CACHE_SIZE = 4096
+
+
 class TokenService:
     """Issues and checks tokens against an injectable clock, so tests can move time."""
 
@@ -60,6 +63,8 @@ class TokenService:
         self._secret = secret
         self.ttl_s = ttl_s
         self._clock = clock
+        # Every request of a tablet carries the same token: verify its signature once, not each time.
+        self._verified: dict[str, Claims] = {}
 
     def issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...]) -> str:
         return self._issue(sub, role, boxes, self.ttl_s)
@@ -69,6 +74,17 @@ class TokenService:
         return self._issue("spectator", "spectator", (), SPECTATOR_TTL_S), SPECTATOR_TTL_S
 
     def decode(self, token: str) -> Claims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = claims
+        if self._clock() >= claims.exp:
+            raise TokenError("token_expired")
+        return claims
+
+    def _verify(self, token: str) -> Claims:
         try:
             payload = jwt.decode(
                 token,
@@ -81,10 +97,7 @@ class TokenService:
             raise TokenError("invalid_token") from exc
         except ValueError as exc:  # PyJWT lets UnicodeEncodeError (a lone surrogate) through
             raise TokenError("invalid_token") from exc
-        claims = _claims_from(payload)
-        if self._clock() >= claims.exp:
-            raise TokenError("token_expired")
-        return claims
+        return _claims_from(payload)
 
     def should_renew(self, claims: Claims) -> bool:
         """True once less than half of the token's lifetime is left. Spectator tokens are free to
