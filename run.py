@@ -1,4 +1,6 @@
-"""Start Belay: `python run.py` serves on 0.0.0.0:8000 with ./data. `python run.py --help` lists flags."""
+"""Start Belay: `python run.py` serves on 0.0.0.0:8000 with ./data. `python run.py --help` lists flags.
+
+`python run.py check|backup|restore|audit|users ...` are the organiser commands (transport/cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +15,7 @@ from persistence.json_store import StorageLocked
 from persistence.storage import StorageError
 from transport.accounts_setup import StartupRefused
 from transport.app import create_app
+from transport.cli import COMMANDS, EPILOG
 from transport.config import Config, ConfigError, add_arguments, load_config
 
 log = logging.getLogger("belay")
@@ -22,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="Belay: live scoring for climbing competitions (escalada-compatible API).",
-        epilog="Every flag can also be set by the environment variable named in brackets; "
-               "flags win. SIGINT/SIGTERM stop the server after flushing every box to disk.",
+        epilog="Every flag can also be set by the environment variable named in brackets; flags win.\n"
+               "SIGINT/SIGTERM stop the server after flushing every box to disk.\n\n" + EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     return parser
@@ -78,6 +82,10 @@ def _bound_address(site: web.TCPSite, config: Config) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        from transport.cli import main as command_main
+        return command_main(argv)
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args)

@@ -106,8 +106,11 @@ def http_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
 class BelayServer:
     """One `python run.py` on 127.0.0.1 and a free port, in its own temp dir (or a given one)."""
 
-    def __init__(self, affinity: Affinity, storage_dir: Path | None = None) -> None:
+    def __init__(self, affinity: Affinity, storage_dir: Path | None = None, *, bare: bool = False,
+                 count_fsyncs: bool = False) -> None:
         self.affinity = affinity
+        self.bare = bare  # bench.ceilings instead of run.py
+        self.count_fsyncs = count_fsyncs
         self._own_tmp = storage_dir is None
         self.root = Path(tempfile.mkdtemp(prefix="belay-bench-")) if storage_dir is None else storage_dir.parent
         self.storage_dir = self.root / "data" if storage_dir is None else storage_dir
@@ -126,12 +129,17 @@ class BelayServer:
         cores = self.affinity.server
         log = open(self.root / "server.log", "ab")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "run.py", "--host", "127.0.0.1", "--port", "0",
-             "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"],
-            cwd=SERVER_DIR[0], stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            preexec_fn=lambda: prepare_process(cores), env={**os.environ, **SERVER_ENV},
-        )
+        args = ["--host", "127.0.0.1", "--port", "0", "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"]
+        env = {**os.environ, **SERVER_ENV}
+        if self.bare:
+            argv, cwd = [sys.executable, "-m", "bench.ceilings", *args], REPO
+        elif self.count_fsyncs:
+            env["BENCH_FSYNC_COUNTER"] = str(self.root / "fsync-counter")
+            argv, cwd = [sys.executable, str(REPO / "bench" / "fsync_shim.py"), "run.py", *args], SERVER_DIR[0]
+        else:
+            argv, cwd = [sys.executable, "run.py", *args], SERVER_DIR[0]
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                     preexec_fn=lambda: prepare_process(cores), env=env)
         log.close()
         self.url = self._read_url(timeout)
         self.listening_s = time.monotonic() - t0
@@ -177,11 +185,26 @@ class BelayServer:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
 
     def max_rss_mb(self) -> float:
+        return self.memory_mb()["VmHWM"]
+
+    def memory_mb(self) -> dict[str, float]:
+        """VmHWM (peak resident) and VmRSS (now) in MB, from /proc/<pid>/status."""
+        out = {"VmHWM": 0.0, "VmRSS": 0.0}
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-        return 0.0
+                key = line.split(":", 1)[0]
+                if key in out:
+                    out[key] = round(int(line.split()[1]) / 1024.0, 1)
+        return out
+
+    def fsync_counts(self) -> tuple[int, int]:
+        """(fdatasync, fsync) calls so far, when started with count_fsyncs."""
+        import struct
+        try:
+            data = (self.root / "fsync-counter").read_bytes()
+        except OSError:
+            return (0, 0)
+        return struct.unpack("<QQ", data[:16]) if len(data) >= 16 else (0, 0)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -1,6 +1,7 @@
 """Login, logout, who-am-I, judge passwords; the login cookie and its renewal while in use."""
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Awaitable, Callable
 
@@ -14,6 +15,8 @@ from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.http_api import parse_box_id, read_json_object
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
 from transport.passwords import hash_password, verify_password
+
+log = logging.getLogger("belay.accounts")
 
 INVALID_CREDENTIALS = "invalid_credentials"
 PASSWORD_REQUIRED = "password_required"
@@ -47,7 +50,10 @@ async def login(request: web.Request) -> web.Response:
     key, record = found  # type: ignore[misc]
     if needs_rehash:  # e.g. a users.json brought over from the escalada backend
         new_hash = await request.app[HASHING].run(hash_password, password)
-        request.app[ACCOUNTS].tell(ReplaceHash(key, stored, new_hash))
+        try:
+            await request.app[ACCOUNTS].ask(ReplaceHash(key, stored, new_hash))
+        except StorageError:  # the old hash keeps working; the upgrade is tried at the next login
+            log.warning("could not save the upgraded password hash of %s", key)
 
     boxes = [int(b) for b in record.get("assigned_boxes") or []]
     role = record.get("role") or "viewer"

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 import zipfile
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import orjson
 
-from actors.rules.results import ResultsInput, compute_results, decisions_from_rows, ranking_table
+from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.start_list import SheetReaderPool, WorkerTimeout
@@ -29,8 +30,8 @@ T = TypeVar("T")
 
 EXPORT_TIMEOUT_S = 30.0
 MAX_RESULT_ATHLETES = 500
-# A lead round has 1-4 routes; 32 keeps a full ZIP (an .xlsx and a PDF per route) well inside the time cap.
-MAX_RESULT_ROUTES = 32
+# A lead round has 1-4 routes; 500 athletes on 16 routes build a full ZIP in ~9 s, well inside the time cap.
+MAX_RESULT_ROUTES = 16
 MAX_PODIUM_FILE_BYTES = 20 * 1024 * 1024
 PODIUM_COLORS = {1: "#ffd700", 2: "#c0c0c0", 3: "#cd7f32"}
 RESULTS_DIR = "results"
@@ -76,12 +77,17 @@ class ExportRunner:
     """The worker process for exports: one job at a time, killed and replaced past EXPORT_TIMEOUT_S."""
 
     def __init__(self, timeout_s: float = EXPORT_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
         self._pool = SheetReaderPool(timeout_s)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """fn(*args) in the worker; any failure becomes a ClientError with a JSON-friendly reason."""
+        """fn(*args, deadline) in the worker; any failure becomes a ClientError with a JSON-friendly reason.
+
+        `deadline` (wall clock) lets a job stop by itself between files; one that does not is killed
+        shortly after it.
+        """
         try:
-            return await self._pool.run(fn, *args)
+            return await self._pool.run(fn, *args, time.time() + self.timeout_s)
         except ExportError as exc:
             raise ClientError(exc.status, exc.detail) from None
         except WorkerTimeout:
@@ -128,21 +134,22 @@ def ascii_folder(name: str) -> str:
 # -- jobs (worker process) ------------------------------------------------------------------------
 
 
-def save_ranking_job(job: ResultsJob, folder: str) -> dict[str, Any]:
-    """Write overall.xlsx/.pdf and route_k.xlsx/.pdf into `folder`; the save_ranking reply."""
-    from transport import result_sheets
+def save_ranking_job(job: ResultsJob, folder: str, deadline: float) -> dict[str, Any]:
+    """Write overall.xlsx/.pdf and route_k.xlsx/.pdf into `folder`; the save_ranking reply.
 
+    Every file is built before the first is written, so a job over its time cap leaves the old set.
+    """
     lead = lead_outcome(job.lead_state)
     results = compute_results(_with_decisions(job.given, lead))
+    files = _built_files(results, deadline)
     directory = Path(folder)
     os.makedirs(directory, exist_ok=True)
     fs = FileSystem()
     saved = []
-    for stem, table in _tables(results, result_sheets):
-        for suffix, build in ((".xlsx", result_sheets.xlsx_bytes), (".pdf", result_sheets.pdf_bytes)):
-            path = directory / f"{stem}{suffix}"
-            write_atomic(fs, path, build(table))
-            saved.append(str(path.resolve()))
+    for name, data in files:
+        path = directory / name
+        write_atomic(fs, path, data)
+        saved.append(str(path.resolve()))
     return {
         "status": "ok",
         "saved": saved,
@@ -152,10 +159,8 @@ def save_ranking_job(job: ResultsJob, folder: str) -> dict[str, Any]:
     }
 
 
-def official_zip_job(job: ResultsJob, folder: str, metadata: dict[str, Any]) -> bytes:
+def official_zip_job(job: ResultsJob, folder: str, metadata: dict[str, Any], deadline: float) -> bytes:
     """§7.4: <folder>/overall.*, route_k.*, metadata.json, with the box's tie-break decisions applied."""
-    from transport import result_sheets
-
     lead = lead_outcome(job.lead_state)
     results = compute_results(_with_decisions(job.given, lead))
     metadata = {
@@ -168,14 +173,13 @@ def official_zip_job(job: ResultsJob, folder: str, metadata: dict[str, Any]) -> 
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for stem, table in _tables(results, result_sheets):
-            archive.writestr(f"{folder}/{stem}.xlsx", result_sheets.xlsx_bytes(table))
-            archive.writestr(f"{folder}/{stem}.pdf", result_sheets.pdf_bytes(table))
+        for name, data in _built_files(results, deadline):
+            archive.writestr(f"{folder}/{name}", data)
         archive.writestr(f"{folder}/metadata.json", orjson.dumps(metadata, option=orjson.OPT_INDENT_2))
     return buffer.getvalue()
 
 
-def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str]) -> str:
+def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str], deadline: float) -> str:
     """§1.8's CSV: box header, current state, competitors, then scores and the overall when there are scores."""
     from transport.result_sheets import mm_ss
 
@@ -212,7 +216,7 @@ def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str])
     return out.getvalue()
 
 
-def podium_job(path: str) -> list[dict[str, str]] | None:
+def podium_job(path: str, deadline: float) -> list[dict[str, str]] | None:
     """The top of a saved overall.xlsx: every row ranked 1-3, coloured by its rank; None when nothing is saved."""
     import openpyxl
 
@@ -264,10 +268,19 @@ def _with_decisions(given: ResultsInput, lead: LeadOutcome) -> ResultsInput:
     return replace(given, active_ranks=ranks, tb_time=tb_time, tb_prev=tb_prev)
 
 
-def _tables(results: Any, sheets: Any) -> list[tuple[str, Any]]:
+def _built_files(results: Results, deadline: float) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of overall.xlsx/.pdf and route_k.xlsx/.pdf; stops at the deadline."""
+    from transport import result_sheets as sheets
+
     tables = [("overall", sheets.overall_table(results))]
     tables += [(f"route_{k}", sheets.route_table(results, k)) for k in range(1, results.routes_count + 1)]
-    return tables
+    files = []
+    for stem, table in tables:
+        for suffix, build in ((".xlsx", sheets.xlsx_bytes), (".pdf", sheets.pdf_bytes)):
+            if time.time() > deadline:
+                raise ExportError(503, EXPORT_TOO_SLOW)
+            files.append((stem + suffix, build(table)))
+    return files
 
 
 def _csv_cell(value: Any) -> Any:

@@ -12,7 +12,8 @@ from transport.auth import Need, authorize, may_view
 from transport.errors import ClientError
 from transport.http_api import MAX_BOX_ID, parse_box_id
 from transport.keys import CONFIG, HUB, REGISTRY
-from transport.ws_hub import PUBLIC, SNAPSHOT, Subscriber, box_channel, public_box_channel
+from transport.ws_hub import PUBLIC, SNAPSHOT, box_channel, public_box_channel
+from transport.ws_subscriber import Subscriber, text_frame
 
 # Protocol-level pings keep dead peers from lingering; browsers answer them by themselves.
 HEARTBEAT_S = 20.0
@@ -80,11 +81,12 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
                  on_request_state: Callable[[dict[str, Any]], bytes | None]) -> web.StreamResponse:
     config = request.app[CONFIG]
     hub = request.app[HUB]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_FRAME)
+    # No compression: one encoded frame then serves every socket (see ws_subscriber.py).
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_FRAME, compress=False)
     await ws.prepare(request)
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
                             stall_timeout_s=config.ws_stall_timeout_s)
-    hub.join(channel, subscriber, first_frame())
+    hub.join(channel, subscriber, text_frame(first_frame()))
     writer = asyncio.create_task(subscriber.run_writer(), name=f"ws-writer-{channel}")
     try:
         async for message in ws:
@@ -109,8 +111,8 @@ def _answer(subscriber: Subscriber, data: str, on_request_state: Callable[[dict[
         return
     kind = message.get("type")
     if kind == "REQUEST_STATE":
-        frame = on_request_state(message)
-        if frame is not None:
-            subscriber.send(frame, key=SNAPSHOT)
+        payload = on_request_state(message)
+        if payload is not None:
+            subscriber.send(text_frame(payload), key=SNAPSHOT)
     elif kind == "PING":
-        subscriber.send(orjson.dumps({"type": "PONG", "timestamp": message.get("timestamp")}))
+        subscriber.send(text_frame(orjson.dumps({"type": "PONG", "timestamp": message.get("timestamp")})))

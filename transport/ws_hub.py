@@ -1,26 +1,17 @@
-"""WebSocket fan-out: every message is encoded once and the same bytes go to every subscriber.
-
-Each socket has a bounded outgoing queue drained by its own writer task, so a slow client never
-delays the box actor or any other client. Pending snapshots coalesce (a slow client gets the
-latest, never a backlog); echoes and pings are never dropped. A socket whose unsent data stays
-over the limit for `stall_timeout_s` is closed.
-"""
+"""WebSocket fan-out: every message is encoded once, as a whole frame, and the same bytes go to
+every subscriber of its channel (see ws_subscriber.py for what happens per socket)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections import deque
-from typing import Any, Callable, Hashable
+from typing import Any, Hashable
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from actors.messages import View
+from transport.ws_subscriber import Subscriber, text_frame
 
-log = logging.getLogger("belay.ws")
-
-CLOSE_SLOW_CONSUMER = 1008
 SNAPSHOT = "snapshot"  # coalescing key of a box's STATE_SNAPSHOT frames
 PUBLIC = ("public",)
 
@@ -31,69 +22,6 @@ def box_channel(box_id: int) -> tuple[str, int]:
 
 def public_box_channel(box_id: int) -> tuple[str, int]:
     return ("public-box", box_id)
-
-
-class Subscriber:
-    def __init__(self, ws: web.WebSocketResponse, transport: Any, *, max_pending_bytes: int,
-                 stall_timeout_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.ws = ws
-        self._transport = transport
-        self._max_pending = max_pending_bytes
-        self._stall_timeout = stall_timeout_s
-        self._monotonic = monotonic
-        self._queue: deque[tuple[Hashable, bytes]] = deque()  # (coalescing key or None, frame)
-        self._pending_bytes = 0
-        self._over_since: float | None = None
-        self._wakeup = asyncio.Event()
-        self.closed = False
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._pending_bytes
-
-    def send(self, frame: bytes, *, key: Hashable = None) -> None:
-        """Frames with the same non-None key coalesce: the latest replaces one still waiting."""
-        if self.closed:
-            return
-        if key is not None and self._queue:
-            kept = deque(item for item in self._queue if item[0] != key)
-            if len(kept) != len(self._queue):
-                self._pending_bytes = sum(len(item[1]) for item in kept)
-                self._queue = kept
-        self._queue.append((key, frame))
-        self._pending_bytes += len(frame)
-        self._wakeup.set()
-        self.check_stall()
-
-    def check_stall(self) -> None:
-        if self._pending_bytes <= self._max_pending:
-            self._over_since = None
-            return
-        now = self._monotonic()
-        if self._over_since is None:
-            self._over_since = now
-        elif now - self._over_since >= self._stall_timeout:
-            log.info("closing a slow WebSocket client (%d bytes unsent)", self._pending_bytes)
-            self.abort()
-
-    def abort(self) -> None:
-        """Drop a client that stopped reading: its socket buffer is full, so no close frame can go."""
-        self.closed = True
-        self._queue.clear()
-        self._pending_bytes = 0
-        self._wakeup.set()
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.abort()
-
-    async def run_writer(self) -> None:
-        while not self.closed:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue and not self.closed:
-                _, frame = self._queue.popleft()
-                self._pending_bytes -= len(frame)
-                await self.ws.send_frame(frame, WSMsgType.TEXT)
-            self.check_stall()
 
 
 class Hub:
@@ -110,7 +38,7 @@ class Hub:
         self._pending: dict[int, tuple[bytes | None, bytes | None]] = {}
 
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
-        """Add and send the first snapshot in one step, so no broadcast can overtake it."""
+        """Add and send the first snapshot (a whole frame) in one step, so no broadcast can overtake it."""
         subscriber.send(first_frame, key=SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
 
@@ -130,6 +58,7 @@ class Hub:
         return [sub.ws for members in self._channels.values() for sub in members]
 
     def broadcast(self, channel: Hashable, frame: bytes, *, key: Hashable = None) -> None:
+        """`frame` is a whole WebSocket frame (text_frame): the same bytes for every socket."""
         for subscriber in tuple(self._channels.get(channel, ())):
             subscriber.send(frame, key=key)
 
@@ -153,17 +82,17 @@ class Hub:
         to_spectators = public_kind is not None and public_box_channel(box_id) in self._channels
         snapshot_frame = None
         if (to_box and snapshot_to_box) or to_spectators:
-            snapshot_frame = orjson.dumps(snapshot())
+            snapshot_frame = text_frame(orjson.dumps(snapshot()))
         if to_box:
             if echo is not None:
-                self.broadcast(private, orjson.dumps(echo))
+                self.broadcast(private, text_frame(orjson.dumps(echo)))
             if snapshot_to_box and snapshot_frame is not None:
                 self.broadcast(private, snapshot_frame, key=SNAPSHOT)
         if public_kind is None:
             return
         aggregate_frame = None
         if public_box is not None and PUBLIC in self._channels:
-            aggregate_frame = orjson.dumps({"type": public_kind, "box": public_box()})
+            aggregate_frame = text_frame(orjson.dumps({"type": public_kind, "box": public_box()}))
         if not to_spectators:
             snapshot_frame = None
         if snapshot_frame is not None or aggregate_frame is not None:
@@ -193,7 +122,7 @@ class Hub:
         """The control panel drops its socket after 60 s without an app-level PING."""
         while True:
             await asyncio.sleep(interval_s)
-            frame = orjson.dumps({"type": "PING", "timestamp": time.time()})
+            frame = text_frame(orjson.dumps({"type": "PING", "timestamp": time.time()}))
             for channel, members in list(self._channels.items()):
                 for subscriber in tuple(members):
                     subscriber.send(frame)

@@ -89,7 +89,8 @@ def test_an_unresolved_podium_tie_asks_for_previous_rounds() -> None:
                        affects_podium=True, requires_prev_rounds_input=True,
                        missing_prev_rounds_members=["Ana", "Bob"], known_prev_ranks_by_name={},
                        resolution_kind="previous_rounds", is_resolved=False, context="overall", value=30.0)
-    assert event["members"] == [{"name": "Ana", "time": 90.0, "value": 30.0}, {"name": "Bob", "time": 80.0, "value": 30.0}]
+    assert event["members"] == [{"name": "Ana", "time": 90.0, "value": 30.0},
+                                {"name": "Bob", "time": 80.0, "value": 30.0}]
     assert event["fingerprint"].startswith("tb3:") and event["lineage_key"].startswith("tb-lineage:")
     # Null fields are left out; the others come in the order of §2.2.
     assert [key for key in TIE_GROUP_KEYS if key in event] == list(event)
@@ -162,7 +163,8 @@ def test_invalid_previous_rounds_input_is_reported_and_keeps_the_tie() -> None:
     assert ranks(bad_member) == {"Ana": 1, "Bob": 1}
     only_event(bad_member, status="error", detail="invalid_previous_rounds_rank_member:Zed", prev_rounds_decision="yes",
                requires_prev_rounds_input=True)
-    assert lead_ranking(bad_member).errors == [f"invalid_previous_rounds_decision:{fp}:invalid_previous_rounds_rank_member:Zed"]
+    assert lead_ranking(bad_member).errors == [
+        f"invalid_previous_rounds_decision:{fp}:invalid_previous_rounds_rank_member:Zed"]
     assert not lead_ranking(bad_member).resolved
     no_ranks = prev_decision(state, fp, "yes")
     only_event(no_ranks, status="error", detail="missing_previous_rounds_ranks")

@@ -109,7 +109,8 @@ def test_a_different_decision_or_setting_is_a_change() -> None:
 def test_tie_break_badges_stick_within_the_route_and_reset_on_the_next_route() -> None:
     state = tied_box()
     tie = event(state)
-    state = send(state, prev_rounds(tie["fingerprint"], "yes", prevRoundsTiebreakRanksByName={"Ana": 1, "Bob": 2})).state
+    state = send(state, prev_rounds(tie["fingerprint"], "yes",
+                                    prevRoundsTiebreakRanksByName={"Ana": 1, "Bob": 2})).state
     assert state["leadTiebreakBadgesByName"] == {"Ana": {"tb_prev": True, "tb_time": False}}
     # Three better scores push the tie below the podium, where it is shared again.
     state = run(state, score("Cris", 9, 20), score("Dan", 10, 20), score("Eve", 9.5, 20))

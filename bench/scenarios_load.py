@@ -1,0 +1,83 @@
+"""Command-side scenarios: saturation (vs the bare server ceiling) and durable (vs the disk ceiling)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.ceilings import disk_rates
+from bench.common import (Settings, client_cpu, line, merge_closed_loop, progress, run_closed_loop, split, target)
+from bench.server import BelayServer, http_json
+from bench.stats import latency_summary, rate
+
+CLIENT_PROCS = 3
+MIXED = [("TIMER_SYNC", 85), ("PROGRESS_UPDATE", 13), ("SUBMIT_SCORE", 2)]
+DURABLE = [("SUBMIT_SCORE", 1)]
+
+
+def _closed_line(settings: Settings, scenario: str, variant: str, server: BelayServer, n: int, mix: list[Any],
+                 duration: float, start_timer: bool, probe: Any = None, **params: Any) -> tuple[dict[str, Any], Any]:
+    procs = split(list(range(n)), min(CLIENT_PROCS, n))
+    results, server_cpu, wall, probed = run_closed_loop(settings, server, procs, mix, duration, start_timer, probe)
+    merged, errors = merge_closed_loop(results)
+    total = sum(len(v) for v in merged.values())
+    elapsed = max(r["wall_s"] for r in results)
+    cpu, warnings = client_cpu(results, [f"clients-{i}" for i in range(len(results))])
+    if errors:
+        warnings.append(f"{sum(errors.values())} non-ok replies: {dict(list(errors.items())[:5])}")
+    counts = {"commands": total, "commands_per_s": rate(total, elapsed), "non_ok": sum(errors.values()),
+              **{k: len(v) for k, v in merged.items()}}
+    return line(settings, scenario, variant, {"clients": n, "boxes": n, "client_processes": len(procs),
+                                              "mix_pct": dict(mix), "duration_s": duration, **params},
+                elapsed, counts, latency_summary(x for v in merged.values() for x in v), server_cpu, cpu,
+                server.max_rss_mb(), warnings, cpu_window_s=wall, throughput_per_s=rate(total, elapsed),
+                latency_ms_by_type={k: latency_summary(v) for k, v in merged.items()}), probed
+
+
+def saturation(settings: Settings) -> list[dict[str, Any]]:
+    duration = settings.pick(10.0, 3.0)
+    lines = []
+    for n in (15, 60):
+        progress(f"saturation: {n} closed-loop clients, Belay then the bare server")
+        with BelayServer(settings.affinity) as server:
+            belay, _ = _closed_line(settings, "saturation", f"{n} clients, Belay", server, n, MIXED, duration, True)
+        with BelayServer(settings.affinity, bare=True) as bare_server:
+            bare, _ = _closed_line(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
+                                   MIXED, duration, True, server="bench.ceilings: {\"status\":\"ok\"} to every POST")
+        ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
+        belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None}
+        belay["targets"] = [target("commands/s", belay["throughput_per_s"], ">=", 4000),
+                            target("% of bare", round(100 * ratio, 1) if ratio else None, ">=", 40)]
+        lines += [belay, bare]
+    return lines
+
+
+def durable(settings: Settings) -> list[dict[str, Any]]:
+    duration = settings.pick(8.0, 2.0)
+    with tempfile.TemporaryDirectory(prefix="belay-bench-disk-") as tmp:
+        disk = disk_rates(Path(tmp), settings.pick(2.0, 0.5))
+    progress(f"durable: disk ceiling {disk}")
+    lines = []
+    for n in (1, 15, 60):
+        with BelayServer(settings.affinity, count_fsyncs=True) as server:
+            def probe() -> tuple[tuple[int, int], Any]:
+                return server.fsync_counts(), http_json(server.url + "/status/summary")[1].get("events")
+
+            out, ((s0, e0), (s1, e1)) = _closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
+                                                     server, n, DURABLE, duration, False, probe,
+                                                     command="SUBMIT_SCORE (fdatasync before ok)")
+        acks = out["counts"].get("SUBMIT_SCORE", 0)
+        datasyncs = s1[0] - s0[0]
+        out["counts"].update(acks=acks, acks_per_s=out["throughput_per_s"], events_logged=(e1 or 0) - (e0 or 0),
+                             fdatasyncs=datasyncs, fsyncs_checkpoint=s1[1] - s0[1],
+                             fdatasyncs_per_ack=round(datasyncs / acks, 3) if acks else None,
+                             acks_per_batch=round(acks / datasyncs, 2) if datasyncs else None)
+        out["fsync_basis"] = ("os.fdatasync / os.fsync calls counted in the server process by bench/fsync_shim.py "
+                              "(run.py unchanged); fdatasync = one log batch, fsync = checkpoint files and dirs")
+        out["ceiling"] = {**disk, "ratio_to_append_fdatasync": round(out["throughput_per_s"] / disk["append_fdatasync_per_s"], 2)}
+        lines.append(out)
+    one, fifteen, sixty = lines
+    fifteen["targets"] = [target("p99 ms @15", fifteen["latency_ms"]["p99"], "<=", 5)]
+    scale = sixty["throughput_per_s"] / one["throughput_per_s"] if one["throughput_per_s"] else None
+    sixty["targets"] = [target("acks/s @60 / @1", round(scale, 1) if scale else None, ">=", 10)]
+    return lines

@@ -1,0 +1,116 @@
+"""One WebSocket subscriber: a bounded outgoing queue and a direct-write fast path.
+
+Server frames are never masked and compression is off, so one encoded frame (header + payload)
+is byte-for-byte the same for every socket: the hub builds it once and each subscriber only
+writes it to its transport. While a socket keeps up (little in its kernel-side buffer and nothing
+queued) the write happens at once, with no task switch. A slow socket queues instead; its
+pending snapshots coalesce (it gets the latest, never a backlog); echoes and pings are never
+dropped; and if its queue stays over the limit for `stall_timeout_s` it is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from collections import deque
+from typing import Any, Callable, Hashable
+
+from aiohttp import web
+
+log = logging.getLogger("belay.ws")
+
+# Above this many bytes waiting in the transport, frames queue here instead of piling up there.
+DIRECT_WRITE_LIMIT = 64 * 1024
+DRAIN_POLL_S = 0.005
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked, uncompressed TEXT frame (RFC 6455 §5.2). Browsers drop binary frames
+    into a Blob that the UI never parses, so everything goes as text."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+class Subscriber:
+    def __init__(self, ws: web.WebSocketResponse, transport: Any, *, max_pending_bytes: int,
+                 stall_timeout_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.ws = ws
+        self._transport = transport
+        self._max_pending = max_pending_bytes
+        self._stall_timeout = stall_timeout_s
+        self._monotonic = monotonic
+        self._queue: deque[tuple[Hashable, bytes]] = deque()  # (coalescing key or None, frame)
+        self._pending_bytes = 0
+        self._over_since: float | None = None
+        self._wakeup = asyncio.Event()
+        self.closed = False
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def send(self, frame: bytes, *, key: Hashable = None) -> None:
+        """Frames with the same non-None key coalesce: the latest replaces one still waiting."""
+        if self.closed:
+            return
+        if self._transport.is_closing():
+            self.closed = True
+            self._wakeup.set()
+            return
+        if not self._queue and self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+            self._transport.write(frame)
+            return
+        if key is not None and self._queue:
+            kept = deque(item for item in self._queue if item[0] != key)
+            if len(kept) != len(self._queue):
+                self._pending_bytes = sum(len(item[1]) for item in kept)
+                self._queue = kept
+        self._queue.append((key, frame))
+        self._pending_bytes += len(frame)
+        self._wakeup.set()
+        self.check_stall()
+
+    def check_stall(self) -> None:
+        if self._pending_bytes <= self._max_pending:
+            self._over_since = None
+            return
+        now = self._monotonic()
+        if self._over_since is None:
+            self._over_since = now
+        elif now - self._over_since >= self._stall_timeout:
+            log.info("closing a slow WebSocket client (%d bytes unsent)", self._pending_bytes)
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop a client that stopped reading: its socket buffer is full, so no close frame can go."""
+        self.closed = True
+        self._queue.clear()
+        self._pending_bytes = 0
+        self._wakeup.set()
+        if not self._transport.is_closing():
+            self._transport.abort()
+
+    async def run_writer(self) -> None:
+        """Drains the queue of a socket that fell behind, as fast as the socket takes it."""
+        while not self.closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue and not self.closed:
+                if self._transport.is_closing():
+                    self.closed = True
+                    break
+                if self._transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT:
+                    await asyncio.sleep(DRAIN_POLL_S)
+                    self.check_stall()
+                    continue
+                _, frame = self._queue.popleft()
+                self._pending_bytes -= len(frame)
+                self._transport.write(frame)
+            self.check_stall()
