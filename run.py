@@ -55,9 +55,6 @@ async def serve(config: Config) -> int:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
         return 2
-    host, port = _bound_address(site, config)
-    print(f"listening on http://{host}:{port}", flush=True)
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +62,9 @@ async def serve(config: Config) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             pass
+    host, port = _bound_address(site, config)
+    # Only now: a supervisor that reads this line may stop the server at once, and it must flush.
+    print(f"listening on http://{host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:

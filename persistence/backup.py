@@ -28,7 +28,7 @@ MANIFEST = "manifest.json"
 PREFIX = "belay-backup-"
 # What a backup may contain: nothing else is ever extracted.
 _ENTRY = re.compile(r"^(events\.ndjson|events\.\d{1,9}\.ndjson|users\.json|competition_officials\.json"
-                    r"|boxes/\d{1,4}\.json)$")
+                    r"|boxes/\d{1,4}\.json|results/[^/\\\x00-\x1f]{1,200}/(overall|route_\d{1,3})\.(xlsx|pdf))$")
 MAX_ENTRIES = 20_000
 MAX_UNPACKED_BYTES = 1 << 30
 _CHUNK = 1 << 20
@@ -140,7 +140,7 @@ def read_zip(source: Path | bytes | BinaryIO, *, max_unpacked: int = MAX_UNPACKE
         if len(set(names)) != len(names):
             raise BackupInvalid("duplicate entry names")
         for name in names:
-            if name != MANIFEST and not _ENTRY.match(name):
+            if name != MANIFEST and (not _ENTRY.match(name) or ".." in name.split("/")):
                 raise BackupInvalid(f"unexpected entry {name!r}")
         if sum(info.file_size for info in infos) > max_unpacked:
             raise BackupInvalid("the backup is too large once unpacked")

@@ -41,6 +41,10 @@ class Recovered:
     stray_temp_files: int               # *.tmp removed from boxes/
 
 
+RESULTS_DIR = "results"  # official result sheets, written by their own component
+RESULT_FILE = re.compile(r"^(overall|route_\d{1,3})\.(xlsx|pdf)$")
+
+
 @dataclass(frozen=True)
 class FrozenPoint:
     """Links to the state files at one durable point; the log counts only up to `log_offset`."""
@@ -149,6 +153,11 @@ class JsonStore:
                         if name.endswith(".json")]
             sources += [(self._documents.path(name), self._documents.path(name).name) for name in DOCUMENT_FILES
                         if self._fs.exists(self._documents.path(name))]
+            results = self.root / RESULTS_DIR
+            for folder in self._fs.list_dirs(results) if self._fs.exists(results) else []:
+                self._fs.makedirs(staging / RESULTS_DIR / folder)
+                sources += [(results / folder / name, f"{RESULTS_DIR}/{folder}/{name}")
+                            for name in self._fs.list_files(results / folder) if RESULT_FILE.match(name)]
             for source, relative in sources:
                 self._fs.link(source, staging / relative)
                 files.append(relative)

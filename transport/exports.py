@@ -22,6 +22,7 @@ import orjson
 
 from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
+from persistence.json_store import RESULTS_DIR
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.start_list import SheetReaderPool, WorkerTimeout
 
@@ -34,7 +35,6 @@ MAX_RESULT_ATHLETES = 500
 MAX_RESULT_ROUTES = 16
 MAX_PODIUM_FILE_BYTES = 20 * 1024 * 1024
 PODIUM_COLORS = {1: "#ffd700", 2: "#c0c0c0", 3: "#cd7f32"}
-RESULTS_DIR = "results"
 MAX_FOLDER_BYTES = 100
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 

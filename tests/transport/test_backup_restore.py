@@ -191,3 +191,13 @@ async def test_a_failed_backup_is_reported_and_never_stops_scoring(tmp_path: Pat
         assert status["backup"]["failed"] == 1 and status["backup"]["lastError"]
         assert (await command(client, 0, "PROGRESS_UPDATE", delta=1))[0] == 200
         assert not list((tmp_path / "data").glob(".backup-staging/*")), "staging links are cleaned up"
+
+
+async def test_saved_results_are_in_the_backup(client: TestClient) -> None:
+    await post(client, init_route(0))
+    saved = await client.post("/api/save_ranking", json={"categorie": "U16 Băieți", "route_count": 1,
+                                                          "scores": {"Ana Pop": [5], "Dan": [7.1]}})
+    assert saved.status == 200, await saved.text()
+    contents = read_zip(await backup_now(client))
+    result_files = sorted(name.rsplit("/", 1)[1] for name in contents.files if name.startswith("results/"))
+    assert result_files == ["overall.pdf", "overall.xlsx", "route_1.pdf", "route_1.xlsx"]
