@@ -67,15 +67,20 @@ async def podium(request: web.Request) -> web.Response:
     return web.json_response(top, dumps=_dumps)
 
 
-@routes.get("/api/admin/export/box/{box_id}")
-async def export_box_csv(request: web.Request) -> web.Response:
+def _existing_box(request: web.Request) -> tuple[int, dict[str, Any]]:
+    """The admin's box (404 for a box that was never created: reading never creates one)."""
     box_id = parse_box_id(request.match_info["box_id"])
-    authorize(request, Need.ADMIN)
+    authorize(request, Need.ADMIN, box_id)
     registry = request.app[REGISTRY]
     if box_id not in registry:
         raise ClientError(404, BOX_NOT_FOUND)
-    state = registry.state(box_id)
-    snapshot = registry.snapshot(box_id)
+    return box_id, registry.state(box_id)
+
+
+@routes.get("/api/admin/export/box/{box_id}")
+async def export_box_csv(request: web.Request) -> web.Response:
+    box_id, state = _existing_box(request)
+    snapshot = request.app[REGISTRY].snapshot(box_id)
     job = job_from_state(state, box_id)
     header = {"boxId": box_id, "categorie": state["categorie"], "boxVersion": state["boxVersion"],
               **{key: snapshot[key] for key in ("holdCount", "started", "timerState", "currentClimber", "remaining")}}
@@ -86,12 +91,7 @@ async def export_box_csv(request: web.Request) -> web.Response:
 
 @routes.get("/api/admin/export/official/box/{box_id}")
 async def export_official_zip(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
-    authorize(request, Need.ADMIN)
-    registry = request.app[REGISTRY]
-    if box_id not in registry:
-        raise ClientError(404, BOX_NOT_FOUND)
-    state = registry.state(box_id)
+    box_id, state = _existing_box(request)
     if not any(isinstance(v, (int, float)) and not isinstance(v, bool)
                for values in (state.get("scores") or {}).values() for v in (values or [])):
         raise ClientError(400, MISSING_SCORES)
