@@ -150,18 +150,17 @@ class Persister(Actor):
             log.error("log rotation failed: %s", exc)
 
     async def checkpoint_all(self) -> None:
-        """Write every dirty box now; raises if one could not be written."""
+        """Write every dirty box now; raises if they could not be written."""
         async with self._checkpointing:
             pending, self._dirty = self._dirty, {}
-            failed: Exception | None = None
-            for box_id, (seq, state) in pending.items():
-                try:
-                    await self.storage.write_checkpoint(box_id, seq, state)
-                except Exception as exc:  # keep it dirty unless a newer state arrived
-                    self._dirty.setdefault(box_id, (seq, state))
-                    failed = exc
-            if failed is not None:
-                raise StorageError(f"checkpoint failed: {failed}")
+            if not pending:
+                return
+            try:
+                await self.storage.write_checkpoints([(box, seq, state) for box, (seq, state) in pending.items()])
+            except Exception as exc:
+                for box_id, entry in pending.items():  # still dirty, unless a newer state arrived
+                    self._dirty.setdefault(box_id, entry)
+                raise StorageError(f"checkpoint failed: {exc}") from exc
 
     async def checkpoint_loop(self) -> None:
         """Coalesced checkpoints: at most one write per dirty box per interval."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,23 +50,19 @@ class CheckpointDir:
     def quarantine_path(self) -> Path:
         return self.path / "quarantine"
 
-    def write(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
-        """Temp file, fsync, replace, directory fsync: a reader sees the old or the new file."""
-        if not is_box_id(box_id):
-            raise ValueError(f"box id must be an int 0..{MAX_BOX_ID}, got {box_id!r}")
-        doc = {
-            "format": FORMAT,
-            "boxId": box_id,
-            "seq": seq,
-            "savedAt": datetime.now(timezone.utc).isoformat(),
-            "state": state,
-        }
-        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-        final = self.path / f"{box_id}.json"
+    def write(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+        """(box, seq, state) each to a temp file, fsync, replace; then ONE directory fsync for all
+        the renames, so checkpointing 15 boxes costs 16 syncs, not 30 (they share the disk with
+        the log's fdatasync)."""
         try:
-            write_atomic(self._fs, final, data)
+            try:
+                for box_id, seq, state in items:
+                    write_atomic(self._fs, self.path / f"{box_id}.json", _encode(box_id, seq, state), sync_dir=False)
+            finally:
+                if items:
+                    self._fs.fsync_dir(self.path)
         except OSError as exc:
-            raise StorageError(f"cannot write checkpoint {final}: {exc}") from exc
+            raise StorageError(f"cannot write checkpoints in {self.path}: {exc}") from exc
 
     def remove_stray_temp_files(self) -> int:
         """A crash between writing a temp file and renaming it leaves the temp file behind."""
@@ -136,6 +133,14 @@ class CheckpointDir:
         ):
             return None
         return Checkpoint(box_id, doc["seq"], doc["state"])
+
+
+def _encode(box_id: int, seq: int, state: dict[str, Any]) -> bytes:
+    if not is_box_id(box_id):
+        raise ValueError(f"box id must be an int 0..{MAX_BOX_ID}, got {box_id!r}")
+    doc = {"format": FORMAT, "boxId": box_id, "seq": seq, "savedAt": datetime.now(timezone.utc).isoformat(),
+           "state": state}
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def is_int(value: object) -> bool:

@@ -135,10 +135,11 @@ class FileSystem:
 
 
 
-def write_atomic(fs: FileSystem, path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(fs: FileSystem, path: Path, data: bytes, mode: int = 0o644, *, sync_dir: bool = True) -> None:
     """Temp file, fsync, replace, directory fsync: a reader sees the old or the new file, never a mix.
 
-    Raises OSError; the temp file is removed on failure (or at the next start if that fails too).
+    `sync_dir=False` leaves the directory fsync to the caller (one for many files). Raises OSError;
+    the temp file is removed on failure (or at the next start if that fails too).
     """
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -149,7 +150,8 @@ def write_atomic(fs: FileSystem, path: Path, data: bytes, mode: int = 0o644) -> 
         finally:
             fs.close(fd)
         fs.replace(tmp, path)
-        fs.fsync_dir(path.parent)
+        if sync_dir:
+            fs.fsync_dir(path.parent)
     except OSError:
         try:
             fs.unlink(tmp)

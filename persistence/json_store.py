@@ -107,10 +107,14 @@ class JsonStore:
         self._require_open()
         return self._wal.append(lines)
 
-    def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
-        """Atomically replace `boxes/{box_id}.json`; `seq` is the last event folded into `state`."""
+    def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+        """Atomically replace `boxes/{box_id}.json` for each (box_id, seq, state); `seq` is the last
+        event folded into `state`."""
         self._require_open()
-        self._boxes.write(box_id, seq, state)
+        self._boxes.write(items)
+
+    def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
+        self.write_checkpoints([(box_id, seq, state)])
 
     def read_document(self, name: str) -> Any | None:
         """users / officials, or None when there is none yet (a corrupt one is moved aside)."""

@@ -28,7 +28,7 @@ class Config:
     reset_boxes_on_start: bool = False
     max_audit_file_mb: float = 50.0
     # Checkpoints are coalesced: a dirty box is written at most this often.
-    checkpoint_interval_s: float = 0.3
+    checkpoint_interval_s: float = 1.0
     ws_ping_interval_s: float = 30.0
     # A socket whose unsent data stays above the limit this long is closed (1008).
     ws_max_pending_bytes: int = 1 << 20
