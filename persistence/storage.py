@@ -7,7 +7,6 @@ audit read or a checkpoint never delays an fsync) and one for checkpoints and re
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
@@ -111,6 +110,3 @@ class JsonStorage:
             self._wal_thread.shutdown(wait=True)
             self._io_thread.shutdown(wait=True)
 
-
-def storage_from_config(storage_dir: Path, max_log_bytes: int, fs: FileSystem | None = None) -> Storage:
-    return JsonStorage(Path(os.fspath(storage_dir)), max_log_bytes=max_log_bytes, fs=fs)

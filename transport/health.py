@@ -27,6 +27,8 @@ def storage_report(app: web.Application) -> dict[str, Any]:
         "audit_archives": described["archives"],
         "last_durable_write": _iso(status.last_durable_write),
         "degraded": status.degraded,
+        "committed_events": status.events,
+        "commit_batches": status.batches,  # fdatasyncs of the log: events / batches = group-commit size
         "last_error": status.last_error,
     }
 

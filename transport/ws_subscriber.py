@@ -52,10 +52,6 @@ class Subscriber:
         self._wakeup = asyncio.Event()
         self.closed = False
 
-    @property
-    def pending_bytes(self) -> int:
-        return self._pending_bytes
-
     def send(self, frame: bytes, *, key: Hashable = None) -> None:
         """Frames with the same non-None key coalesce: the latest replaces one still waiting."""
         if self.closed:
