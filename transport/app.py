@@ -90,7 +90,6 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         system.spawn_service(persister.checkpoint_loop(), "checkpoints")
         try:
             app[TOKENS] = token_service(config)
-            await hashing.start()
             accounts = system.spawn(await start_accounts(config, storage, persister, hashing))
             officials = OfficialsActor(officials_from(await storage.read_document("officials")), persister,
                                        on_change=lambda: registry.republish_all())

@@ -41,7 +41,7 @@ async def login(request: web.Request) -> web.Response:
     found = find_user(request.app[ACCOUNTS].users, username)
     record = found[1] if found else None
     usable = record is not None and record.get("is_active", True)
-    stored = record["password_hash"] if usable else request.app[HASHING].dummy_hash  # same cost either way
+    stored = record["password_hash"] if usable else await request.app[HASHING].dummy_hash()
     ok, needs_rehash = await request.app[HASHING].run(verify_password, password, stored)
     if not (usable and ok):
         throttle.failed(username, client)

@@ -14,11 +14,14 @@ T = TypeVar("T")
 class Hashing:
     def __init__(self, workers: int = 2) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="belay-hash")
-        # Unknown users are checked against this, so a login fails in the same time either way.
-        self.dummy_hash = ""
+        self._dummy_hash = ""
 
-    async def start(self) -> None:
-        self.dummy_hash = await self.run(hash_password, secrets.token_urlsafe(16))
+    async def dummy_hash(self) -> str:
+        """Unknown users are checked against this, so a login fails in the same time either way.
+        Made on first use: start-up stays fast."""
+        if not self._dummy_hash:
+            self._dummy_hash = await self.run(hash_password, secrets.token_urlsafe(16))
+        return self._dummy_hash
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -1,8 +1,6 @@
 """WebSocket endpoints: join a channel, send the first snapshot, answer REQUEST_STATE."""
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any, Callable, Hashable
 
 import orjson
@@ -87,7 +85,6 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
                             stall_timeout_s=config.ws_stall_timeout_s)
     hub.join(channel, subscriber, text_frame(first_frame()))
-    writer = asyncio.create_task(subscriber.run_writer(), name=f"ws-writer-{channel}")
     try:
         async for message in ws:
             if message.type != WSMsgType.TEXT:
@@ -95,9 +92,7 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
             _answer(subscriber, message.data, on_request_state)
     finally:
         hub.leave(channel, subscriber)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await writer
+        subscriber.close()
     return ws
 
 

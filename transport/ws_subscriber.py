@@ -49,7 +49,7 @@ class Subscriber:
         self._queue: deque[tuple[Hashable, bytes]] = deque()  # (coalescing key or None, frame)
         self._pending_bytes = 0
         self._over_since: float | None = None
-        self._wakeup = asyncio.Event()
+        self._drainer: asyncio.Task[None] | None = None  # exists only while the socket is behind
         self.closed = False
 
     def send(self, frame: bytes, *, key: Hashable = None) -> None:
@@ -57,8 +57,7 @@ class Subscriber:
         if self.closed:
             return
         if self._transport.is_closing():
-            self.closed = True
-            self._wakeup.set()
+            self.close()
             return
         if not self._queue and self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
             self._transport.write(frame)
@@ -70,7 +69,8 @@ class Subscriber:
                 self._queue = kept
         self._queue.append((key, frame))
         self._pending_bytes += len(frame)
-        self._wakeup.set()
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         self.check_stall()
 
     def check_stall(self) -> None:
@@ -86,22 +86,26 @@ class Subscriber:
 
     def abort(self) -> None:
         """Drop a client that stopped reading: its socket buffer is full, so no close frame can go."""
-        self.closed = True
-        self._queue.clear()
-        self._pending_bytes = 0
-        self._wakeup.set()
+        self.close()
         if not self._transport.is_closing():
             self._transport.abort()
 
-    async def run_writer(self) -> None:
-        """Drains the queue of a socket that fell behind, as fast as the socket takes it."""
-        while not self.closed:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+    def close(self) -> None:
+        """No more frames; stops the drain task if there is one (the socket's handler calls this)."""
+        self.closed = True
+        self._queue.clear()
+        self._pending_bytes = 0
+        if self._drainer is not None and self._drainer is not asyncio.current_task():
+            self._drainer.cancel()
+
+    async def _drain(self) -> None:
+        """Empties the queue of a socket that fell behind, as fast as the socket takes it, then ends:
+        a socket that keeps up costs no task at all."""
+        try:
             while self._queue and not self.closed:
                 if self._transport.is_closing():
-                    self.closed = True
-                    break
+                    self.close()
+                    return
                 if self._transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT:
                     await asyncio.sleep(DRAIN_POLL_S)
                     self.check_stall()
@@ -110,3 +114,5 @@ class Subscriber:
                 self._pending_bytes -= len(frame)
                 self._transport.write(frame)
             self.check_stall()
+        finally:
+            self._drainer = None
