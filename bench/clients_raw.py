@@ -69,7 +69,11 @@ async def _closed_loop(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: Wait
     errors: Counter[str] = Counter()
     token = admin_token()
     conns = [await http_connect(cfg["url"], token) for _ in cfg["boxes"]]
-    sessions = [await setup_box(c, b, cfg.get("start_timer", True)) for c, b in zip(conns, cfg["boxes"])]
+    by_box: dict[int, tuple[str, int]] = {}
+    for c, b in zip(conns, cfg["boxes"]):  # a box listed twice gets two clients sharing one session
+        if b not in by_box:
+            by_box[b] = await setup_box(c, b, cfg.get("start_timer", True))
+    sessions = [by_box[b] for b in cfg["boxes"]]
     ready({})
     await wait_go()
     t0 = time.monotonic()
@@ -223,7 +227,7 @@ async def _ws_readers(control: Any, cfg: dict[str, Any], ready: Ready, wait_go: 
     readers = await asyncio.gather(*(open_one(i, s) for i, s in enumerate(specs)))
     ready({"sockets": len(readers)})
     await wait_go()
-    sink.reset()
+    sink.frames = sink.bytes = 0  # counts restart at go; tagged frames are kept (an echo may beat this line)
     t0 = time.monotonic()
     message = await asyncio.get_running_loop().run_in_executor(None, control.get)
     stopped = time.monotonic()

@@ -43,7 +43,7 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
             belay, _ = _closed_line(settings, "saturation", f"{n} clients, Belay", server, n, MIXED, duration, True)
         with BelayServer(settings.affinity, bare=True) as bare_server:
             bare, _ = _closed_line(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
-                                   MIXED, duration, True, server="bench.ceilings: {\"status\":\"ok\"} to every POST")
+                                   MIXED, duration, True, bare_server="bench.ceilings: {\"status\":\"ok\"} to every POST")
         ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
         belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None}
         belay["targets"] = [target("commands/s", belay["throughput_per_s"], ">=", 4000),

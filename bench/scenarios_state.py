@@ -24,7 +24,7 @@ REAL_TRAFFIC = [("PROGRESS_UPDATE", 5), ("REGISTER_TIME", 3), ("SUBMIT_SCORE", 2
 
 def audit(settings: Settings) -> list[dict[str, Any]]:
     sizes = settings.pick((10_000, 100_000, 1_000_000), (2_000, 20_000))
-    reads = settings.pick(30, 10)
+    reads = settings.pick(100, 10)
     lines = []
     for size in sizes:
         progress(f"audit: building a log of {size} events")

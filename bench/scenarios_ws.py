@@ -30,7 +30,7 @@ def _socket_specs(url: str, subs: int, aggregate: int, admin: str) -> list[tuple
 def realistic(settings: Settings) -> list[dict[str, Any]]:
     phase_s, gap_s = settings.pick(20.0, 5.0), 3.0
     lines = []
-    for subs in settings.pick((10, 50, 200), (10, 50)):
+    for subs in settings.pick((10, 50, 200), (10,)):
         progress(f"realistic: {subs} subscribers/box on /api/ws and /api/public/ws (+{AGGREGATE_SUBS} aggregate)")
         with BelayServer(settings.affinity) as server:
             group = ClientGroup(settings)
@@ -71,6 +71,7 @@ def _analyse(results: list[dict[str, Any]], sends: dict[tuple[int, int, float], 
     for (box, kind, tag) in sends:
         per_box_sends.setdefault(box, []).append((kind, tag))
     lost = ooo = missing = closed = 0
+    examples: dict[tuple[int, int, float], float] = {}
     for r in results:
         frames: dict[int, list[tuple[int, float, float]]] = {}
         for s, k, tag, t in zip(r["socks"], r["kinds"], r["tags"], r["times"]):
@@ -101,9 +102,12 @@ def _analyse(results: list[dict[str, Any]], sends: dict[tuple[int, int, float], 
             if last < finals.get(box, -1):
                 lost += 1
             if mode == "box":
-                missing += sum(1 for kind, tag in per_box_sends.get(box, ()) if (box, kind, tag) not in seen)
+                gone = [(box, kind, tag) for kind, tag in per_box_sends.get(box, ()) if (box, kind, tag) not in seen]
+                missing += len(gone)
+                examples.update((k, sends[k]) for k in gone[:3])
     return {"scoreboard": scoreboard, "spectator": spectator, "slowest": array("d", slowest.values()),
-            "lost": lost, "out_of_order": ooo, "missing_echoes": missing, "sockets_closed": closed}
+            "lost": lost, "out_of_order": ooo, "missing_echoes": missing, "sockets_closed": closed,
+            "missing_examples": [[*k, round(v - min(sends.values(), default=0.0), 3)] for k, v in list(examples.items())[:5]]}
 
 
 def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[str, Any], got: list[dict[str, Any]],
@@ -127,7 +131,7 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
         counts = {"sockets_box": subs * 15, "sockets_public_box": subs * 15, "sockets_aggregate": AGGREGATE_SUBS,
                   "commands_ok": sends, "commands_per_s": rate(sends, phase["wall_s"]),
                   "echo_deliveries": len(result["scoreboard"]), "echo_deliveries_expected": sends * subs,
-                  "missing_echoes": result["missing_echoes"], "lost": overall["lost"],
+                  "missing_echoes": result["missing_echoes"], "missing_examples": result["missing_examples"], "lost": overall["lost"],
                   "out_of_order": overall["out_of_order"], "sockets_closed": overall["sockets_closed"],
                   "frames_received_total": frames, "max_send_lag_ms": round(phase["max_send_lag_s"] * 1000, 1),
                   "audit_reads": len(audit["latencies"]) if p else 0}
@@ -168,8 +172,9 @@ def _count_run(settings: Settings, server: BelayServer, specs: list[Any], durati
         readers = [group.launch(clients_raw.ws_readers_proc, {"url": server.url, "sockets": part}, controls[i])
                    for i, part in enumerate(spread(specs, READER_PROCS))]
         group.wait_ready(readers)
-        drivers = [] if bare else [group.launch(clients_raw.closed_loop_proc, {
-            "url": server.url, "boxes": BOXES, "mix": [("PROGRESS_UPDATE", 1)], "duration_s": duration, "start_timer": True})]
+        drivers = [] if bare else [group.launch(clients_raw.closed_loop_proc, {  # 4 clients per box
+            "url": server.url, "boxes": BOXES * 4, "mix": [("PROGRESS_UPDATE", 1)], "duration_s": duration,
+            "start_timer": True})]
         group.wait_ready(drivers)
         window = CpuWindow(server)
         group.go()
@@ -188,6 +193,9 @@ def _count_run(settings: Settings, server: BelayServer, specs: list[Any], durati
     frames = sum(r["frames_at_stop"] for r in got)
     window_s = max(r["window_s"] for r in got)
     cpu, warnings = client_cpu([*drv, *got], [*(["driver"] if drv else []), *(f"readers-{i}" for i in range(len(got)))])
+    errors = {k: v for d in drv for k, v in d["errors"].items()}
+    if errors:
+        warnings.append(f"driver non-ok replies: {dict(list(errors.items())[:4])}")
     return {"frames": frames, "bytes": sum(r["bytes"] for r in got), "window_s": window_s,
             "frames_per_s": rate(frames, duration if bare else window_s), "server_cpu": server_cpu, "cpu": cpu,
             "warnings": warnings, "memory": memory, "blast": blast, "wall": wall,
