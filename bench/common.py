@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from bench import clients_raw
 from bench.server import Affinity, BelayServer, CpuWindow
-from bench.stats import latency_summary, pct_of_core, rate
+from bench.stats import pct_of_core
 
 BOXES = list(range(15))
 CLIENT_PROCS = 3

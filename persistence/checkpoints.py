@@ -6,7 +6,6 @@ is the last event of that box already folded into `state`.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone

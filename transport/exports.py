@@ -22,7 +22,6 @@ import orjson
 
 from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
-from persistence.json_store import RESULTS_DIR
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.start_list import SheetReaderPool, WorkerTimeout
 

@@ -112,10 +112,3 @@ class Unlimited:
 
 def _refilled(state: _State, bucket: Bucket, now: float) -> float:
     return min(bucket.burst, state.tokens + (now - state.updated) * bucket.rate_per_s)
-
-
-class Unlimited:
-    """RATE_LIMITS=0: every command passes (benchmarks, trusted networks)."""
-
-    def take(self, box_id: int, client: str, cls: str) -> float | None:
-        return None

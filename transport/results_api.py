@@ -17,6 +17,7 @@ from actors.rules import CommandError, default_state, normalize_name
 from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
+from persistence.json_store import RESULTS_DIR
 from transport import exports
 from transport.auth import Need, authorize
 from transport.errors import ClientError
@@ -24,7 +25,6 @@ from transport.exports import (
     MAX_RESULT_ATHLETES,
     MAX_RESULT_ROUTES,
     NO_RANKING_SAVED,
-    RESULTS_DIR,
     ResultsJob,
 )
 from transport.http_api import parse_box_id, read_json_object

@@ -7,7 +7,6 @@ import os
 import socket
 from pathlib import Path
 
-import orjson
 
 from tests.conftest import login, make_config, serving
 from tests.transport.test_live_protocol import next_json, post

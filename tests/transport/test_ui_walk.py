@@ -7,7 +7,6 @@ from pathlib import Path
 
 import orjson
 from aiohttp import ClientSession, CookieJar, FormData, WSMsgType
-from aiohttp.test_utils import TestClient
 from openpyxl import Workbook
 
 from tests.conftest import make_config, serving
