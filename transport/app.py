@@ -22,7 +22,7 @@ from transport.accounts_setup import check_production, start_accounts, token_ser
 from transport.auth_routes import renew_login_cookie
 from transport.config import Config
 from transport.cors import OriginPolicy, cors_middleware
-from transport.errors import json_errors
+from transport.errors import json_errors, protocol_logger
 from transport.exports import ExportRunner
 from transport.hashing import Hashing
 from transport.keys import (
@@ -60,7 +60,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     """Raises StartupRefused for settings production mode must not run with."""
     check_production(config)
     policy = OriginPolicy(config.allowed_origins, config.allowed_origin_regex)
-    app = web.Application(client_max_size=config.max_body_bytes,
+    app = web.Application(client_max_size=config.max_body_bytes, handler_args={"logger": protocol_logger()},
                           middlewares=[cors_middleware(policy), json_errors, renew_login_cookie])
     app[CONFIG] = config
     app[HUB] = Hub()

@@ -5,6 +5,7 @@ import logging
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger("belay.http")
 
@@ -35,6 +36,28 @@ class ClientError(web.HTTPException):
 _DEFAULT_DETAILS = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: BODY_TOO_LARGE}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class _QuietClientErrors(logging.Filter):
+    """A malformed HTTP request (bad bytes in the request line, a broken header) is the client's
+    fault: one warning line, not an ERROR with a traceback that anyone on the LAN could repeat."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 0) < 500:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg}: {exc.message or type(exc).__name__}"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def protocol_logger() -> logging.Logger:
+    """The logger handed to aiohttp's protocol handler (Application handler_args)."""
+    logger = logging.getLogger("belay.http.protocol")
+    if not any(isinstance(f, _QuietClientErrors) for f in logger.filters):
+        logger.addFilter(_QuietClientErrors())
+    return logger
 
 
 @web.middleware

@@ -110,4 +110,7 @@ def _answer(subscriber: Subscriber, data: str, on_request_state: Callable[[dict[
         if payload is not None:
             subscriber.send(text_frame(payload), key=SNAPSHOT)
     elif kind == "PING":
-        subscriber.send(text_frame(orjson.dumps({"type": "PONG", "timestamp": message.get("timestamp")})))
+        stamp = message.get("timestamp")
+        if not isinstance(stamp, (int, float, str)) or isinstance(stamp, bool):
+            stamp = None  # only a plain value is echoed back
+        subscriber.send(text_frame(orjson.dumps({"type": "PONG", "timestamp": stamp})))

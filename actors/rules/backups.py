@@ -7,6 +7,7 @@ preparing climber and all. Snapshots from the escalada backend (no `state`) are 
 from collections.abc import Mapping
 from typing import Any
 
+from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
 from .timer import remaining_seconds
 
@@ -60,6 +61,11 @@ def state_from_backup(snapshot: object) -> tuple[int, dict[str, Any]]:
     else:
         state = _from_reference(snapshot)
     check_restorable(state)
+    try:  # whatever the checks above missed must not surface later as a broken box
+        build_snapshot(state, box_id, 0, {})
+        build_public_box(state, box_id, 0)
+    except Exception as exc:
+        raise ValueError(f"the state cannot be shown ({type(exc).__name__}: {exc})") from None
     return box_id, state
 
 
