@@ -23,6 +23,7 @@ from actors.rules import (
     build_snapshot,
     check_freshness,
     is_duplicate_action,
+    needs_new_session,
     running_deadline_ms,
 )
 from actors.rules.backups import restored_state
@@ -81,7 +82,8 @@ class BoxActor(Actor):
             return Reply(200, {"status": "ok", "snapshot": self.snapshot()})
         now_ms = self._clock.now_ms()
         try:
-            outcome = apply_command(state, cmd, now_ms, str(uuid.uuid4()))
+            new_session = str(uuid.uuid4()) if needs_new_session(cmd) else ""
+            outcome = apply_command(state, cmd, now_ms, new_session)
         except CommandError as exc:
             return Reply.error(400, exc.detail)
         if not outcome.changed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,40 @@ class _Envelope:
 _STOP = _Envelope(None, None)
 
 
+class Mailbox:
+    """A FIFO with one reader: lighter than asyncio.Queue on the path every command takes."""
+
+    def __init__(self) -> None:
+        self._items: deque[_Envelope] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, envelope: _Envelope) -> None:
+        self._items.append(envelope)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> _Envelope:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def get_nowait(self) -> _Envelope:
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class Actor:
     """Subclasses implement `handle`; its return value is the reply to `ask`."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._mailbox: asyncio.Queue[_Envelope] = asyncio.Queue()
+        self._mailbox = Mailbox()
         self._stopping = False
         self.finished = asyncio.Event()
 

@@ -65,7 +65,7 @@ def closed_loop_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None
 async def _closed_loop(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
     types = [t for t, _ in cfg["mix"]]
     weights = [w for _, w in cfg["mix"]]
-    latencies = {t: array("d") for t in types}
+    latencies = {t: array("d") for t in [*types, "START_TIMER"]}
     errors: Counter[str] = Counter()
     token = admin_token()
     conns = [await http_connect(cfg["url"], token) for _ in cfg["boxes"]]
@@ -95,6 +95,15 @@ async def _closed_loop(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: Wait
             latencies[kind].append(time.perf_counter() - started)
             if status != 200 or not reply.startswith(b'{"status":"ok"'):
                 errors[f"{kind}:{status}:{reply[:60].decode(errors='replace')}"] += 1
+            if kind == "SUBMIT_SCORE" and cfg.get("restart_clock"):
+                # As at a real wall: the score stops the clock, the next climber starts it again, so
+                # most TIMER_SYNCs meet a running clock (and only relay), as they do in competition.
+                started = time.perf_counter()
+                status, reply = await conn.request("POST", "/api/cmd", orjson.dumps(
+                    {"boxId": box, "type": "START_TIMER", "sessionId": session_id}))
+                latencies["START_TIMER"].append(time.perf_counter() - started)
+                if status != 200:
+                    errors[f"START_TIMER:{status}"] += 1
 
     await asyncio.gather(*(one(c, b, s) for c, b, (s, _v) in zip(conns, cfg["boxes"], sessions)))
     for c in conns:

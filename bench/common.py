@@ -123,7 +123,9 @@ def run_closed_loop(settings: Settings, server: BelayServer, procs: list[list[in
     group = ClientGroup(settings)
     try:
         ids = [group.launch(clients_raw.closed_loop_proc, {"url": server.url, "boxes": boxes, "mix": mix, "seed": i,
-                                                           "duration_s": duration_s, "start_timer": start_timer})
+                                                           "duration_s": duration_s, "start_timer": start_timer,
+                                                           # with clock syncs in the mix, scores restart the clock
+                                                           "restart_clock": start_timer and any(t == "TIMER_SYNC" for t, _ in mix)})
                for i, boxes in enumerate(procs)]
         group.wait_ready(ids)
         before = probe() if probe else None

@@ -6,7 +6,7 @@ from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
 from .tiebreak import LeadRanking, lead_ranking, lead_ranking_rows
 from .timer import remaining_seconds, running_deadline_ms
-from .transitions import ACTION_WINDOW, Outcome, apply_command, check_freshness, is_duplicate_action
+from .transitions import ACTION_WINDOW, Outcome, apply_command, check_freshness, is_duplicate_action, needs_new_session
 
 __all__ = [
     "ACTION_WINDOW",
@@ -23,6 +23,7 @@ __all__ = [
     "LeadRanking",
     "lead_ranking",
     "lead_ranking_rows",
+    "needs_new_session",
     "normalize_name",
     "parse_command",
     "remaining_seconds",

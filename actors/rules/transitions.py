@@ -48,6 +48,11 @@ def check_freshness(state: Mapping[str, Any], cmd: Command) -> str | None:
     return None
 
 
+def needs_new_session(cmd: Command) -> bool:
+    """Only these commands start a new session: the caller generates an id just for them."""
+    return cmd.type == "RESET_BOX" or (cmd.type == "RESET_PARTIAL" and bool(cmd.fields.get("unmarkAll", False)))
+
+
 def apply_command(state: dict[str, Any], cmd: Command, now_ms: int, new_session_id: str) -> Outcome:
     if cmd.type == "REQUEST_STATE":  # the caller answers with a snapshot
         return Outcome(state, None, False, False, None, False)
