@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 from actors.persister import Persister
 from actors.runtime import Actor
 from actors.users import with_judge_password, with_password_hash
+from persistence.storage import StorageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class ReplaceHash:
 
 
 class AccountsActor(Actor):
+    answered_errors = (StorageError, ValueError)  # ValueError: a name that belongs to someone else
+
     def __init__(self, users: Mapping[str, dict[str, Any]], persister: Persister,
                  now_iso: Callable[[], str]) -> None:
         super().__init__("accounts")

@@ -50,6 +50,8 @@ class BackupStatus:
 
 
 class BackupActor(Actor):
+    answered_errors = (Exception,)  # a failed backup is logged and counted here, then reported to the caller
+
     def __init__(self, persister: Persister, storage_dir: Path, backup_dir: Path, retention: int) -> None:
         super().__init__("backups")
         self.status = BackupStatus()

@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping
 
 from actors.persister import Persister
 from actors.runtime import Actor
+from persistence.storage import StorageError
 
 OFFICIAL_KEYS = ("judgeChief", "competitionDirector", "chiefRoutesetter")
 MAX_OFFICIAL_NAME = 255
@@ -30,6 +31,8 @@ def clean_official(value: Any) -> str:
 
 
 class OfficialsActor(Actor):
+    answered_errors = (StorageError,)
+
     def __init__(self, initial: Mapping[str, str], persister: Persister,
                  on_change: Callable[[], None]) -> None:
         super().__init__("officials")

@@ -62,7 +62,11 @@ class Mailbox:
 
 
 class Actor:
-    """Subclasses implement `handle`; its return value is the reply to `ask`."""
+    """Subclasses implement `handle`; its return value is the reply to `ask`. Exceptions listed in
+    `answered_errors` are part of the actor's answers (a storage failure, a refused name) and reach
+    the caller as they are; any other exception is a bug: logged, and answered with ActorFailed."""
+
+    answered_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -126,6 +130,10 @@ class Actor:
             if envelope.reply is not None and not envelope.reply.done():
                 envelope.reply.set_exception(ActorStopped(self.name))
             raise
+        except self.answered_errors as exc:
+            if envelope.reply is not None and not envelope.reply.done():
+                envelope.reply.set_exception(exc)
+            return
         except Exception as exc:
             # Supervision: log with the actor's name, answer with an error, keep serving.
             log.exception("actor %s failed on %s", self.name, type(envelope.message).__name__)

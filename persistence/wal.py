@@ -143,13 +143,16 @@ class WriteAheadLog:
 
 
 def committed_length(data: bytes) -> int:
-    """Length of `data` without its torn tail: bytes after the last "\\n", and a last complete
-    line that does not parse (a crash can leave a full-length line of garbage or zeros)."""
+    """Length of `data` without its torn tail: bytes after the last "\n", and any last complete
+    lines that do not parse (a crash can leave a full-length line of garbage or zeros, and torn
+    garbage may itself contain a newline)."""
     end = data.rfind(b"\n") + 1
-    if end == 0:
-        return 0
-    start = data.rfind(b"\n", 0, end - 1) + 1
-    return end if parse_line(data[start : end - 1]) is not None else start
+    while end > 0:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        if parse_line(data[start : end - 1]) is not None:
+            return end
+        end = start
+    return 0
 
 
 def parse_line(line: bytes) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -14,7 +14,7 @@ from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
 from actors.recovery import restore_boxes
 from actors.registry import BoxRegistry
-from actors.runtime import ActorSystem
+from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
 from transport import admin_api, auth_routes, backup_api, health, http_api, public_api, results_api, upload_api, ws_api
@@ -116,19 +116,30 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         try:
             yield
         finally:
-            await registry.close()
-            for actor in (officials, accounts, backup_actor):
-                actor.stop()
-                await actor.finished.wait()
-            await persister.flush()
-            persister.stop()
-            await persister.finished.wait()
-            await system.close()
-            hashing.close()
-            await storage.close()
+            # Each step runs even if an earlier one fails (a dead disk must not hang the shutdown).
+            steps = [registry.close, *(_stopper(actor) for actor in (officials, accounts, backup_actor)),
+                     persister.flush, _stopper(persister), system.close, _sync(hashing.close), storage.close]
+            for step in steps:
+                try:
+                    await step()
+                except Exception:
+                    log.exception("shutdown step %s failed", getattr(step, "__qualname__", step))
             log.info("storage flushed and closed")
 
     return lifecycle
+
+
+def _stopper(actor: Actor) -> Callable[[], Awaitable[None]]:
+    async def stop() -> None:
+        actor.stop()
+        await actor.finished.wait()
+    return stop
+
+
+def _sync(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        fn()
+    return run
 
 
 def _recovery_notes(recovered: Recovered) -> str:

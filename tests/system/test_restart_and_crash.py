@@ -1,16 +1,16 @@
 """`run.py` in a subprocess: a clean restart brings every box back; SIGKILL loses nothing acknowledged."""
 from __future__ import annotations
 
-import asyncio
 import os
-import random
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import ClientError, ClientSession
+from aiohttp import ClientSession
 
 from tests.conftest import ADMIN_PASSWORD
+from tests.reliability.crash_soak import run_rounds
+from tests.reliability.figures import record
 
 COMPETITORS = [{"nume": n} for n in ("Ana Pop", "Bogdan Ionescu", "Ștefan Dragomir", "Dan O'Connor")]
 CRASH_ROUNDS = int(os.environ.get("BELAY_CRASH_ROUNDS", "5"))
@@ -91,88 +91,11 @@ async def test_sigterm_then_restart_brings_every_box_back_identical(spawn_server
             assert checkpoint["state"]["boxVersion"] == before[box]["boxVersion"]
 
 
-async def _load(url: str, box: int, acked: list[tuple[int, str, float]], stop: asyncio.Event) -> None:
-    """One judge's tablet: REGISTER_TIME with an increasing value, each with a unique actionId."""
-    try:
-        session = await admin_session(url)
-    except (ClientError, OSError, AssertionError, asyncio.TimeoutError):
-        return  # the server was killed before this tablet logged in
-    async with session:
-        try:
-            session_id = (await get_state(session, url, box))["sessionId"]
-            n = 0
-            while not stop.is_set():
-                n += 1
-                action_id = f"box{box}-{n}-{random.random()}"
-                kind = random.choice(["REGISTER_TIME", "PROGRESS_UPDATE", "SUBMIT_SCORE"])
-                body: dict[str, Any] = {"boxId": box, "sessionId": session_id, "actionId": action_id, "type": kind}
-                if kind == "REGISTER_TIME":
-                    body["registeredTime"] = float(n % 3600)
-                elif kind == "PROGRESS_UPDATE":
-                    body["delta"] = random.choice([1, 0.1, -1])
-                else:
-                    body.update(competitor=random.choice(COMPETITORS)["nume"], score=float(n % 30))
-                status, reply = await post(session, url, body)
-                if status == 200 and reply == {"status": "ok"}:
-                    acked.append((box, action_id, float(n)))
-        except (ClientError, OSError, asyncio.TimeoutError):
-            return  # the server was killed
-
-
-def read_log(data: Path) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    for path in sorted(data.glob("events.*.ndjson")) + [data / "events.ndjson"]:
-        raw = path.read_bytes()
-        assert raw == b"" or raw.endswith(b"\n"), f"{path.name} does not end at a line"
-        lines.extend(orjson.loads(line) for line in raw.splitlines())
-    return lines
-
-
 async def test_sigkill_at_random_moments_loses_no_acknowledged_command(spawn_server, tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    boxes = range(4)
-    unlimited = {"RATE_LIMITS": "0"}  # as many commands in flight as possible when the kill comes
-    server = spawn_server(data, env=unlimited)
-    async with await admin_session(server.url) as session:
-        for box in boxes:
-            assert (await post(session, server.url, init_body(box)))[0] == 200
-    acked: list[tuple[int, str, float]] = []
-    rng = random.Random(int(os.environ.get("BELAY_CRASH_SEED", "0")) or None)
-    for _round in range(CRASH_ROUNDS):
-        stop = asyncio.Event()
-        clients = [asyncio.create_task(_load(server.url, box, acked, stop)) for box in boxes for _ in range(2)]
-        await asyncio.sleep(rng.uniform(0.05, 0.6))
-        server.kill()
-        stop.set()
-        await asyncio.gather(*clients)
-
-        server = spawn_server(data, env=unlimited)
-        log = read_log(data)
-        seen_action_ids = [e["actionId"] for e in log if e.get("actionId")]
-        assert len(seen_action_ids) == len(set(seen_action_ids)), "an actionId was applied twice"
-        pairs = [(e["boxId"], e["seq"]) for e in log]
-        assert len(pairs) == len(set(pairs)), "a (box, seq) pair appears twice"
-        versions = [(e["boxId"], e["boxVersion"]) for e in log if e["action"] != "TIMER_SYNC"]
-        assert len(versions) == len(set(versions)), "a (box, boxVersion) pair appears twice"
-        logged = set(seen_action_ids)
-        missing = [a for _b, a, _n in acked if a not in logged]
-        assert not missing, f"acknowledged but not in the log: {missing[:5]}"
-        async with await admin_session(server.url) as session:
-            for box in boxes:
-                live = await get_state(session, server.url, box)
-                last = max((e for e in log if e["boxId"] == box), key=lambda e: e["seq"])
-                assert live["boxVersion"] == last["boxVersion"], (box, live["boxVersion"], last["boxVersion"])
-                # Every acknowledged command is in the restored state: its retry is a no-op.
-                acked_here = [a for b, a, _n in acked if b == box][-3:]
-                for action_id in acked_here:
-                    body = {"boxId": box, "type": "PROGRESS_UPDATE", "delta": 1, "actionId": action_id,
-                            "sessionId": live["sessionId"]}
-                    assert await post(session, server.url, body) == (200, {"status": "ok"})
-                assert (await get_state(session, server.url, box))["boxVersion"] == live["boxVersion"]
-        for checkpoint in (data / "boxes").glob("*.json"):
-            orjson.loads(checkpoint.read_bytes())
-    assert len(acked) > 0
-    assert server.terminate() == 0
+    """The body lives in tests/reliability/crash_soak.py, shared with the soak (BELAY_CRASH_ROUNDS)."""
+    totals = await run_rounds(CRASH_ROUNDS, tmp_path / "data", spawn_server)
+    record("crash_soak", **totals)
+    assert totals["rounds"] == CRASH_ROUNDS and totals["acknowledged"] > 0 and totals["lost"] == 0
 
 
 async def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_the_log(spawn_server, tmp_path: Path) -> None:

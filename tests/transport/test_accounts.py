@@ -149,3 +149,9 @@ async def test_without_a_default_password_a_random_one_is_made_and_only_its_hash
 def test_production_mode_refuses_weak_settings(tmp_path: Path, settings: dict) -> None:
     with pytest.raises(StartupRefused):
         create_app(make_config(tmp_path / "data", production=True, **settings))
+
+
+async def test_a_judge_cannot_take_the_admins_name(client: TestClient) -> None:
+    response = await client.post("/api/admin/auth/boxes/2/password", json={"password": "judge-two-pass", "username": "Admin"})
+    assert (response.status, (await response.json())["detail"]) == (409, "username_taken")
+    assert (await attempt(client, "admin", ADMIN_PASSWORD))[0] == 200

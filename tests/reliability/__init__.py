@@ -1,0 +1,1 @@
+"""Reliability tests: power loss, I/O faults, damaged directories, crash soak."""
