@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -16,6 +15,7 @@ from persistence.json_store import StorageLocked
 from persistence.storage import StorageError
 from transport.accounts_setup import StartupRefused
 from transport.app import create_app
+from transport.collector import keep_collections_short
 from transport.cli import COMMANDS, EPILOG
 from transport.config import Config, ConfigError, add_arguments, load_config
 
@@ -56,10 +56,7 @@ async def serve(config: Config) -> int:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
         return 2
-    # Everything built at start-up lives as long as the server: keep the collector from walking it
-    # again and again, which is what made the reference backend pause for hundreds of ms.
-    gc.collect()
-    gc.freeze()
+    collector = asyncio.create_task(keep_collections_short(), name="gc-freezer")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -74,6 +71,7 @@ async def serve(config: Config) -> int:
         await stop.wait()
     finally:
         log.info("stopping: no new commands, flushing the log and checkpointing every box")
+        collector.cancel()
         await runner.cleanup()
     return 0
 

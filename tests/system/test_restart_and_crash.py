@@ -8,45 +8,16 @@ from typing import Any
 import orjson
 from aiohttp import ClientSession
 
-from tests.conftest import ADMIN_PASSWORD
-from tests.reliability.crash_soak import run_rounds
+from tests.reliability.crash_soak import admin_session, get_state, init_body, post, run_rounds
 from tests.reliability.figures import record
 
-COMPETITORS = [{"nume": n} for n in ("Ana Pop", "Bogdan Ionescu", "Ștefan Dragomir", "Dan O'Connor")]
 CRASH_ROUNDS = int(os.environ.get("BELAY_CRASH_ROUNDS", "5"))
-
-
-async def admin_session(url: str) -> ClientSession:
-    """A client session that sends the admin's bearer token on every request."""
-    async with ClientSession() as anonymous:
-        async with anonymous.post(f"{url}/api/auth/login",
-                                  json={"username": "admin", "password": ADMIN_PASSWORD}) as response:
-            assert response.status == 200
-            token = (await response.json())["access_token"]
-    return ClientSession(headers={"Authorization": f"Bearer {token}"})
-
-
-async def post(session: ClientSession, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    async with session.post(f"{url}/api/cmd", json=body) as response:
-        return response.status, await response.json()
-
-
-async def get_state(session: ClientSession, url: str, box: int) -> dict[str, Any]:
-    async with session.get(f"{url}/api/state/{box}") as response:
-        assert response.status == 200
-        return await response.json()
 
 
 async def send(session: ClientSession, url: str, box: int, kind: str, **fields: Any) -> tuple[int, dict[str, Any]]:
     snapshot = await get_state(session, url, box)
     return await post(session, url, {"boxId": box, "type": kind, "sessionId": snapshot["sessionId"],
                                      "boxVersion": snapshot["boxVersion"], **fields})
-
-
-def init_body(box: int) -> dict[str, Any]:
-    return {"boxId": box, "type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 30, "routesCount": 2,
-            "holdsCounts": [30, 35], "competitors": COMPETITORS, "timerPreset": "04:00",
-            "categorie": f"Cat {box}"}
 
 
 def comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
