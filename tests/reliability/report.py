@@ -1,7 +1,7 @@
 """Regenerate docs/reliability.md: run the fault and hostile-input suites, collect their figures.
 
     python -m tests.reliability.report            # the CI-sized run (a few minutes)
-    python -m tests.reliability.report --soak     # 500 crash rounds, 1000 fuzz cases per target...
+    python -m tests.reliability.report --soak     # 500 crash rounds, 500 fuzz cases per target...
 
 Each test appends its counts with tests.reliability.figures.record(); this command sums them per
 kind of test and writes what was tried, how often, and what was lost.
@@ -23,7 +23,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
 SUITES = ["tests/reliability", "tests/hostile"]
-SOAK_ENV = {"BELAY_CRASH_ROUNDS": "500", "BELAY_FUZZ_EXAMPLES": "1000", "BELAY_FLOOD_SIZE": "10000"}
+SOAK_ENV = {"BELAY_CRASH_ROUNDS": "500", "BELAY_FUZZ_EXAMPLES": "500", "BELAY_FLOOD_SIZE": "5000"}
 CI_ENV = {"BELAY_CRASH_ROUNDS": "20", "BELAY_FUZZ_EXAMPLES": "200", "BELAY_FLOOD_SIZE": "2000"}
 
 
