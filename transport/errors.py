@@ -46,7 +46,9 @@ class _QuietClientErrors(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 0) < 500:
             record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg = f"{record.msg}: {exc.message or type(exc).__name__}"
+            # Render now: the client's bytes may hold "%" and must never be read as a format.
+            record.msg = f"{record.getMessage()}: {exc.message or type(exc).__name__}"
+            record.args = ()
             record.exc_info = None
             record.exc_text = None
         return True

@@ -49,3 +49,14 @@ async def test_a_malformed_request_line_gets_400_and_no_traceback(hostile: Hosti
     writer.close()
     assert b" 400 " in head.split(b"\r\n")[0], (head, body)
     hostile.assert_no_tracebacks()
+
+
+async def test_a_malformed_request_with_percent_signs_is_logged_cleanly(hostile: Hostile) -> None:
+    """Regression: the warning line for a bad request once put the client's bytes in the format string."""
+    reader, writer = await asyncio.open_connection(hostile.client.host, hostile.client.port)
+    writer.write(b"GET /api/state/%s%d" + b"y" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = await reader.read(4096)
+    writer.close()
+    assert b" 400 " in head.split(b"\r\n")[0] or b" 414 " in head.split(b"\r\n")[0], head[:100]
+    hostile.assert_no_tracebacks()
