@@ -49,6 +49,7 @@ from transport.ws_hub import Hub
 
 log = logging.getLogger("belay")
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
+MAX_REQUEST_LINE = 64 * 1024
 
 
 class WallClock:
@@ -60,7 +61,10 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     """Raises StartupRefused for settings production mode must not run with."""
     check_production(config)
     policy = OriginPolicy(config.allowed_origins, config.allowed_origin_regex)
-    app = web.Application(client_max_size=config.max_body_bytes, handler_args={"logger": protocol_logger()},
+    # Long request lines (a hostile query string) reach our routes and get a JSON 400, not the
+    # parser's plain-text one; beyond this size aiohttp still refuses them.
+    handler_args = {"logger": protocol_logger(), "max_line_size": MAX_REQUEST_LINE}
+    app = web.Application(client_max_size=config.max_body_bytes, handler_args=handler_args,
                           middlewares=[cors_middleware(policy), json_errors, renew_login_cookie])
     app[CONFIG] = config
     app[HUB] = Hub()
