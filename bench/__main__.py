@@ -99,7 +99,7 @@ def _notes(line: dict[str, Any]) -> list[str]:
         if "audit_read_latency_ms" in line:
             notes.append(f"{c['audit_reads']} reads, read p99={_ms(line['audit_read_latency_ms']['p99'])}")
     elif name == "restart":
-        notes.append(f"ready s={c['ready_s']} boxes={c['boxes_restored']}")
+        notes.append(f"ready s={c['ready_s']} (bare aiohttp {c['bare_ready_s']}) boxes={c['boxes_restored']}")
     elif name == "rss":
         notes.append(f"VmRSS idle {c['idle_VmRSS_mb']:.0f} -> {c['VmRSS_mb']:.0f} MB, VmHWM {c['VmHWM_mb']:.0f} MB")
     for t in line.get("targets", ()):

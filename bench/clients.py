@@ -1,78 +1,25 @@
-"""Client process entry points. Each runs in its own (spawned) process, pinned to the client core.
+"""The closed-loop command client on aiohttp, which makes the audit scenario's real traffic.
 
-Protocol with the orchestrator, over one multiprocessing queue: ("ready", idx, info) once set up,
-then wait for the shared `go` event, then ("result", idx, data) or ("error", idx, traceback).
-Every result carries the process's own CPU seconds and wall time over the measured part.
+Every other scenario uses bench.clients_raw. This one stays for the audit log: aiohttp sends a
+User-Agent, so the events it leaves carry one, as a tablet's do, and the audit scenario copies those
+events up to a million times (bench.logfile).
 """
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import resource
 import time
-import traceback
 from array import array
 from collections import Counter
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 
+from bench.client_process import NAMES, PRESET_S, Ready, WaitGo, init_route, run_client
 from bench.credentials import admin_headers
-from bench.server import prepare_process
 
 JSON = {"Content-Type": "application/json"}
-FIRST = ["Ana", "Bogdan", "Cris", "Dana", "Ștefan", "Ioana", "Mihai", "Elena", "Radu", "Sofia"]
-LAST = ["Pop", "Ionescu", "O'Connor", "Dropu"]
-NAMES = [f"{FIRST[i % 10]} {LAST[i % 4]} {i + 1:02d}" for i in range(30)]
-PRESET_S = 99 * 60
-
-
-def init_route(box: int) -> dict[str, Any]:
-    return {"boxId": box, "type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 50, "routesCount": 1,
-            "holdsCounts": [50], "competitors": [{"nume": n} for n in NAMES], "timerPreset": "99:00",
-            "categorie": "Bench Seniors"}
-
-
-# ---------------------------------------------------------------- process wrapper
-
-def _run(idx: int, cfg: dict[str, Any], queue: Any, go: Any,
-         body: Callable[[Any, dict[str, Any], Callable[[Any], None], Callable[[], Awaitable[None]]],
-                        Awaitable[dict[str, Any]]],
-         extra: Any = None) -> None:
-    """Common shell: pinning, uvloop, ready/go handshake, CPU accounting, errors back to the parent."""
-    prepare_process(cfg.get("cores"))
-    try:
-        import uvloop
-        runner: Callable[[Awaitable[Any]], Any] = uvloop.run
-    except ImportError:  # the harness still works, just with a slower client loop
-        runner = asyncio.run
-
-    async def main() -> None:
-        measured: dict[str, float] = {}
-
-        async def wait_go() -> None:
-            await asyncio.get_running_loop().run_in_executor(None, go.wait)
-            measured.update(t0=time.monotonic(), cpu0=_cpu_seconds())
-
-        data = await body(extra, cfg, lambda info: queue.put(("ready", idx, info)), wait_go)
-        cpu = _cpu_seconds()
-        data["wall_s"] = time.monotonic() - measured.get("t0", time.monotonic())
-        data["cpu_s"] = cpu - measured.get("cpu0", cpu)
-        data["pid"] = os.getpid()
-        queue.put(("result", idx, data))
-
-    try:
-        runner(main())
-    except BaseException:  # anything, so the orchestrator never waits for a dead process
-        queue.put(("error", idx, traceback.format_exc()))
-
-
-def _cpu_seconds() -> float:
-    """This process's user+system CPU; getrusage has µs resolution where os.times has 10 ms ticks."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _session(limit: int = 0) -> ClientSession:
@@ -117,11 +64,10 @@ def closed_loop_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None
 
     cfg: url, boxes, mix [(type, weight)], duration_s and/or max_per_box, start_timer, seed.
     """
-    _run(idx, cfg, queue, go, _closed_loop)
+    run_client(idx, cfg, queue, go, _closed_loop)
 
 
-async def _closed_loop(_extra: Any, cfg: dict[str, Any], ready: Callable[[Any], None],
-                       wait_go: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+async def _closed_loop(_extra: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
     url = cfg["url"]
     types = [t for t, _ in cfg["mix"]]
     weights = [w for _, w in cfg["mix"]]
@@ -171,5 +117,3 @@ async def _closed_loop(_extra: Any, cfg: dict[str, Any], ready: Callable[[Any], 
         await asyncio.gather(*(one_box(b, s) for b, (s, _v) in zip(cfg["boxes"], sessions)))
     return {"latencies": latencies, "errors": dict(errors)}
 
-
-# ---------------------------------------------------------------- ws_fanout: driver and subscribers

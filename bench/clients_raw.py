@@ -1,5 +1,5 @@
 """Client processes built on bench.rawio: closed-loop commanders, the realistic open-loop judge
-driver, raw WebSocket readers and a periodic audit reader. Same ready/go protocol as bench.clients.
+driver, raw WebSocket readers and a periodic audit reader. Each runs in bench.client_process's shell.
 """
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ import random
 import time
 from array import array
 from collections import Counter
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import orjson
 
-from bench.clients import NAMES, PRESET_S, _run, init_route
+from bench.client_process import NAMES, PRESET_S, Ready, WaitGo, init_route, run_client
 from bench.credentials import BENCH_JWT_SECRET
 from bench.rawio import HttpConn, http_connect, ws_open
-
-Ready = Callable[[Any], None]
-WaitGo = Callable[[], Awaitable[None]]
 
 
 def admin_token() -> str:
@@ -59,7 +56,7 @@ def body_for(kind: str, box: int, session_id: str, rng: random.Random, n: int, t
 
 def closed_loop_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None:
     """One keep-alive connection per box in cfg["boxes"]; send, await the reply, send the next."""
-    _run(idx, cfg, queue, go, _closed_loop)
+    run_client(idx, cfg, queue, go, _closed_loop)
 
 
 async def _closed_loop(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
@@ -118,7 +115,7 @@ def judge_driver_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> Non
     """Per box: TIMER_SYNC at 1 or 2/s on a running clock, PROGRESS_UPDATE ~cfg["progress_per_s"],
     SUBMIT_SCORE every cfg["score_every_s"] (then START_TIMER, as a judge would). Two connections per
     box (clock tablet, scoring tablet). Runs cfg["phases"] durations back to back, gap_s apart."""
-    _run(idx, cfg, queue, go, _judge_driver)
+    run_client(idx, cfg, queue, go, _judge_driver)
 
 
 async def _judge_driver(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
@@ -221,7 +218,7 @@ def ws_readers_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any, control:
     """cfg["sockets"]: [(mode, path, auth)], mode "box"/"pub" (tagged) or "count". One message on
     `control` ({"finals": {box: version}, "drain_s"}) ends the run: the reader returns what it saw since
     go once every tagged socket reached its box's final version (or drain_s passed)."""
-    _run(idx, cfg, queue, go, _ws_readers, control)
+    run_client(idx, cfg, queue, go, _ws_readers, control)
 
 
 async def _ws_readers(control: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
@@ -266,7 +263,7 @@ async def _ws_readers(control: Any, cfg: dict[str, Any], ready: Ready, wait_go: 
 def audit_poller_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None:
     """GET /api/admin/audit/events?limit=..[&includePayload=1] every cfg["interval_s"] (0 = back to back)
     for cfg["duration_s"], after cfg["delay_s"]."""
-    _run(idx, cfg, queue, go, _audit_poller)
+    run_client(idx, cfg, queue, go, _audit_poller)
 
 
 async def _audit_poller(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:

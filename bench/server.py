@@ -131,6 +131,9 @@ class BelayServer:
         t0 = time.monotonic()
         args = ["--host", "127.0.0.1", "--port", "0", "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"]
         env = {**os.environ, **SERVER_ENV}
+        # A venue PC runs with cached bytecode; a harness environment that forbids writing it would
+        # make every start-up recompile the project and measure that instead.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if self.bare:
             argv, cwd = [sys.executable, "-m", "bench.ceilings", *args], REPO
         elif self.count_fsyncs:

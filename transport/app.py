@@ -44,7 +44,8 @@ from transport.keys import (
 )
 from transport.login_throttle import LoginThrottle
 from transport.rate_limit import RateLimiter, Unlimited
-from transport.start_list import SheetReaderPool
+from transport.start_list import PARSE_TIMEOUT_S
+from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
 
 log = logging.getLogger("belay")
@@ -73,7 +74,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
     for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api):
         app.add_routes(module.routes)
-    app[UPLOAD_POOL] = SheetReaderPool()  # spreadsheet parsing runs in its own process
+    app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload_api.close_pool)
     app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process
     app.on_cleanup.append(results_api.close_runner)

@@ -23,7 +23,7 @@ import orjson
 from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
-from transport.start_list import SheetReaderPool, WorkerTimeout
+from transport.worker_pool import WorkerPool, WorkerTimeout
 
 log = logging.getLogger("belay.exports")
 T = TypeVar("T")
@@ -77,7 +77,7 @@ class ExportRunner:
 
     def __init__(self, timeout_s: float = EXPORT_TIMEOUT_S) -> None:
         self.timeout_s = timeout_s
-        self._pool = SheetReaderPool(timeout_s)
+        self._pool = WorkerPool(timeout_s)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(*args, deadline) in the worker; any failure becomes a ClientError with a JSON-friendly reason.

@@ -15,7 +15,7 @@ from transport.hashing import Hashing
 from transport.login_throttle import LoginThrottle
 from transport.rate_limit import RateLimiter, Unlimited
 from transport.tokens import TokenService
-from transport.start_list import SheetReaderPool
+from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
 
 CONFIG = web.AppKey("config", Config)
@@ -25,7 +25,7 @@ STORAGE = web.AppKey("storage", Storage)
 PERSISTER = web.AppKey("persister", Persister)
 STARTED_AT = web.AppKey("started_at", float)
 OFFICIALS = web.AppKey("officials", OfficialsActor)
-UPLOAD_POOL = web.AppKey("upload_pool", SheetReaderPool)
+UPLOAD_POOL = web.AppKey("upload_pool", WorkerPool)
 TOKENS = web.AppKey("tokens", TokenService)
 ACCOUNTS = web.AppKey("accounts", AccountsActor)
 HASHING = web.AppKey("hashing", Hashing)

@@ -17,6 +17,7 @@ from actors.rules import CommandError, default_state, normalize_name
 from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
+from actors.rules.tiebreak import TIEBREAK_KEYS
 from persistence.json_store import RESULTS_DIR
 from transport import exports
 from transport.auth import Need, authorize
@@ -103,7 +104,7 @@ async def export_official_zip(request: web.Request) -> web.Response:
         "competitionId": None,
         "categorie": state["categorie"],
         "routesCount": state["routesCount"],
-        **{key: state.get(key) for key in _DECISION_KEYS},
+        **{key: state.get(key) for key in TIEBREAK_KEYS},
         "clubs": dict(job.given.clubs),
         "exportedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", now),
     }
@@ -119,21 +120,6 @@ async def close_runner(app: web.Application) -> None:
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-
-_DECISION_KEYS = (
-    "timeCriterionEnabled",
-    "timeTiebreakPreference",
-    "timeTiebreakDecisions",
-    "timeTiebreakResolvedFingerprint",
-    "timeTiebreakResolvedDecision",
-    "prevRoundsTiebreakPreference",
-    "prevRoundsTiebreakDecisions",
-    "prevRoundsTiebreakOrders",
-    "prevRoundsTiebreakRanks",
-    "prevRoundsTiebreakLineageRanks",
-    "prevRoundsTiebreakResolvedFingerprint",
-    "prevRoundsTiebreakResolvedDecision",
-)
 
 # save_ranking body field → box state key, for the lead ranking of the active route.
 _BODY_DECISIONS = {

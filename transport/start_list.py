@@ -1,32 +1,27 @@
-"""Reading a start list out of an .xlsx workbook or a CSV file, and the worker process that does it.
+"""Reading a start list out of an .xlsx workbook or a CSV file.
 
-Spreadsheets are untrusted and parsing them is slow, so `read_start_list` runs in a separate process
-(`SheetReaderPool`): the event loop never stalls, and a stuck or crashing parse can be killed.
+Spreadsheets are untrusted and parsing them is slow, so `read_start_list` runs in the worker process
+(`read_start_list_in_worker`, on a `WorkerPool`): the event loop never stalls, and a stuck or crashing
+parse can be killed.
 """
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import multiprocessing
 import re
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Iterable
 
 from actors.rules import CommandError, normalize_name
 from actors.rules.commands import MAX_COMPETITORS
 from actors.rules.names import MAX_NAME_LENGTH, clean_text
-
-T = TypeVar("T")
+from transport.worker_pool import WorkerPool, WorkerTimeout
 
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_ZIP_ENTRIES = 1000
 PARSE_TIMEOUT_S = 20.0
-# Extra time the hard kill waits beyond the worker's own deadline, so a cooperative stop answers first.
-KILL_GRACE_S = 2.0
 REQUIRED_ENTRIES = ("[Content_Types].xml", "xl/workbook.xml")
 # Tried in order when the CSV is not UTF-8: Romanian Windows exports are cp1250, Western ones cp1252.
 # (Plain latin-1 would add nothing: it decodes any byte, but 0x80-0x9F become control characters.)
@@ -59,10 +54,6 @@ class SheetError(Exception):
         self.detail = detail
 
 
-class WorkerTimeout(Exception):
-    """The worker did not finish in time and was killed."""
-
-
 def looks_like_zip(data: bytes) -> bool:
     """Every .xlsx starts with a zip local file header."""
     return data[:4] == b"PK\x03\x04"
@@ -77,6 +68,16 @@ def check_format(data: bytes) -> None:
         raise SheetError(EMPTY_FILE)
     if not looks_like_zip(data) and b"\x00" in data:
         raise SheetError(NOT_A_START_LIST)
+
+
+async def read_start_list_in_worker(pool: WorkerPool, data: bytes, include_clubs: bool) -> list[dict[str, str]]:
+    """`read_start_list` in the worker process, within the pool's time limit; every failure is a SheetError."""
+    try:
+        return await pool.run(read_start_list, data, include_clubs, pool.timeout_s)
+    except WorkerTimeout:
+        raise SheetError(TOO_SLOW) from None
+    except BrokenProcessPool:  # e.g. the worker ran out of memory on this file
+        raise SheetError(WORKER_DIED) from None
 
 
 def read_start_list(data: bytes, include_clubs: bool, time_limit_s: float = PARSE_TIMEOUT_S) -> list[dict[str, str]]:
@@ -235,57 +236,3 @@ def cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-class SheetReaderPool:
-    """One worker process, one job at a time; a job over its time limit gets its worker killed and replaced."""
-
-    def __init__(self, timeout_s: float = PARSE_TIMEOUT_S) -> None:
-        self.timeout_s = timeout_s
-        self._executor: ProcessPoolExecutor | None = None  # started on first use: most apps never upload
-        self._lock = asyncio.Lock()
-
-    async def read_start_list(self, data: bytes, include_clubs: bool) -> list[dict[str, str]]:
-        try:
-            return await self.run(read_start_list, data, include_clubs, self.timeout_s)
-        except WorkerTimeout:
-            raise SheetError(TOO_SLOW) from None
-        except BrokenProcessPool:  # e.g. the worker ran out of memory on this file
-            raise SheetError(WORKER_DIED) from None
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """fn(*args) in the worker; WorkerTimeout after timeout_s (+ grace), BrokenProcessPool if it died."""
-        # Serialised so the time limit measures this job, not the queue in front of it.
-        async with self._lock:
-            future = self._pool().submit(fn, *args)
-            try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s + KILL_GRACE_S)
-            except asyncio.TimeoutError:
-                self._kill()
-                raise WorkerTimeout() from None
-            except BrokenProcessPool:
-                self._kill()
-                raise
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # spawn, not fork: forking a process with running threads and an event loop is unsafe,
-            # and it is what macOS and Windows do anyway.
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return self._executor
-
-    def _kill(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        # A running job cannot be cancelled; terminating its process is the only way to stop it.
-        for process in list((getattr(executor, "_processes", None) or {}).values()):
-            process.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
-
-    async def close(self) -> None:
-        if self._lock.locked():
-            self._kill()  # do not hold up shutdown behind a parse
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)

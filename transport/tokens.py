@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-import jwt
-
 from persistence.fs import FileSystem
 
 ALGORITHM = "HS256"
@@ -85,6 +83,8 @@ class TokenService:
         return claims
 
     def _verify(self, token: str) -> Claims:
+        import jwt  # lazily: PyJWT loads `cryptography` when installed, ~50 ms off every start-up
+
         try:
             payload = jwt.decode(
                 token,
@@ -111,6 +111,8 @@ class TokenService:
             raise ValueError(f"unknown role {role!r}")
         iat = int(self._clock())
         payload = {"sub": sub, "role": role, "boxes": [int(b) for b in boxes], "iat": iat, "exp": iat + ttl_s}
+        import jwt  # lazily, as in _verify
+
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
 

@@ -11,7 +11,7 @@ from actors.rules.names import clean_text
 from transport.auth import Need, authorize
 from transport.errors import BODY_TOO_LARGE, ClientError
 from transport.keys import UPLOAD_POOL
-from transport.start_list import SheetError, check_format
+from transport.start_list import SheetError, check_format, read_start_list_in_worker
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
@@ -51,7 +51,7 @@ async def upload_start_list(request: web.Request) -> web.Response:
     # xlsx or CSV is decided by content: a browser's content type and file name say nothing reliable.
     try:
         check_format(file_data)  # cheap, so plain garbage never reaches the worker
-        competitors = await request.app[UPLOAD_POOL].read_start_list(file_data, include_clubs)
+        competitors = await read_start_list_in_worker(request.app[UPLOAD_POOL], file_data, include_clubs)
     except SheetError as exc:
         raise ClientError(400, exc.detail) from None
     listbox = {

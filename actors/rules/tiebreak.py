@@ -25,6 +25,24 @@ DECISIONS = ("yes", "no")
 # Sticky tie-break badges (§4): {name: {"tb_prev": bool, "tb_time": bool}}, only names with a badge.
 BADGES_KEY = "leadTiebreakBadgesByName"
 
+# The box state's tie-break settings and decisions, in wire order (a snapshot, the official export's metadata).
+TIEBREAK_KEYS = (
+    "timeCriterionEnabled",
+    "timeTiebreakPreference",
+    "timeTiebreakDecisions",
+    "timeTiebreakResolvedFingerprint",
+    "timeTiebreakResolvedDecision",
+    "prevRoundsTiebreakPreference",
+    "prevRoundsTiebreakDecisions",
+    "prevRoundsTiebreakOrders",
+    "prevRoundsTiebreakRanks",
+    "prevRoundsTiebreakLineageRanks",
+    "prevRoundsTiebreakResolvedFingerprint",
+    "prevRoundsTiebreakResolvedDecision",
+)
+# A judge's habit, kept across routes; the ranking never reads them.
+PREFERENCE_KEYS = ("timeTiebreakPreference", "prevRoundsTiebreakPreference")
+
 # The state keys the ranking is computed from (besides names): a command touching none of them
 # cannot change any badge.
 RANKING_INPUT_KEYS = (
@@ -32,16 +50,7 @@ RANKING_INPUT_KEYS = (
     "times",
     "holdsCount",
     "routeIndex",
-    "timeCriterionEnabled",
-    "timeTiebreakDecisions",
-    "timeTiebreakResolvedFingerprint",
-    "timeTiebreakResolvedDecision",
-    "prevRoundsTiebreakDecisions",
-    "prevRoundsTiebreakOrders",
-    "prevRoundsTiebreakRanks",
-    "prevRoundsTiebreakLineageRanks",
-    "prevRoundsTiebreakResolvedFingerprint",
-    "prevRoundsTiebreakResolvedDecision",
+    *(key for key in TIEBREAK_KEYS if key not in PREFERENCE_KEYS),
 )
 
 Chunk = Sequence[Entry]  # athletes who end up sharing one rank

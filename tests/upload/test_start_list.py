@@ -14,15 +14,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.upload.helpers import form, upload, workbook_bytes, zip_bytes
 from transport.keys import UPLOAD_POOL
-from transport.start_list import (
-    NO_SHEET,
-    TOO_SLOW,
-    SheetError,
-    SheetReaderPool,
-    WorkerTimeout,
-    cell_text,
-    read_start_list,
-)
+from transport.start_list import NO_SHEET, PARSE_TIMEOUT_S, TOO_SLOW, SheetError, cell_text, read_start_list
+from transport.worker_pool import WorkerPool, WorkerTimeout
 
 
 def test_cell_text() -> None:
@@ -47,7 +40,7 @@ def test_the_worker_gives_up_at_its_own_deadline(tmp_path: Path) -> None:
 
 
 async def test_a_stuck_worker_is_killed_and_replaced() -> None:
-    pool = SheetReaderPool(timeout_s=0.5)
+    pool = WorkerPool(timeout_s=0.5)
     try:
         started = time.monotonic()
         with pytest.raises(WorkerTimeout):
@@ -59,7 +52,7 @@ async def test_a_stuck_worker_is_killed_and_replaced() -> None:
 
 
 async def test_a_crashed_worker_is_replaced() -> None:
-    pool = SheetReaderPool()
+    pool = WorkerPool(PARSE_TIMEOUT_S)
     try:
         with pytest.raises(BrokenProcessPool):
             await pool.run(os._exit, 3)
