@@ -19,10 +19,9 @@ from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
 from transport import admin_api, auth_routes, backup_api, health, http_api, public_api, results_api, upload_api, ws_api
 from transport.accounts_setup import check_production, start_accounts, token_service
-from transport.auth_routes import renew_login_cookie
 from transport.config import Config
-from transport.cors import OriginPolicy, cors_middleware
-from transport.errors import json_errors, protocol_logger
+from transport.cors import OriginPolicy
+from transport.errors import protocol_logger
 from transport.exports import ExportRunner
 from transport.hashing import Hashing
 from transport.keys import (
@@ -43,6 +42,7 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.login_throttle import LoginThrottle
+from transport.middleware import request_middleware
 from transport.rate_limit import RateLimiter, Unlimited
 from transport.start_list import PARSE_TIMEOUT_S
 from transport.worker_pool import WorkerPool
@@ -66,7 +66,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     # parser's plain-text one; beyond this size aiohttp still refuses them.
     handler_args = {"logger": protocol_logger(), "max_line_size": MAX_REQUEST_LINE}
     app = web.Application(client_max_size=config.max_body_bytes, handler_args=handler_args,
-                          middlewares=[cors_middleware(policy), json_errors, renew_login_cookie])
+                          middlewares=[request_middleware(policy)])
     app[CONFIG] = config
     app[HUB] = Hub()
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)

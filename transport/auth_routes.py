@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -121,15 +120,9 @@ def _too_many(wait: float) -> web.Response:
                              status=429, headers={"Retry-After": str(seconds)})
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def renew_login_cookie(request: web.Request, handler: Handler) -> web.StreamResponse:
+def renew_login_cookie(request: web.Request, response: web.StreamResponse) -> None:
     """A control panel in use is re-issued a fresh token, so it is never logged out mid-round."""
-    response = await handler(request)
     claims = request.get(RENEW)
     if claims is not None and not response.prepared and response.status < 400:
         token = request.app[TOKENS].issue(claims.sub, claims.role, list(claims.boxes))
         set_login_cookie(request.app, response, token)
-    return response

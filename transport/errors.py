@@ -1,8 +1,7 @@
-"""Every error a client can see, and the middleware that turns any failure into JSON `{"detail"}`."""
+"""Every error a client can see, and how any failure of a handler becomes JSON `{"detail"}`."""
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -35,9 +34,6 @@ class ClientError(web.HTTPException):
 
 _DEFAULT_DETAILS = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: BODY_TOO_LARGE}
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 class _QuietClientErrors(logging.Filter):
     """A malformed HTTP request (bad bytes in the request line, a broken header) is the client's
     fault: one warning line, not an ERROR with a traceback that anyone on the LAN could repeat."""
@@ -62,20 +58,17 @@ def protocol_logger() -> logging.Logger:
     return logger
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ClientError as exc:
+def error_response(request: web.Request, exc: Exception) -> web.Response:
+    """The JSON answer for a failed handler; an HTTPException below 400 (a redirect) is re-raised."""
+    if isinstance(exc, ClientError):
         return json_error(exc.status_code, exc.detail)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status_code < 400:
-            raise
+            raise exc
         detail = _DEFAULT_DETAILS.get(exc.status_code) or exc.reason or "error"
         return json_error(exc.status_code, detail, headers={
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")
         })
-    except Exception:
-        # A bug, not bad input: log it once, never show the traceback to the client.
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return json_error(500, INTERNAL_ERROR)
+    # A bug, not bad input: log it once, never show the traceback to the client.
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return json_error(500, INTERNAL_ERROR)

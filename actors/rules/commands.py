@@ -119,8 +119,11 @@ def parse_command(raw: object) -> Command:
     if not isinstance(cmd_type, str) or cmd_type not in _TYPE_FIELDS:
         raise CommandError("Invalid command: type must be one of " + ", ".join(COMMAND_TYPES))
 
-    fields = {name: parse(name, body[name]) for name, parse in _FIELD_PARSERS.items() if name in body}
-    fields = {name: value for name, value in fields.items() if value is not None}
+    fields = {}
+    for name, value in body.items():  # a body has a handful of keys; there are many more parsers
+        parse = _FIELD_PARSERS.get(name)
+        if parse is not None and (parsed := parse(name, value)) is not None:
+            fields[name] = parsed
     for required in _REQUIRED.get(cmd_type, ()):
         options = required if isinstance(required, tuple) else (required,)
         if not any(option in fields for option in options):

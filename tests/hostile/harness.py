@@ -15,7 +15,7 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-# Loggers whose ERROR lines mean "the server failed on input" (json_errors logs "unhandled error ..."
+# Loggers whose ERROR lines mean "the server failed on input" (the request middleware logs "unhandled error ..."
 # on belay.http; aiohttp logs handler crashes on aiohttp.server; lost task errors go to asyncio).
 TRAPPED_LOGGERS = ("belay", "aiohttp", "asyncio")
 

@@ -23,7 +23,7 @@ async def test_restore_with_a_non_numeric_remaining_does_not_poison_the_box(host
 
 async def test_ping_with_a_deeply_nested_timestamp_is_answered_or_ignored(hostile: Hostile) -> None:
     """Regression (found by the fuzzer): orjson.loads accepts 1024 levels, orjson.dumps refuses > 255; the PONG echo raises in the
-    socket handler, json_errors logs "unhandled error" and writes an HTTP 500 onto the upgraded socket."""
+    socket handler, the request middleware logs "unhandled error" and writes an HTTP 500 onto the upgraded socket."""
     ws = await hostile.client.ws_connect("/api/ws/0")
     await ws.receive(timeout=5)
     await ws.send_str('{"type":"PING","timestamp":' + "[" * 300 + "]" * 300 + "}")
