@@ -68,7 +68,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app = web.Application(client_max_size=config.max_body_bytes, handler_args=handler_args,
                           middlewares=[request_middleware(policy)])
     app[CONFIG] = config
-    app[HUB] = Hub()
+    app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
@@ -102,7 +102,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
             restored = restore_boxes(recovered)
             registry.adopt(restored)
-            system.spawn_service(hub.ping_loop(config.ws_ping_interval_s), "ws-ping")
+            system.spawn_service(hub.ping_loop(), "ws-ping")
             backup_actor = system.spawn(BackupActor(persister, config.storage_dir, config.backup_dir,
                                                     config.backup_retention_files))
             if config.backup_interval_min > 0:

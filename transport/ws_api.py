@@ -11,10 +11,8 @@ from transport.errors import ClientError
 from transport.http_api import MAX_BOX_ID, parse_box_id
 from transport.keys import CONFIG, HUB, REGISTRY
 from transport.ws_hub import PUBLIC, SNAPSHOT, box_channel, public_box_channel
-from transport.ws_subscriber import Subscriber, text_frame
+from transport.ws_subscriber import Subscriber, pong_frame, text_frame
 
-# Protocol-level pings keep dead peers from lingering; browsers answer them by themselves.
-HEARTBEAT_S = 20.0
 MAX_CLIENT_FRAME = 64 * 1024
 
 routes = web.RouteTableDef()
@@ -80,16 +78,20 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     config = request.app[CONFIG]
     hub = request.app[HUB]
     # No compression: one encoded frame then serves every socket (see ws_subscriber.py).
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_CLIENT_FRAME, compress=False)
+    # No per-socket heartbeat timer and no automatic pong: the hub pings (see ws_hub.py), and a
+    # client's pings are answered below, so every frame the client sends proves it is alive.
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_CLIENT_FRAME, compress=False)
     await ws.prepare(request)
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
                             stall_timeout_s=config.ws_stall_timeout_s)
     hub.join(channel, subscriber, text_frame(first_frame()))
     try:
         async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            _answer(subscriber, message.data, on_request_state)
+            subscriber.heard()
+            if message.type == WSMsgType.TEXT:
+                _answer(subscriber, message.data, on_request_state)
+            elif message.type == WSMsgType.PING:
+                subscriber.send(pong_frame(message.data))
     finally:
         hub.leave(channel, subscriber)
         subscriber.close()

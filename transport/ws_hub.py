@@ -3,6 +3,7 @@ every subscriber of its channel (see ws_subscriber.py for what happens per socke
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Hashable
 
@@ -10,7 +11,9 @@ import orjson
 from aiohttp import web
 
 from actors.messages import View
-from transport.ws_subscriber import Subscriber, text_frame
+from transport.ws_subscriber import PING_FRAME, Subscriber, text_frame
+
+log = logging.getLogger("belay.ws")
 
 SNAPSHOT = "snapshot"  # coalescing key of a box's STATE_SNAPSHOT frames
 PUBLIC = ("public",)
@@ -29,18 +32,30 @@ class Hub:
 
     Spectator channels are throttled per box with a leading edge: the first update goes at once,
     later ones within `spectator_window_s` merge into one trailing update.
+
+    Heartbeats come from the hub, not from a timer per socket: subscribers are spread over
+    one-second slots, and each second one slot gets its pings. Thousands of sockets that connected
+    together (a venue's screens after a power cut) never all wake at the same moment.
     """
 
-    def __init__(self, spectator_window_s: float = 0.25) -> None:
+    def __init__(self, spectator_window_s: float = 0.25, ping_interval_s: float = 30.0) -> None:
         self._channels: dict[Hashable, set[Subscriber]] = {}
         self._spectator_window_s = spectator_window_s
         self._windows: dict[int, asyncio.TimerHandle] = {}
         self._pending: dict[int, tuple[bytes | None, bytes | None]] = {}
+        self.ping_interval_s = ping_interval_s
+        self._ping_slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(ping_interval_s)))]
+        self._slot_of: dict[Subscriber, int] = {}
+        self._joined = 0
 
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         """Add and send the first snapshot (a whole frame) in one step, so no broadcast can overtake it."""
         subscriber.send(first_frame, key=SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
+        slot = self._joined % len(self._ping_slots)
+        self._joined += 1
+        self._ping_slots[slot].add(subscriber)
+        self._slot_of[subscriber] = slot
 
     def leave(self, channel: Hashable, subscriber: Subscriber) -> None:
         members = self._channels.get(channel)
@@ -48,6 +63,9 @@ class Hub:
             members.discard(subscriber)
             if not members:
                 del self._channels[channel]
+        slot = self._slot_of.pop(subscriber, None)
+        if slot is not None:
+            self._ping_slots[slot].discard(subscriber)
 
     def count(self, channel: Hashable | None = None) -> int:
         if channel is not None:
@@ -118,12 +136,22 @@ class Hub:
 
     # -- heartbeat ---------------------------------------------------------------------------
 
-    async def ping_loop(self, interval_s: float) -> None:
-        """The control panel drops its socket after 60 s without an app-level PING."""
+    async def ping_loop(self) -> None:
+        """Each subscriber, once per interval: the app-level PING the control panel waits for (it
+        drops its socket after 60 s without one) and a protocol ping that every browser answers.
+        A client silent for two intervals is gone (a cable pulled, a tablet asleep): dropped."""
+        slots = len(self._ping_slots)
+        tick = 0
         while True:
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(self.ping_interval_s / slots)
             frame = text_frame(orjson.dumps({"type": "PING", "timestamp": time.time()}))
-            for channel, members in list(self._channels.items()):
-                for subscriber in tuple(members):
-                    subscriber.send(frame)
-                    subscriber.check_stall()
+            silent_since = time.monotonic() - 2 * self.ping_interval_s
+            for subscriber in tuple(self._ping_slots[tick % slots]):
+                if subscriber.last_heard < silent_since:
+                    log.info("closing a WebSocket client silent for %.0f s", 2 * self.ping_interval_s)
+                    subscriber.abort()
+                    continue
+                subscriber.send(frame)
+                subscriber.send(PING_FRAME)
+                subscriber.check_stall()
+            tick += 1

@@ -25,17 +25,28 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 DRAIN_POLL_S = 0.005
 
 
-def text_frame(payload: bytes) -> bytes:
-    """A final, unmasked, uncompressed TEXT frame (RFC 6455 §5.2). Browsers drop binary frames
-    into a Blob that the UI never parses, so everything goes as text."""
+def server_frame(opcode: int, payload: bytes) -> bytes:
+    """A final, unmasked, uncompressed frame (RFC 6455 §5.2)."""
     size = len(payload)
     if size < 126:
-        header = bytes((0x81, size))
+        header = bytes((0x80 | opcode, size))
     elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, size)
+        header = struct.pack("!BBH", 0x80 | opcode, 126, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
     return header + payload
+
+
+def text_frame(payload: bytes) -> bytes:
+    """Browsers drop binary frames into a Blob that the UI never parses, so everything goes as text."""
+    return server_frame(0x1, payload)
+
+
+PING_FRAME = server_frame(0x9, b"")  # every browser answers a protocol ping by itself
+
+
+def pong_frame(data: bytes) -> bytes:
+    return server_frame(0xA, data[:125])  # a control frame carries at most 125 bytes
 
 
 class Subscriber:
@@ -51,6 +62,7 @@ class Subscriber:
         self._over_since: float | None = None
         self._drainer: asyncio.Task[None] | None = None  # exists only while the socket is behind
         self.closed = False
+        self.last_heard = monotonic()  # when the client last sent anything, a protocol pong included
 
     def send(self, frame: bytes, *, key: Hashable = None) -> None:
         """Frames with the same non-None key coalesce: the latest replaces one still waiting."""
@@ -72,6 +84,9 @@ class Subscriber:
         if self._drainer is None:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
         self.check_stall()
+
+    def heard(self) -> None:
+        self.last_heard = self._monotonic()
 
     def check_stall(self) -> None:
         if self._pending_bytes <= self._max_pending:
