@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import shutil
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actors.persister import Persister
 from actors.runtime import Actor
 from persistence.backup import backups, build_zip, prune
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger("belay.backup")
 
@@ -95,6 +97,9 @@ class BackupActor(Actor):
 
     async def _in_worker(self, fn, *args):  # type: ignore[no-untyped-def]
         if self._pool is None:
+            import multiprocessing  # loaded with the first backup, not at every start-up
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 

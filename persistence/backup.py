@@ -15,7 +15,6 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -41,6 +40,8 @@ class BackupInvalid(ValueError):
 
 
 def belay_version() -> str:
+    from importlib import metadata  # slow to import, and only a backup's manifest needs it
+
     try:
         return metadata.version("belay")
     except metadata.PackageNotFoundError:

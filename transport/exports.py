@@ -13,7 +13,6 @@ import logging
 import os
 import time
 import zipfile
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -23,7 +22,7 @@ import orjson
 from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
-from transport.worker_pool import WorkerPool, WorkerTimeout
+from transport.worker_pool import WorkerDied, WorkerPool, WorkerTimeout
 
 log = logging.getLogger("belay.exports")
 T = TypeVar("T")
@@ -91,7 +90,7 @@ class ExportRunner:
             raise ClientError(exc.status, exc.detail) from None
         except WorkerTimeout:
             raise ClientError(503, EXPORT_TOO_SLOW) from None
-        except BrokenProcessPool:
+        except WorkerDied:
             raise ClientError(503, EXPORT_WORKER_DIED) from None
         except OSError as exc:
             log.error("export could not write or read its files: %s", exc)

@@ -11,13 +11,12 @@ import io
 import re
 import time
 import zipfile
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterable
 
 from actors.rules import CommandError, normalize_name
 from actors.rules.commands import MAX_COMPETITORS
 from actors.rules.names import MAX_NAME_LENGTH, clean_text
-from transport.worker_pool import WorkerPool, WorkerTimeout
+from transport.worker_pool import WorkerDied, WorkerPool, WorkerTimeout
 
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_ZIP_ENTRIES = 1000
@@ -76,7 +75,7 @@ async def read_start_list_in_worker(pool: WorkerPool, data: bytes, include_clubs
         return await pool.run(read_start_list, data, include_clubs, pool.timeout_s)
     except WorkerTimeout:
         raise SheetError(TOO_SLOW) from None
-    except BrokenProcessPool:  # e.g. the worker ran out of memory on this file
+    except WorkerDied:  # e.g. the worker ran out of memory on this file
         raise SheetError(WORKER_DIED) from None
 
 

@@ -6,10 +6,10 @@ event loop never stalls and a stuck or crashing job cannot take the server with 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 T = TypeVar("T")
 
@@ -21,6 +21,10 @@ class WorkerTimeout(Exception):
     """The worker did not finish in time and was killed."""
 
 
+class WorkerDied(Exception):
+    """The worker process ended during the job (killed, out of memory)."""
+
+
 class WorkerPool:
     """One worker process, one job at a time; a job over its time limit gets its worker killed and replaced."""
 
@@ -30,7 +34,8 @@ class WorkerPool:
         self._lock = asyncio.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """fn(*args) in the worker; WorkerTimeout after timeout_s (+ grace), BrokenProcessPool if it died."""
+        """fn(*args) in the worker; WorkerTimeout after timeout_s (+ grace), WorkerDied if it died."""
+        from concurrent.futures.process import BrokenProcessPool  # loaded with the first job
         # Serialised so the time limit measures this job, not the queue in front of it.
         async with self._lock:
             future = self._pool().submit(fn, *args)
@@ -41,10 +46,13 @@ class WorkerPool:
                 raise WorkerTimeout() from None
             except BrokenProcessPool:
                 self._kill()
-                raise
+                raise WorkerDied() from None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            import multiprocessing  # these modules cost start-up time; most runs never need them
+            from concurrent.futures import ProcessPoolExecutor
+
             # spawn, not fork: forking a process with running threads and an event loop is unsafe,
             # and it is what macOS and Windows do anyway.
             self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))

@@ -6,7 +6,6 @@ import operator
 import os
 import time
 import zipfile
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from tests.upload.helpers import form, upload, workbook_bytes, zip_bytes
 from transport.keys import UPLOAD_POOL
 from transport.start_list import NO_SHEET, PARSE_TIMEOUT_S, TOO_SLOW, SheetError, cell_text, read_start_list
-from transport.worker_pool import WorkerPool, WorkerTimeout
+from transport.worker_pool import WorkerDied, WorkerPool, WorkerTimeout
 
 
 def test_cell_text() -> None:
@@ -54,7 +53,7 @@ async def test_a_stuck_worker_is_killed_and_replaced() -> None:
 async def test_a_crashed_worker_is_replaced() -> None:
     pool = WorkerPool(PARSE_TIMEOUT_S)
     try:
-        with pytest.raises(BrokenProcessPool):
+        with pytest.raises(WorkerDied):
             await pool.run(os._exit, 3)
         assert await pool.run(operator.mul, 6, 7) == 42
     finally:
