@@ -10,7 +10,7 @@ from transport.auth import Need, authorize, may_view
 from transport.errors import ClientError
 from transport.http_api import MAX_BOX_ID, parse_box_id
 from transport.keys import CONFIG, HUB, REGISTRY
-from transport.ws_hub import PUBLIC, SNAPSHOT, box_channel, public_box_channel
+from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
 from transport.ws_subscriber import Subscriber, pong_frame, text_frame
 
 MAX_CLIENT_FRAME = 64 * 1024
@@ -89,7 +89,7 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
         async for message in ws:
             subscriber.heard()
             if message.type == WSMsgType.TEXT:
-                _answer(subscriber, message.data, on_request_state)
+                _answer(hub, subscriber, message.data, on_request_state)
             elif message.type == WSMsgType.PING:
                 subscriber.send(pong_frame(message.data))
     finally:
@@ -98,7 +98,8 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     return ws
 
 
-def _answer(subscriber: Subscriber, data: str, on_request_state: Callable[[dict[str, Any]], bytes | None]) -> None:
+def _answer(hub: Hub, subscriber: Subscriber, data: str,
+            on_request_state: Callable[[dict[str, Any]], bytes | None]) -> None:
     """Only REQUEST_STATE and PING get an answer; anything else (PONG, echoes, junk) is ignored."""
     try:
         message = orjson.loads(data)
@@ -109,8 +110,8 @@ def _answer(subscriber: Subscriber, data: str, on_request_state: Callable[[dict[
     kind = message.get("type")
     if kind == "REQUEST_STATE":
         payload = on_request_state(message)
-        if payload is not None:
-            subscriber.send(text_frame(payload), key=SNAPSHOT)
+        if payload is not None:  # through the hub, so it cannot overtake an older queued frame
+            hub.send_to(subscriber, text_frame(payload), key=SNAPSHOT)
     elif kind == "PING":
         stamp = message.get("timestamp")
         if not isinstance(stamp, (int, float, str)) or isinstance(stamp, bool):

@@ -1,11 +1,19 @@
 """WebSocket fan-out: every message is encoded once, as a whole frame, and the same bytes go to
-every subscriber of its channel (see ws_subscriber.py for what happens per socket)."""
+every subscriber of its channel (see ws_subscriber.py for what happens per socket).
+
+Fan-out never delays a command's reply: writing one frame to a few hundred sockets takes
+milliseconds, so the hub queues what the boxes publish in an outbox and sends it one loop turn
+after the replies the boxes have just released. Joins and REQUEST_STATE answers go through the
+same outbox, so each socket still receives every box's frames in version order.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, Hashable
+from collections import deque
+from functools import partial
+from typing import Any, Callable, Hashable
 
 import orjson
 from aiohttp import web
@@ -47,9 +55,41 @@ class Hub:
         self._ping_slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(ping_interval_s)))]
         self._slot_of: dict[Subscriber, int] = {}
         self._joined = 0
+        self._outbox: deque[Callable[[], None]] = deque()
+        self._flush_scheduled = False
+
+    # -- the outbox --------------------------------------------------------------------------
+
+    def _later(self, item: Callable[[], None]) -> None:
+        self._outbox.append(item)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = asyncio.get_running_loop()
+            # Two turns of the loop: a box publishes before the actor runtime releases the reply,
+            # so one turn would still run ahead of the waiting request handler.
+            loop.call_soon(loop.call_soon, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        outbox, self._outbox = self._outbox, deque()
+        for item in outbox:
+            try:
+                item()
+            except Exception:  # a bug in one item must not cost the other sockets their frames
+                log.exception("WebSocket fan-out failed")
 
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
-        """Add and send the first snapshot (a whole frame) in one step, so no broadcast can overtake it."""
+        """Send the first snapshot (built now) and add to the channel, in outbox order: frames
+        published before this call are older than the snapshot and never reach the socket."""
+        self._later(partial(self._join_now, channel, subscriber, first_frame))
+
+    def send_to(self, subscriber: Subscriber, frame: bytes, *, key: Hashable = None) -> None:
+        """A frame for one socket (a REQUEST_STATE answer), in order with the broadcasts."""
+        self._later(partial(subscriber.send, frame, key=key))
+
+    def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
+        if subscriber.closed:  # left before its turn came
+            return
         subscriber.send(first_frame, key=SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
         slot = self._joined % len(self._ping_slots)
@@ -90,11 +130,17 @@ class Hub:
             handle.cancel()
         self._windows.clear()
         self._pending.clear()
+        self._outbox.clear()
 
     # -- the actors' Fanout ------------------------------------------------------------------
 
     def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
                     public_kind: str | None, public_box: View | None) -> None:
+        """The views are bound to the state that was published, so building them later is exact."""
+        self._later(partial(self._box_changed_now, box_id, echo, snapshot, snapshot_to_box, public_kind, public_box))
+
+    def _box_changed_now(self, box_id: int, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
+                         public_kind: str | None, public_box: View | None) -> None:
         private = box_channel(box_id)
         to_box = private in self._channels
         to_spectators = public_kind is not None and public_box_channel(box_id) in self._channels
