@@ -148,10 +148,17 @@ class Hub:
         if (to_box and snapshot_to_box) or to_spectators:
             snapshot_frame = text_frame(orjson.dumps(snapshot()))
         if to_box:
-            if echo is not None:
-                self.broadcast(private, text_frame(orjson.dumps(echo)))
-            if snapshot_to_box and snapshot_frame is not None:
-                self.broadcast(private, snapshot_frame, key=SNAPSHOT)
+            echo_frame = text_frame(orjson.dumps(echo)) if echo is not None else None
+            box_snapshot = snapshot_frame if snapshot_to_box else None
+            if echo_frame is not None and box_snapshot is not None:
+                # One write per socket for both frames: the write, not the encoding, is what costs.
+                pair = echo_frame + box_snapshot
+                for subscriber in tuple(self._channels.get(private, ())):
+                    subscriber.send_pair(pair, echo_frame, box_snapshot, SNAPSHOT)
+            elif echo_frame is not None:
+                self.broadcast(private, echo_frame)
+            elif box_snapshot is not None:
+                self.broadcast(private, box_snapshot, key=SNAPSHOT)
         if public_kind is None:
             return
         aggregate_frame = None

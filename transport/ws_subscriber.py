@@ -85,6 +85,16 @@ class Subscriber:
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
         self.check_stall()
 
+    def send_pair(self, pair: bytes, first: bytes, second: bytes, second_key: Hashable) -> None:
+        """`pair` is `first + second`: one write while the socket keeps up, two queued frames (the
+        second one coalescing under `second_key`) when it is behind."""
+        if not self.closed and not self._queue and not self._transport.is_closing() \
+                and self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+            self._transport.write(pair)
+            return
+        self.send(first)
+        self.send(second, key=second_key)
+
     def heard(self) -> None:
         self.last_heard = self._monotonic()
 

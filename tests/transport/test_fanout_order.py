@@ -78,6 +78,10 @@ class Recorder:
     def send(self, frame: bytes, *, key: object = None) -> None:
         self.frames.append(frame)
 
+    def send_pair(self, pair: bytes, first: bytes, second: bytes, second_key: object) -> None:
+        assert pair == first + second
+        self.frames += [first, second]
+
 
 def published(hub: Hub, version: int) -> None:
     hub.box_changed(0, echo={"type": "PROGRESS_UPDATE", "boxVersion": version},
