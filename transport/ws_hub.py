@@ -137,6 +137,8 @@ class Hub:
     def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
                     public_kind: str | None, public_box: View | None) -> None:
         """The views are bound to the state that was published, so building them later is exact."""
+        if not self._channels and not self._outbox:
+            return  # no socket at all, and no join waiting in the outbox that would need this
         self._later(partial(self._box_changed_now, box_id, echo, snapshot, snapshot_to_box, public_kind, public_box))
 
     def _box_changed_now(self, box_id: int, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
