@@ -3,10 +3,8 @@ every subscriber of its channel (see ws_subscriber.py for what happens per socke
 
 Fan-out never delays a command's reply: writing one frame to a few hundred sockets takes
 milliseconds, so the hub queues what the boxes publish in an outbox and sends it one loop turn
-after the replies the boxes have just released, in slices of at most SLICE_S with a loop turn
-between them, so requests that arrive meanwhile are not held up either. Joins and REQUEST_STATE
-answers go through the same queue, so each socket still receives every box's frames in version
-order.
+after the replies the boxes have just released. Joins and REQUEST_STATE answers go through the
+same outbox, so each socket still receives every box's frames in version order.
 """
 from __future__ import annotations
 
@@ -14,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Hashable
 
@@ -27,7 +24,6 @@ from transport.ws_subscriber import PING_FRAME, Subscriber, text_frame
 log = logging.getLogger("belay.ws")
 
 SNAPSHOT = "snapshot"  # coalescing key of a box's STATE_SNAPSHOT frames
-SLICE_S = 0.001  # the longest run of socket writes before the event loop gets a turn
 PUBLIC = ("public",)
 
 
@@ -37,30 +33,6 @@ def box_channel(box_id: int) -> tuple[str, int]:
 
 def public_box_channel(box_id: int) -> tuple[str, int]:
     return ("public-box", box_id)
-
-
-@dataclass(slots=True)
-class _Delivery:
-    """One frame (or an echo + snapshot pair) for a fixed list of sockets, written in slices."""
-
-    targets: tuple[Subscriber, ...]
-    frame: bytes
-    key: Hashable = None
-    pair: tuple[bytes, bytes] | None = None  # (echo, snapshot) when `frame` is both
-    next: int = 0
-
-    def write(self, deadline: float) -> bool:
-        """Write to the remaining targets; False when the slice ran out first."""
-        targets, pair = self.targets, self.pair
-        for i in range(self.next, len(targets)):
-            if pair is None:
-                targets[i].send(self.frame, key=self.key)
-            else:
-                targets[i].send_pair(self.frame, pair[0], pair[1], self.key)
-            if i % 16 == 15 and time.perf_counter() > deadline:
-                self.next = i + 1
-                return self.next >= len(targets)
-        return True
 
 
 class Hub:
@@ -83,54 +55,28 @@ class Hub:
         self._ping_slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(ping_interval_s)))]
         self._slot_of: dict[Subscriber, int] = {}
         self._joined = 0
-        self._outbox: deque[Callable[[], None]] = deque()  # publications, joins: turned into deliveries
-        self._deliveries: deque[_Delivery] = deque()
+        self._outbox: deque[Callable[[], None]] = deque()
         self._flush_scheduled = False
-        self._flushing = False
 
     # -- the outbox --------------------------------------------------------------------------
 
     def _later(self, item: Callable[[], None]) -> None:
         self._outbox.append(item)
-        # Two turns of the loop: a box publishes before the actor runtime releases the reply,
-        # so one turn would still run ahead of the waiting request handler.
-        self._schedule(turns=2)
-
-    def _deliver(self, targets: tuple[Subscriber, ...], frame: bytes, key: Hashable = None,
-                 pair: tuple[bytes, bytes] | None = None) -> None:
-        if targets:
-            self._deliveries.append(_Delivery(targets, frame, key, pair))
-            self._schedule(turns=1)
-
-    def _schedule(self, turns: int) -> None:
-        if self._flush_scheduled or self._flushing:
-            return
-        self._flush_scheduled = True
-        loop = asyncio.get_running_loop()
-        if turns == 2:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop = asyncio.get_running_loop()
+            # Two turns of the loop: a box publishes before the actor runtime releases the reply,
+            # so one turn would still run ahead of the waiting request handler.
             loop.call_soon(loop.call_soon, self._flush)
-        else:
-            loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        self._flushing = True
-        try:
-            while self._outbox:  # building frames is cheap next to writing them
-                item = self._outbox.popleft()
-                try:
-                    item()
-                except Exception:  # a bug in one item must not cost the other sockets their frames
-                    log.exception("WebSocket fan-out failed")
-            deadline = time.perf_counter() + SLICE_S
-            while self._deliveries:
-                if not self._deliveries[0].write(deadline):
-                    break
-                self._deliveries.popleft()
-        finally:
-            self._flushing = False
-        if self._deliveries:
-            self._schedule(turns=1)
+        outbox, self._outbox = self._outbox, deque()
+        for item in outbox:
+            try:
+                item()
+            except Exception:  # a bug in one item must not cost the other sockets their frames
+                log.exception("WebSocket fan-out failed")
 
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         """Send the first snapshot (built now) and add to the channel, in outbox order: frames
@@ -139,12 +85,12 @@ class Hub:
 
     def send_to(self, subscriber: Subscriber, frame: bytes, *, key: Hashable = None) -> None:
         """A frame for one socket (a REQUEST_STATE answer), in order with the broadcasts."""
-        self._later(partial(self._deliver, (subscriber,), frame, key))
+        self._later(partial(subscriber.send, frame, key=key))
 
     def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         if subscriber.closed:  # left before its turn came
             return
-        self._deliver((subscriber,), first_frame, SNAPSHOT)
+        subscriber.send(first_frame, key=SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
         slot = self._joined % len(self._ping_slots)
         self._joined += 1
@@ -171,7 +117,8 @@ class Hub:
 
     def broadcast(self, channel: Hashable, frame: bytes, *, key: Hashable = None) -> None:
         """`frame` is a whole WebSocket frame (text_frame): the same bytes for every socket."""
-        self._deliver(tuple(self._channels.get(channel, ())), frame, key)
+        for subscriber in tuple(self._channels.get(channel, ())):
+            subscriber.send(frame, key=key)
 
     def abort_all(self) -> None:
         for members in self._channels.values():
@@ -184,7 +131,6 @@ class Hub:
         self._windows.clear()
         self._pending.clear()
         self._outbox.clear()
-        self._deliveries.clear()
 
     # -- the actors' Fanout ------------------------------------------------------------------
 
@@ -208,8 +154,9 @@ class Hub:
             box_snapshot = snapshot_frame if snapshot_to_box else None
             if echo_frame is not None and box_snapshot is not None:
                 # One write per socket for both frames: the write, not the encoding, is what costs.
-                self._deliver(tuple(self._channels.get(private, ())), echo_frame + box_snapshot, SNAPSHOT,
-                              (echo_frame, box_snapshot))
+                pair = echo_frame + box_snapshot
+                for subscriber in tuple(self._channels.get(private, ())):
+                    subscriber.send_pair(pair, echo_frame, box_snapshot, SNAPSHOT)
             elif echo_frame is not None:
                 self.broadcast(private, echo_frame)
             elif box_snapshot is not None:
