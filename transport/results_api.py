@@ -15,7 +15,7 @@ from aiohttp import web
 
 from actors.rules import CommandError, default_state, normalize_name
 from actors.rules.commands import MAX_ROUTES
-from actors.rules.names import MAX_NAME_LENGTH, clean_text
+from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
 from persistence.json_store import RESULTS_DIR
@@ -31,7 +31,6 @@ from transport.exports import (
 from transport.http_api import parse_box_id, read_json_object
 from transport.keys import CONFIG, EXPORT_RUNNER, REGISTRY
 
-MAX_CATEGORY_LENGTH = 100
 MAX_SCORE = 100.0
 MAX_TIME_S = 24 * 3600.0
 MAX_DECISIONS = 1000

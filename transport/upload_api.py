@@ -7,7 +7,7 @@ import orjson
 from aiohttp import BodyPartReader, web
 
 from actors.rules.commands import MAX_ROUTES
-from actors.rules.names import clean_text
+from actors.rules.names import MAX_CATEGORY_LENGTH, clean_text
 from transport.auth import Need, authorize
 from transport.errors import BODY_TOO_LARGE, ClientError
 from transport.keys import UPLOAD_POOL
@@ -18,7 +18,6 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
 # The app-wide 1 MiB cap does not apply to a streamed multipart body, so this route enforces its own.
 MAX_BODY_BYTES = MAX_FILE_BYTES + MAX_PARTS * MAX_FIELD_BYTES
-MAX_CATEGORY_LENGTH = 100
 REQUIRED_FIELDS = ("category", "routesCount", "holdsCounts", "file")
 _TEXT_FIELDS = ("category", "routesCount", "holdsCounts", "include_clubs")
 _TRUTHY = frozenset({"1", "true", "yes", "y", "on"})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CommandError
-from .names import MAX_NAME_LENGTH, clean_text, normalize_name
+from .names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text, normalize_name
 
 __all__ = ["COMMAND_TYPES", "Command", "CommandError", "parse_command"]
 
@@ -211,8 +211,9 @@ def _holds_counts(name: str, value: object) -> list[int]:
 
 def _categorie(name: str, value: object) -> str:
     text = clean_text(value) if isinstance(value, str) else ""
-    if not text or len(text) > 100:
-        raise CommandError(f"Invalid command: {name} must be a non-empty string of at most 100 characters")
+    if not text or len(text) > MAX_CATEGORY_LENGTH:
+        raise CommandError(f"Invalid command: {name} must be a non-empty string of at most "
+                           f"{MAX_CATEGORY_LENGTH} characters")
     return text
 
 

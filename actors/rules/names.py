@@ -5,6 +5,7 @@ import unicodedata
 from .errors import CommandError
 
 MAX_NAME_LENGTH = 255
+MAX_CATEGORY_LENGTH = 100  # a category ("U16-Boys") as commands, uploads and result files take it
 
 # Control, format (zero-width, bidi marks) and lone surrogate code points never belong in a name.
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
