@@ -74,20 +74,18 @@ async def http_connect(url: str, auth: str | None) -> HttpConn:
     return conn
 
 
-def _int_after(buf: bytearray | bytes, key: bytes, start: int, end: int) -> int:
+def _number_after(buf: bytearray | bytes, key: bytes, start: int, end: int) -> float:
+    """The JSON number right after `key` within buf[start:end], or -1.0 when there is none."""
     i = buf.find(key, start, end)
     if i < 0:
-        return -1
+        return -1.0
     i += len(key)
     j = i
-    while j < end and 48 <= buf[j] <= 57:
+    while j < end and buf[j] not in (44, 125):  # ',' '}'
         j += 1
-    return int(buf[i:j]) if j > i else -1
-
-
-def _float_after(buf: bytearray | bytes, key: bytes, start: int, end: int) -> float:
-    i = buf.find(key, start, end)
-    if i < 0:
+    try:
+        return float(buf[i:j])
+    except ValueError:
         return -1.0
     i += len(key)
     j = i
@@ -176,13 +174,13 @@ class WsReader(asyncio.Protocol):
     def _note(self, buf: bytearray, off: int, end: int, now: float) -> None:
         sink = self.sink
         if buf.startswith(SNAP, off):
-            kind, tag = 3, float(_int_after(buf, BV, off, end))
+            kind, tag = 3, _number_after(buf, BV, off, end)
         elif buf.startswith(TSYNC, off):
-            kind, tag = 1, _float_after(buf, REM, off, end)
+            kind, tag = 1, _number_after(buf, REM, off, end)
         elif buf.startswith(b'{"type":"P', off) and buf.find(b'"type":"PING"', off, off + 20) == off + 1:
             return
         else:
-            kind, tag = 2, float(_int_after(buf, BV, off, min(end, off + 200)))
+            kind, tag = 2, _number_after(buf, BV, off, min(end, off + 200))
             if tag < 0:
                 return
         sink.socks.append(self.sock)

@@ -1,6 +1,7 @@
 """Shared fixtures: an in-process server on a real socket, and run.py in a subprocess."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -29,6 +30,15 @@ def make_config(storage_dir: Path, **overrides: object) -> Config:
     settings: dict[str, object] = {"default_admin_password": ADMIN_PASSWORD, "backup_dir": storage_dir.parent / "backups",
                                    "backup_interval_min": 0, **overrides}
     return Config(host="127.0.0.1", port=0, storage_dir=storage_dir, **settings)  # type: ignore[arg-type]
+
+
+async def assert_silent(ws, seconds: float = 0.3) -> None:
+    """Nothing arrives on the socket within `seconds` (a failed command broadcasts nothing)."""
+    try:
+        frame = await asyncio.wait_for(ws.receive(), seconds)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"nothing may be broadcast for a failed command, got {frame.type}: {frame.data!r}")
 
 
 async def login(client: TestClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict:

@@ -3,7 +3,6 @@ is broadcast, the log ends at a committed line, nothing acknowledged is lost acr
 and the server recovers by itself."""
 from __future__ import annotations
 
-import asyncio
 import errno
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import orjson
 import pytest
 
 from persistence.fs import FaultyFileSystem
-from tests.conftest import make_config, serving
+from tests.conftest import assert_silent, make_config, serving
 from tests.reliability.figures import record
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.app import create_app
@@ -27,14 +26,6 @@ def log_events(data: Path) -> list[dict[str, Any]]:
         assert raw == b"" or raw.endswith(b"\n"), f"{path.name} must end at a committed line"
         events.extend(orjson.loads(line) for line in raw.splitlines())
     return events
-
-
-async def assert_silent(ws, seconds: float = 0.3) -> None:
-    try:
-        frame = await asyncio.wait_for(ws.receive(), seconds)
-    except asyncio.TimeoutError:
-        return
-    raise AssertionError(f"nothing may be broadcast for a failed command, got {frame.data!r}")
 
 
 async def progress(client) -> tuple[int, Any]:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from persistence.fs import FaultyFileSystem
-from tests.conftest import make_config, serving
+from tests.conftest import assert_silent, make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_json, post, state
 from transport.app import create_app
 
@@ -32,14 +32,6 @@ def log_lines(tmp_path: Path) -> list[dict]:
     raw = (tmp_path / "data" / "events.ndjson").read_bytes()
     assert raw == b"" or raw.endswith(b"\n"), "the log must end at a committed line"
     return [orjson.loads(line) for line in raw.splitlines()]
-
-
-async def assert_silent(ws, seconds: float = 0.3) -> None:
-    try:
-        frame = await asyncio.wait_for(ws.receive(), seconds)
-    except asyncio.TimeoutError:
-        return
-    raise AssertionError(f"nothing may be broadcast for a failed command, got {frame!r}")
 
 
 async def test_disk_full_on_append_answers_503_and_recovers(faulty_client: TestClient, fs: FaultyFileSystem,
