@@ -16,7 +16,7 @@ from transport.errors import (
     MALFORMED_JSON,
     ClientError,
 )
-from transport.keys import RATE_LIMITER, REGISTRY, STORAGE
+from transport.keys import HUB, RATE_LIMITER, REGISTRY, STORAGE
 from transport.rate_limit import command_class
 
 MAX_BOX_ID = 9999
@@ -60,7 +60,8 @@ async def post_command(request: web.Request) -> web.Response:
         return web.json_response(
             {"detail": f"rate limit exceeded for {command.type} on box {command.box_id}; retry in {seconds} s"},
             status=429, headers={"Retry-After": str(seconds)})
-    reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
+    with request.app[HUB].serving_command():  # the scoreboards' frames wait for this reply
+        reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
     return json_bytes(reply.body, reply.status)
 
 

@@ -1,17 +1,16 @@
 """WebSocket fan-out: every message is encoded once, as a whole frame, and the same bytes go to
 every subscriber of its channel (see ws_subscriber.py for what happens per socket).
 
-Fan-out never delays a command's reply: writing one frame to a few hundred sockets takes
-milliseconds, so the hub queues what the boxes publish in an outbox and sends it one loop turn
-after the replies the boxes have just released. Joins and REQUEST_STATE answers go through the
-same outbox, so each socket still receives every box's frames in version order.
+When the writes happen is fanout_queue.py's job: after the replies, in short slices, and out of
+the way of the commands being served. Joins and REQUEST_STATE answers go through the same queue,
+so each socket still receives every box's frames in version order.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import deque
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any, Callable, Hashable
 
@@ -19,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from actors.messages import View
+from transport.fanout_queue import FanoutQueue
 from transport.ws_subscriber import PING_FRAME, Subscriber, text_frame
 
 log = logging.getLogger("belay.ws")
@@ -55,42 +55,28 @@ class Hub:
         self._ping_slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(ping_interval_s)))]
         self._slot_of: dict[Subscriber, int] = {}
         self._joined = 0
-        self._outbox: deque[Callable[[], None]] = deque()
-        self._flush_scheduled = False
+        self._queue = FanoutQueue()
 
-    # -- the outbox --------------------------------------------------------------------------
+    def serving_command(self) -> AbstractContextManager[None]:
+        """Wrap the serving of a command: socket writes wait for it (briefly, see fanout_queue.py)."""
+        return self._queue.serving_command()
 
-    def _later(self, item: Callable[[], None]) -> None:
-        self._outbox.append(item)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop = asyncio.get_running_loop()
-            # Two turns of the loop: a box publishes before the actor runtime releases the reply,
-            # so one turn would still run ahead of the waiting request handler.
-            loop.call_soon(loop.call_soon, self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        outbox, self._outbox = self._outbox, deque()
-        for item in outbox:
-            try:
-                item()
-            except Exception:  # a bug in one item must not cost the other sockets their frames
-                log.exception("WebSocket fan-out failed")
+    def _later(self, step: Callable[[], None]) -> None:
+        self._queue.step(step)
 
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
-        """Send the first snapshot (built now) and add to the channel, in outbox order: frames
+        """Send the first snapshot (built now) and add to the channel, in queue order: frames
         published before this call are older than the snapshot and never reach the socket."""
         self._later(partial(self._join_now, channel, subscriber, first_frame))
 
     def send_to(self, subscriber: Subscriber, frame: bytes, *, key: Hashable = None) -> None:
         """A frame for one socket (a REQUEST_STATE answer), in order with the broadcasts."""
-        self._later(partial(subscriber.send, frame, key=key))
+        self._later(partial(self._queue.deliver, (subscriber,), frame, key))
 
     def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         if subscriber.closed:  # left before its turn came
             return
-        subscriber.send(first_frame, key=SNAPSHOT)
+        self._queue.deliver((subscriber,), first_frame, SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
         slot = self._joined % len(self._ping_slots)
         self._joined += 1
@@ -117,8 +103,7 @@ class Hub:
 
     def broadcast(self, channel: Hashable, frame: bytes, *, key: Hashable = None) -> None:
         """`frame` is a whole WebSocket frame (text_frame): the same bytes for every socket."""
-        for subscriber in tuple(self._channels.get(channel, ())):
-            subscriber.send(frame, key=key)
+        self._queue.deliver(tuple(self._channels.get(channel, ())), frame, key)
 
     def abort_all(self) -> None:
         for members in self._channels.values():
@@ -130,15 +115,15 @@ class Hub:
             handle.cancel()
         self._windows.clear()
         self._pending.clear()
-        self._outbox.clear()
+        self._queue.clear()
 
     # -- the actors' Fanout ------------------------------------------------------------------
 
     def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
                     public_kind: str | None, public_box: View | None) -> None:
         """The views are bound to the state that was published, so building them later is exact."""
-        if not self._channels and not self._outbox:
-            return  # no socket at all, and no join waiting in the outbox that would need this
+        if not self._channels and not self._queue.has_steps():
+            return  # no socket at all, and no join waiting in the queue that would need this
         self._later(partial(self._box_changed_now, box_id, echo, snapshot, snapshot_to_box, public_kind, public_box))
 
     def _box_changed_now(self, box_id: int, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
@@ -154,9 +139,8 @@ class Hub:
             box_snapshot = snapshot_frame if snapshot_to_box else None
             if echo_frame is not None and box_snapshot is not None:
                 # One write per socket for both frames: the write, not the encoding, is what costs.
-                pair = echo_frame + box_snapshot
-                for subscriber in tuple(self._channels.get(private, ())):
-                    subscriber.send_pair(pair, echo_frame, box_snapshot, SNAPSHOT)
+                self._queue.deliver(tuple(self._channels.get(private, ())), echo_frame + box_snapshot, SNAPSHOT,
+                                    (echo_frame, box_snapshot))
             elif echo_frame is not None:
                 self.broadcast(private, echo_frame)
             elif box_snapshot is not None:
