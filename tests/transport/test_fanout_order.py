@@ -1,4 +1,4 @@
-"""Fan-out runs after the replies (ws_hub's outbox): sockets that join, and ask for the state,
+"""Fan-out runs after the replies (transport/fanout_queue.py): sockets that join, and ask for the state,
 while commands are in flight still see every box version in order and end on the final one."""
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ async def test_late_joiners_never_see_a_version_go_back(tmp_path: Path) -> None:
             assert versions[-1] == final
 
 
-# -- the outbox's order, step by step (a recording subscriber stands in for a socket) -----------
+# -- the queue's order, step by step (a recording subscriber stands in for a socket) -----------
 
 class Recorder:
     """Records what the hub hands to a socket."""
