@@ -10,9 +10,11 @@ command would wait behind the scoreboards. So the hub queues two kinds of work h
 * deliveries: one frame (or an echo + snapshot pair) for a fixed tuple of sockets.
 
 Deliveries are written in slices of about `slice_s`, with two loop turns between slices, so a
-request read during a slice is dispatched before the next one. While a command is being served
-(`serving_command`), writing waits for it: at most `max_yield_s` at a time, and not at all once
-more than `backlog_limit` writes are queued, so a flood of commands cannot grow the backlog
+request read during a slice is dispatched before the next one. While commands are being served
+(`serving_command`), writing waits for them, but only for `max_yield_s`: a command that takes
+longer is waiting for the disk, not for the CPU, and the sockets need not wait with it (writing
+goes on until no command is in flight, then waits again for the next one). Writing never waits
+once more than `backlog_limit` writes are queued, so a flood of commands cannot grow the backlog
 without bound (the commands then wait for the sockets, as they would without this queue).
 Everything leaves in the order it was queued, so no socket can see a box's version go back.
 """
@@ -56,7 +58,7 @@ class FanoutQueue:
         self._commands = 0  # commands being served right now
         self._flush_due = False
         self._yield_timer: asyncio.TimerHandle | None = None  # set while writing waits for commands
-        self._yielded_enough = False
+        self._yield_spent = False  # the commands in flight have had their max_yield_s
 
     def has_steps(self) -> bool:
         return bool(self._steps)
@@ -80,8 +82,10 @@ class FanoutQueue:
             yield
         finally:
             self._commands -= 1
-            if not self._commands and self._yield_timer is not None:
-                self._stop_yielding(False)
+            if not self._commands:
+                self._yield_spent = False
+                if self._yield_timer is not None:
+                    self._stop_yielding(spent=False)
 
     def clear(self) -> None:
         if self._yield_timer is not None:
@@ -101,22 +105,21 @@ class FanoutQueue:
         # a request read meanwhile start (and so announce itself) before the next slice.
         loop.call_soon(loop.call_soon, self._flush)
 
-    def _stop_yielding(self, enough: bool) -> None:
+    def _stop_yielding(self, spent: bool) -> None:
         if self._yield_timer is not None:
             self._yield_timer.cancel()
             self._yield_timer = None
-        self._yielded_enough = enough
+        self._yield_spent = spent
         if self._steps or self._deliveries:
             self._schedule()
 
     def _flush(self) -> None:
         flood = self._backlog > self._backlog_limit
-        if self._commands and not flood and not self._yielded_enough:
+        if self._commands and not flood and not self._yield_spent:
             self._flush_due = False
             self._yield_timer = asyncio.get_running_loop().call_later(
                 self._max_yield_s, self._stop_yielding, True)
             return
-        self._yielded_enough = False
         while self._steps:  # deciding what goes where is cheap next to writing it
             item = self._steps.popleft()
             try:

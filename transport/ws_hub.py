@@ -185,12 +185,14 @@ class Hub:
             await asyncio.sleep(self.ping_interval_s / slots)
             frame = text_frame(orjson.dumps({"type": "PING", "timestamp": time.time()}))
             silent_since = time.monotonic() - 2 * self.ping_interval_s
+            live = []
             for subscriber in tuple(self._ping_slots[tick % slots]):
                 if subscriber.last_heard < silent_since:
                     log.info("closing a WebSocket client silent for %.0f s", 2 * self.ping_interval_s)
                     subscriber.abort()
                     continue
-                subscriber.send(frame)
-                subscriber.send(PING_FRAME)
                 subscriber.check_stall()
+                live.append(subscriber)
+            # Both pings in one write per socket, written in slices like any other fan-out.
+            self._queue.deliver(tuple(live), frame + PING_FRAME, None, (frame, PING_FRAME))
             tick += 1

@@ -87,8 +87,17 @@ async def test_waiting_for_commands_is_bounded() -> None:
         queue.deliver(targets, b"a")
         await turns(10)
         assert log == []
-        await asyncio.sleep(0.05)  # a command that takes long: the sockets get their slice anyway
+        await asyncio.sleep(0.05)  # a command that takes long (a slow disk): the sockets go on
         assert log == [(n, b"a") for n in range(10)]
+        queue.deliver(targets[:1], b"b")
+        await turns(2)
+        assert log[-1] == (0, b"b")  # the same slow command is not waited for twice
+    with queue.serving_command():  # the next command gets its head start again
+        queue.deliver(targets[:1], b"c")
+        await turns(10)
+        assert log[-1] == (0, b"b")
+    await turns(2)
+    assert log[-1] == (0, b"c")
 
 
 async def test_a_flood_is_written_at_once_even_during_a_command() -> None:
