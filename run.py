@@ -8,7 +8,8 @@ import gc
 # No collections while the modules load and the boxes are restored: nearly everything made now
 # lives for the whole run, and the collector would walk it again and again (about 15 ms of a
 # ~250 ms start). transport/collector.py freezes it all and turns collection back on.
-gc.disable()
+if __name__ == "__main__":  # not when a tool imports this module
+    gc.disable()
 
 import argparse  # noqa: E402 - after gc.disable() on purpose
 import asyncio

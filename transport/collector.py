@@ -24,7 +24,7 @@ THRESHOLDS = (10_000, 10, 1_000_000)
 
 
 async def keep_collections_short() -> None:
-    """Run.py keeps the collector off while it starts; what start-up made is long-lived, so it is
+    """`run.py` keeps the collector off while it starts; what start-up made is long-lived, so it is
     frozen as it is (a full collection first would hold up the first requests by ~20 ms)."""
     gc.set_threshold(*THRESHOLDS)
     gc.freeze()
