@@ -3,13 +3,15 @@ while commands are in flight still see every box version in order and end on the
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import orjson
 from aiohttp import WSMsgType
 
+from persistence.fs import FileSystem
 from tests.conftest import make_config, serving
-from tests.transport.test_live_protocol import init_route, post, state
+from tests.transport.test_live_protocol import command, init_route, next_json, next_of, post, state
 from transport.app import create_app
 from transport.ws_hub import Hub, box_channel
 from transport.ws_subscriber import text_frame
@@ -64,6 +66,40 @@ async def test_late_joiners_never_see_a_version_go_back(tmp_path: Path) -> None:
         for versions in seen:
             assert versions == sorted(versions), versions
             assert versions[-1] == final
+
+
+class HeldDisk(FileSystem):
+    """A real file system whose fdatasync can be held, as a stuck disk would hold it."""
+
+    def __init__(self) -> None:
+        self.free = threading.Event()
+        self.free.set()
+
+    def fdatasync(self, fd: int) -> None:
+        self.free.wait(10)
+        super().fdatasync(fd)
+
+
+async def test_a_command_stuck_on_the_disk_does_not_hold_up_other_screens(tmp_path: Path) -> None:
+    """Scoreboard frames wait for a command being served, but only briefly: box 1's score stuck
+    on the disk must not keep box 0's screens from their updates."""
+    disk = HeldDisk()
+    async with serving(create_app(make_config(tmp_path / "data", rate_limits=False), fs=disk)) as client:
+        for box in (0, 1):
+            assert (await post(client, init_route(box)))[0] == 200
+        ws = await client.ws_connect("/api/ws/0")
+        await next_json(ws)
+        disk.free.clear()
+        stuck = asyncio.create_task(command(client, 1, "PROGRESS_UPDATE", delta=1))
+        await asyncio.sleep(0.2)
+        assert not stuck.done()  # waiting for the disk, so being served
+        assert (await command(client, 0, "ACTIVE_CLIMBER", competitor="Ana Pop"))[0] == 200  # a relay: no disk
+        assert (await next_of(ws, {"ACTIVE_CLIMBER"}, timeout=2.0))["competitor"] == "Ana Pop"
+        assert not stuck.done()
+        disk.free.set()
+        assert (await stuck)[0] == 200
+        assert (await state(client, 1))["holdCount"] == 1
+        await ws.close()
 
 
 # -- the queue's order, step by step (a recording subscriber stands in for a socket) -----------
