@@ -133,13 +133,12 @@ class FanoutQueue:
 
     def _write(self, deadline: float) -> None:
         writes = 0
-        while self._deliveries:
+        out_of_time = False
+        while self._deliveries and not out_of_time:
             delivery = self._deliveries[0]
             targets, frame, key, pair = delivery.targets, delivery.frame, delivery.key, delivery.pair
             start = i = delivery.done
-            end = len(targets)
-            out_of_time = False
-            while i < end:
+            while i < len(targets) and not out_of_time:
                 try:
                     if pair is None:
                         targets[i].send(frame, key=key)
@@ -149,13 +148,8 @@ class FanoutQueue:
                     log.exception("WebSocket write failed")
                 i += 1
                 writes += 1
-                if writes % _CLOCK_EVERY == 0 and self._clock() > deadline:
-                    out_of_time = True
-                    break
+                out_of_time = writes % _CLOCK_EVERY == 0 and self._clock() > deadline
             self._backlog -= i - start
             delivery.done = i
-            if i < end:
-                return
-            self._deliveries.popleft()
-            if out_of_time:
-                return
+            if i == len(targets):
+                self._deliveries.popleft()

@@ -12,7 +12,7 @@ import logging
 import time
 from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any, Callable, Hashable
+from typing import Any, Hashable
 
 import orjson
 from aiohttp import web
@@ -61,17 +61,14 @@ class Hub:
         """Wrap the serving of a command: socket writes wait for it (briefly, see fanout_queue.py)."""
         return self._queue.serving_command()
 
-    def _later(self, step: Callable[[], None]) -> None:
-        self._queue.step(step)
-
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         """Send the first snapshot (built now) and add to the channel, in queue order: frames
         published before this call are older than the snapshot and never reach the socket."""
-        self._later(partial(self._join_now, channel, subscriber, first_frame))
+        self._queue.step(partial(self._join_now, channel, subscriber, first_frame))
 
     def send_to(self, subscriber: Subscriber, frame: bytes, *, key: Hashable = None) -> None:
         """A frame for one socket (a REQUEST_STATE answer), in order with the broadcasts."""
-        self._later(partial(self._queue.deliver, (subscriber,), frame, key))
+        self._queue.step(partial(self._queue.deliver, (subscriber,), frame, key))
 
     def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         if subscriber.closed:  # left before its turn came
@@ -124,7 +121,8 @@ class Hub:
         """The views are bound to the state that was published, so building them later is exact."""
         if not self._channels and not self._queue.has_steps():
             return  # no socket at all, and no join waiting in the queue that would need this
-        self._later(partial(self._box_changed_now, box_id, echo, snapshot, snapshot_to_box, public_kind, public_box))
+        self._queue.step(partial(self._box_changed_now, box_id, echo, snapshot, snapshot_to_box, public_kind,
+                                 public_box))
 
     def _box_changed_now(self, box_id: int, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
                          public_kind: str | None, public_box: View | None) -> None:
