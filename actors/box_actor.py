@@ -2,22 +2,25 @@
 
 Order for each command: actionId retry check, session/version check, pure rules, persister
 verdict, then broadcast and reply. Only one durable command is in flight per box, so echoes
-leave in version order and a storage failure never has to undo later work.
+leave in version order and a storage failure never has to undo later work. A command that
+needs no disk wait is handled in the caller's task when the box is idle (`Actor.try_now`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Mapping
 
 from actors.events import encode_event, encode_restore_event
 from actors.messages import Clock, Execute, Fanout, Republish, Reply, RestoreBox, RideAlongFailed, TimerFired
 from actors.persister import Persister
-from actors.runtime import Actor
+from actors.runtime import NOT_NOW, Actor
 from actors.rules import (
     CommandError,
+    Outcome,
     apply_command,
     build_public_box,
     build_snapshot,
@@ -32,6 +35,15 @@ from persistence.storage import StorageError
 log = logging.getLogger("belay.box")
 
 STORAGE_UNAVAILABLE = "storage_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What a command does to the box, decided by the rules but not yet logged."""
+
+    message: Execute
+    outcome: Outcome
+    now_ms: int
 
 
 class BoxActor(Actor):
@@ -69,9 +81,35 @@ class BoxActor(Actor):
             return self._publish(None, True, "BOX_STATUS_UPDATE")
         raise TypeError(f"unexpected message {message!r}")
 
+    def handle_now(self, message: object) -> Any:
+        """A command that needs no wait for the disk, run in the caller's task (see `try_now`)."""
+        if not isinstance(message, Execute) or not self._riding_settled():
+            return NOT_NOW
+        change = self._decide(message)
+        if isinstance(change, Reply):
+            return change
+        if change.outcome.durable:
+            return NOT_NOW  # decided again in the actor's task, which may wait for the disk
+        return self._ride_along(change)
+
     async def _execute(self, message: Execute) -> Reply:
-        cmd = message.command
         await self._settle_riding()
+        change = self._decide(message)
+        if isinstance(change, Reply):
+            return change
+        if not change.outcome.durable:
+            return self._ride_along(change)
+        seq, line = self._event(change)
+        try:
+            await self._persister.append(self.box_id, seq, line, change.outcome.state)
+        except StorageError:
+            return Reply.error(503, STORAGE_UNAVAILABLE)
+        return self._advance(seq, change.outcome)
+
+    def _decide(self, message: Execute) -> Reply | _Change:
+        """The reply of a command that changes nothing, or the change it makes. No I/O, and
+        nothing is sent unless the reply is final."""
+        cmd = message.command
         state = self.state
         if cmd.action_id is not None and is_duplicate_action(state, cmd.action_id):
             return Reply.ok()
@@ -90,20 +128,23 @@ class BoxActor(Actor):
             if outcome.echo is not None:  # relays and a TIMER_SYNC of a running clock
                 self._publish(outcome.echo, False, None)
             return Reply.ok()
+        return _Change(message, outcome, now_ms)
 
+    def _event(self, change: _Change) -> tuple[int, bytes]:
         seq = self.seq + 1
-        line = encode_event(box_id=self.box_id, seq=seq, command=cmd, before=state,
-                            after=outcome.state, now_ms=now_ms, origin=message.origin,
-                            echo=outcome.echo)
-        verdict = self._persister.append(self.box_id, seq, line, outcome.state)
-        if outcome.durable:
-            try:
-                await verdict
-            except StorageError:
-                return Reply.error(503, STORAGE_UNAVAILABLE)
-        else:
-            self._riding.append((verdict, self.seq, state))
-            verdict.add_done_callback(self._on_riding_done)
+        return seq, encode_event(box_id=self.box_id, seq=seq, command=change.message.command,
+                                 before=self.state, after=change.outcome.state, now_ms=change.now_ms,
+                                 origin=change.message.origin, echo=change.outcome.echo)
+
+    def _ride_along(self, change: _Change) -> Reply:
+        """Answered before it is durable: it joins the next batch; a failure rolls the box back."""
+        seq, line = self._event(change)
+        verdict = self._persister.append(self.box_id, seq, line, change.outcome.state)
+        self._riding.append((verdict, self.seq, self.state))
+        verdict.add_done_callback(self._on_riding_done)
+        return self._advance(seq, change.outcome)
+
+    def _advance(self, seq: int, outcome: Outcome) -> Reply:
         self.seq = seq
         self.state = outcome.state
         self._publish(outcome.echo, outcome.snapshot, outcome.public)
@@ -130,6 +171,13 @@ class BoxActor(Actor):
     def _on_riding_done(self, verdict: asyncio.Future[None]) -> None:
         if verdict.exception() is not None and not self.stopping:
             self.tell(RideAlongFailed())
+
+    def _riding_settled(self) -> bool:
+        """True when every early-answered event is durable (then they are forgotten)."""
+        if any(not verdict.done() or verdict.exception() is not None for verdict, _, _ in self._riding):
+            return False
+        self._riding.clear()
+        return True
 
     async def _settle_riding(self) -> None:
         """Wait for early-answered events; if one failed, go back to the last durable state."""

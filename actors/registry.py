@@ -10,7 +10,7 @@ from actors.messages import Clock, Execute, Fanout, Origin, Republish, Reply, Re
 from actors.persister import Persister
 from actors.recovery import RestoredBox
 from actors.rules import Command, build_public_box, build_snapshot, default_state
-from actors.runtime import ActorFailed, ActorStopped, ActorSystem
+from actors.runtime import NOT_NOW, ActorFailed, ActorStopped, ActorSystem
 
 log = logging.getLogger("belay.registry")
 
@@ -56,11 +56,15 @@ class BoxRegistry:
         return await self._ask(box_id, message)
 
     async def _ask(self, box_id: int, message: object) -> Reply:
+        """In this task if the box can (`Actor.try_now`), else through its mailbox."""
         if self._closed:
             return Reply.error(503, SHUTTING_DOWN)
         actor = self._boxes.get(box_id) or self._create(box_id)
         try:
-            return await actor.ask(message)
+            reply = actor.try_now(message)
+            if reply is NOT_NOW:
+                reply = await actor.ask(message)
+            return reply
         except ActorStopped:
             return Reply.error(503, SHUTTING_DOWN)
         except ActorFailed:

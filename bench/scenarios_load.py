@@ -15,7 +15,7 @@ MIXED = [("TIMER_SYNC", 85), ("PROGRESS_UPDATE", 13), ("SUBMIT_SCORE", 2)]
 DURABLE = [("SUBMIT_SCORE", 1)]
 
 
-def _closed_line(settings: Settings, scenario: str, variant: str, server: BelayServer, n: int, mix: list[Any],
+def closed_line(settings: Settings, scenario: str, variant: str, server: BelayServer, n: int, mix: list[Any],
                  duration: float, start_timer: bool, probe: Any = None, **params: Any) -> tuple[dict[str, Any], Any]:
     procs = split(list(range(n)), min(CLIENT_PROCS, n))
     results, server_cpu, wall, probed = run_closed_loop(settings, server, procs, mix, duration, start_timer, probe)
@@ -40,9 +40,9 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
     for n in (15, 60):
         progress(f"saturation: {n} closed-loop clients, Belay then the bare server")
         with BelayServer(settings.affinity) as server:
-            belay, _ = _closed_line(settings, "saturation", f"{n} clients, Belay", server, n, MIXED, duration, True)
+            belay, _ = closed_line(settings, "saturation", f"{n} clients, Belay", server, n, MIXED, duration, True)
         with BelayServer(settings.affinity, bare=True) as bare_server:
-            bare, _ = _closed_line(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
+            bare, _ = closed_line(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
                                    MIXED, duration, True, bare_server="bench.ceilings: {\"status\":\"ok\"} to every POST")
         ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
         belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None}
@@ -63,9 +63,9 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
             def probe() -> tuple[tuple[int, int], Any]:
                 return server.fsync_counts(), http_json(server.url + "/status/summary")[1].get("events")
 
-            out, ((s0, e0), (s1, e1)) = _closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
-                                                     server, n, DURABLE, duration, False, probe,
-                                                     command="SUBMIT_SCORE (fdatasync before ok)")
+            out, ((s0, e0), (s1, e1)) = closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
+                                                    server, n, DURABLE, duration, False, probe,
+                                                    command="SUBMIT_SCORE (fdatasync before ok)")
         acks = out["counts"].get("SUBMIT_SCORE", 0)
         datasyncs = s1[0] - s0[0]
         out["counts"].update(acks=acks, acks_per_s=out["throughput_per_s"], events_logged=(e1 or 0) - (e0 or 0),

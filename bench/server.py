@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from bench.credentials import SERVER_ENV, admin_headers
 
@@ -107,10 +107,11 @@ class BelayServer:
     """One `python run.py` on 127.0.0.1 and a free port, in its own temp dir (or a given one)."""
 
     def __init__(self, affinity: Affinity, storage_dir: Path | None = None, *, bare: bool = False,
-                 count_fsyncs: bool = False) -> None:
+                 count_fsyncs: bool = False, wrapper: Sequence[str] = ()) -> None:
         self.affinity = affinity
         self.bare = bare  # bench.ceilings instead of run.py
         self.count_fsyncs = count_fsyncs
+        self.wrapper = list(wrapper)  # a command the server runs under (valgrind for bench.instructions)
         self._own_tmp = storage_dir is None
         self.root = Path(tempfile.mkdtemp(prefix="belay-bench-")) if storage_dir is None else storage_dir.parent
         self.storage_dir = self.root / "data" if storage_dir is None else storage_dir
@@ -141,7 +142,7 @@ class BelayServer:
             argv, cwd = [sys.executable, str(REPO / "bench" / "fsync_shim.py"), "run.py", *args], SERVER_DIR[0]
         else:
             argv, cwd = [sys.executable, "run.py", *args], SERVER_DIR[0]
-        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.wrapper + argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                                      preexec_fn=lambda: prepare_process(cores), env=env)
         log.close()
         self.url = self._read_url(timeout)

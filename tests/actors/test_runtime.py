@@ -1,4 +1,4 @@
-"""The actor runtime: ordering, ask/tell, orderly stop and supervision."""
+"""The actor runtime: ordering, ask/tell, try_now, orderly stop and supervision."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actors.runtime import Actor, ActorFailed, ActorStopped, ActorSystem
+from actors.runtime import NOT_NOW, Actor, ActorFailed, ActorStopped, ActorSystem
 
 
 class Recorder(Actor):
@@ -16,13 +16,25 @@ class Recorder(Actor):
         self.total = 0
         self.gate = asyncio.Event()
         self.gate.set()
+        self.entered = asyncio.Event()  # set once handle() has started on a message
 
     async def handle(self, message: object) -> Any:
+        self.entered.set()
         await self.gate.wait()
         if message == "boom":
             raise RuntimeError("handler bug")
         self.seen.append(message)
         self.total += message if isinstance(message, int) else 0
+        return self.total
+
+    def handle_now(self, message: object) -> Any:
+        """Strings other than "boom" need the gate (a wait); "now-boom" is a synchronous bug."""
+        if message == "now-boom":
+            raise RuntimeError("synchronous handler bug")
+        if not isinstance(message, int):
+            return NOT_NOW
+        self.seen.append(message)
+        self.total += message
         return self.total
 
 
@@ -72,6 +84,53 @@ async def test_stop_fails_every_pending_ask_at_once(system: ActorSystem) -> None
         await actor.ask(9)
     with pytest.raises(ActorStopped):
         actor.tell(9)
+
+
+async def test_try_now_handles_in_the_callers_task_when_the_actor_is_idle(system: ActorSystem) -> None:
+    actor = system.spawn(Recorder())
+    actor.gate.clear()  # the actor's own task would block: only the caller can have handled it
+    assert actor.try_now(4) == 4
+    assert actor.seen == [4]
+    assert actor.try_now("needs a wait") is NOT_NOW
+    assert actor.seen == [4]
+    actor.gate.set()
+    assert await actor.ask("needs a wait") == 4
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_try_now_never_overtakes_a_message_being_handled_or_queued(system: ActorSystem) -> None:
+    actor = system.spawn(Recorder())
+    actor.gate.clear()
+    in_flight = asyncio.create_task(actor.ask(1))
+    await asyncio.wait_for(actor.entered.wait(), 1)  # inside handle(1), at the gate; mailbox empty
+    assert actor.try_now(2) is NOT_NOW
+    queued = asyncio.create_task(actor.ask(3))
+    await asyncio.sleep(0)
+    assert actor.try_now(4) is NOT_NOW
+    actor.gate.set()
+    assert await asyncio.wait_for(in_flight, 1) == 1
+    assert await asyncio.wait_for(queued, 1) == 4
+    assert actor.try_now(5) == 9  # idle again
+    assert actor.seen == [1, 3, 5]
+    actor.tell(6)  # told, not yet handled: still in the mailbox
+    assert actor.try_now(7) is NOT_NOW
+    assert await actor.ask(0) == 15
+    assert actor.seen == [1, 3, 5, 6, 0]
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_try_now_answers_a_bug_like_ask_and_refuses_once_stopping(system: ActorSystem) -> None:
+    actor = system.spawn(Recorder())
+    with pytest.raises(ActorFailed):
+        actor.try_now("now-boom")
+    assert actor.try_now(2) == 2  # still serving
+    actor.stop()
+    assert actor.try_now(3) is NOT_NOW
+    await actor.finished.wait()
+    assert actor.try_now(4) is NOT_NOW
+    assert actor.seen == [2]
 
 
 async def test_services_are_cancelled_when_the_system_closes() -> None:

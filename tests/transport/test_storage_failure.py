@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from persistence.fs import FaultyFileSystem
 from tests.conftest import assert_silent, make_config, serving
+from tests.transport.test_fanout_order import HeldDisk
 from tests.transport.test_live_protocol import command, init_route, next_json, post, state
 from transport.app import create_app
 
@@ -100,3 +101,20 @@ async def test_failures_under_concurrent_boxes_never_acknowledge_a_lost_event(
     for box in range(6):
         live = await state(client, box)
         assert (box, live["boxVersion"]) in logged
+
+
+async def test_a_box_decides_nothing_new_while_an_early_answered_event_is_not_durable(tmp_path: Path) -> None:
+    """A clock sync on a paused clock is answered before its fdatasync. The box's next command,
+    even one that needs no disk, is decided only once that event is durable: it must never build
+    on an event that may still be lost."""
+    disk = HeldDisk()
+    async with serving(create_app(make_config(tmp_path / "data", rate_limits=False), fs=disk)) as client:
+        assert (await post(client, init_route(0)))[0] == 200
+        disk.free.clear()
+        assert await asyncio.wait_for(command(client, 0, "TIMER_SYNC", remaining=200), 2) == (200, {"status": "ok"})
+        following = asyncio.create_task(command(client, 0, "TIMER_SYNC", remaining=199))
+        await asyncio.sleep(0.3)
+        assert not following.done()
+        disk.free.set()
+        assert await asyncio.wait_for(following, 2) == (200, {"status": "ok"})
+        assert [e["action"] for e in log_lines(tmp_path)] == ["INIT_ROUTE", "TIMER_SYNC", "TIMER_SYNC"]
