@@ -19,6 +19,7 @@ from actors.messages import Clock, Execute, Fanout, Republish, Reply, RestoreBox
 from actors.persister import Persister
 from actors.runtime import NOT_NOW, Actor
 from actors.rules import (
+    NO_DISK_WAIT,
     CommandError,
     Outcome,
     apply_command,
@@ -83,13 +84,14 @@ class BoxActor(Actor):
 
     def handle_now(self, message: object) -> Any:
         """A command that needs no wait for the disk, run in the caller's task (see `try_now`)."""
-        if not isinstance(message, Execute) or not self._riding_settled():
+        if (not isinstance(message, Execute) or message.command.type not in NO_DISK_WAIT
+                or not self._riding_settled()):
             return NOT_NOW
         change = self._decide(message)
         if isinstance(change, Reply):
             return change
-        if change.outcome.durable:
-            return NOT_NOW  # decided again in the actor's task, which may wait for the disk
+        if change.outcome.durable:  # not for these types; if the rules ever change, still safe
+            return NOT_NOW
         return self._ride_along(change)
 
     async def _execute(self, message: Execute) -> Reply:
@@ -174,6 +176,8 @@ class BoxActor(Actor):
 
     def _riding_settled(self) -> bool:
         """True when every early-answered event is durable (then they are forgotten)."""
+        if not self._riding:
+            return True
         if any(not verdict.done() or verdict.exception() is not None for verdict, _, _ in self._riding):
             return False
         self._riding.clear()

@@ -24,9 +24,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable
 
 log = logging.getLogger("belay.ws")
 
@@ -56,6 +56,7 @@ class FanoutQueue:
         self._deliveries: deque[_Delivery] = deque()
         self._backlog = 0  # writes waiting in _deliveries
         self._commands = 0  # commands being served right now
+        self._serving = _Serving(self)  # one reusable context manager: entered on every command
         self._flush_due = False
         self._yield_timer: asyncio.TimerHandle | None = None  # set while writing waits for commands
         self._yield_spent = False  # the commands in flight have had their max_yield_s
@@ -74,18 +75,19 @@ class FanoutQueue:
             self._backlog += len(targets)
             self._schedule()
 
-    @contextmanager
-    def serving_command(self) -> Iterator[None]:
+    def serving_command(self) -> AbstractContextManager[None]:
         """Socket writes wait while the body runs (bounded, see the module's docstring)."""
+        return self._serving
+
+    def _command_started(self) -> None:
         self._commands += 1
-        try:
-            yield
-        finally:
-            self._commands -= 1
-            if not self._commands:
-                self._yield_spent = False
-                if self._yield_timer is not None:
-                    self._stop_yielding(spent=False)
+
+    def _command_done(self) -> None:
+        self._commands -= 1
+        if not self._commands:
+            self._yield_spent = False
+            if self._yield_timer is not None:
+                self._stop_yielding(spent=False)
 
     def clear(self) -> None:
         if self._yield_timer is not None:
@@ -153,3 +155,16 @@ class FanoutQueue:
             delivery.done = i
             if i == len(targets):
                 self._deliveries.popleft()
+
+
+class _Serving(AbstractContextManager[None]):
+    """`with queue.serving_command():` without a generator per command."""
+
+    def __init__(self, queue: FanoutQueue) -> None:
+        self._queue = queue
+
+    def __enter__(self) -> None:
+        self._queue._command_started()
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue._command_done()

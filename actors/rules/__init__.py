@@ -6,13 +6,22 @@ from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
 from .tiebreak import LeadRanking, lead_ranking, lead_ranking_rows
 from .timer import remaining_seconds, running_deadline_ms
-from .transitions import ACTION_WINDOW, Outcome, apply_command, check_freshness, is_duplicate_action, needs_new_session
+from .transitions import (
+    ACTION_WINDOW,
+    NO_DISK_WAIT,
+    Outcome,
+    apply_command,
+    check_freshness,
+    is_duplicate_action,
+    needs_new_session,
+)
 
 __all__ = [
     "ACTION_WINDOW",
     "COMMAND_TYPES",
     "Command",
     "CommandError",
+    "NO_DISK_WAIT",
     "Outcome",
     "apply_command",
     "build_public_box",

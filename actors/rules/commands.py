@@ -39,7 +39,7 @@ MAX_BOX_VERSION = 2**31
 MAX_RANK = 1_000_000
 
 # Which validated fields each type keeps (everything else is checked, then dropped), and which it needs.
-# A tuple inside REQUIRED means "one of these".
+# Each entry of REQUIRED is a set of alternatives, one of which must be present.
 _TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "INIT_ROUTE": ("routeIndex", "holdsCount", "routesCount", "holdsCounts", "competitors", "categorie", "timerPreset"),
     "START_TIMER": (),
@@ -66,17 +66,17 @@ _TYPE_FIELDS: dict[str, tuple[str, ...]] = {
     "REQUEST_STATE": (),
 }
 
-_REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {
-    "INIT_ROUTE": ("routeIndex", "holdsCount"),
-    "PROGRESS_UPDATE": ("delta",),
+_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "INIT_ROUTE": (("routeIndex",), ("holdsCount",)),
+    "PROGRESS_UPDATE": (("delta",),),
     "SUBMIT_SCORE": (("competitor", "idx"),),
-    "REGISTER_TIME": ("registeredTime",),
-    "TIMER_SYNC": ("remaining",),
-    "SET_TIME_CRITERION": ("timeCriterionEnabled",),
-    "SET_TIME_TIEBREAK_DECISION": ("timeTiebreakDecision", "timeTiebreakFingerprint"),
-    "SET_PREV_ROUNDS_TIEBREAK_DECISION": ("prevRoundsTiebreakDecision", "prevRoundsTiebreakFingerprint"),
-    "SET_TIMER_PRESET": ("timerPreset",),
-    "ACTIVE_CLIMBER": ("competitor",),
+    "REGISTER_TIME": (("registeredTime",),),
+    "TIMER_SYNC": (("remaining",),),
+    "SET_TIME_CRITERION": (("timeCriterionEnabled",),),
+    "SET_TIME_TIEBREAK_DECISION": (("timeTiebreakDecision",), ("timeTiebreakFingerprint",)),
+    "SET_PREV_ROUNDS_TIEBREAK_DECISION": (("prevRoundsTiebreakDecision",), ("prevRoundsTiebreakFingerprint",)),
+    "SET_TIMER_PRESET": (("timerPreset",),),
+    "ACTIVE_CLIMBER": (("competitor",),),
 }
 
 
@@ -124,9 +124,8 @@ def parse_command(raw: object) -> Command:
         parse = _FIELD_PARSERS.get(name)
         if parse is not None and (parsed := parse(name, value)) is not None:
             fields[name] = parsed
-    for required in _REQUIRED.get(cmd_type, ()):
-        options = required if isinstance(required, tuple) else (required,)
-        if not any(option in fields for option in options):
+    for options in _REQUIRED.get(cmd_type, ()):
+        if fields.keys().isdisjoint(options):
             raise CommandError(f"Invalid command: {cmd_type} requires {' or '.join(options)}")
 
     session_id = _optional_text("sessionId", body.get("sessionId"), 64, strip=False)

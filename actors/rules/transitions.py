@@ -25,6 +25,12 @@ RANKING = "BOX_RANKING_UPDATE"
 _SETTINGS = frozenset({"SET_TIME_CRITERION", "SET_TIME_TIEBREAK_DECISION", "SET_PREV_ROUNDS_TIEBREAK_DECISION"})
 
 
+# Commands whose outcome never waits for the disk: relays between tabs, clock syncs (answered
+# before their event is durable) and state requests. Only these are worth trying outside the
+# box's mailbox (`BoxActor.handle_now`); every other type is decided once, in the box's task.
+NO_DISK_WAIT = frozenset({"REQUEST_STATE", "ACTIVE_CLIMBER", "REQUEST_ACTIVE_COMPETITOR", "TIMER_SYNC"})
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     state: dict[str, Any]  # the input object itself when nothing changed

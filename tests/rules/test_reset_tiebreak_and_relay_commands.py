@@ -1,6 +1,6 @@
 """RESET_PARTIAL, RESET_BOX, both tie-break decisions, the relays and REQUEST_STATE."""
 
-from actors.rules import ACTION_WINDOW, check_freshness, is_duplicate_action, parse_command
+from actors.rules import ACTION_WINDOW, NO_DISK_WAIT, check_freshness, is_duplicate_action, parse_command
 
 from .helpers import NEW_SESSION, SESSION, initiated_box, run, send
 
@@ -180,3 +180,17 @@ def test_commands_that_change_nothing_do_not_record_their_action_id() -> None:
     assert send(box, {"type": "ACTIVE_CLIMBER", "competitor": "Bob", "actionId": "a"}).state["recentActionIds"] == []
     synced = send(box, {"type": "TIMER_SYNC", "remaining": 30, "actionId": "t"}).state
     assert synced["recentActionIds"] == ["t"]
+
+
+def test_no_command_listed_as_never_waiting_for_the_disk_ever_does() -> None:
+    """Idle boxes run NO_DISK_WAIT commands in the HTTP handler's task and send every other type
+    through the mailbox, where a durable outcome can wait for fdatasync."""
+    bodies = {"TIMER_SYNC": {"remaining": 42.5}, "ACTIVE_CLIMBER": {"competitor": "Ana"},
+              "REQUEST_ACTIVE_COMPETITOR": {"competitor": "Ana"}, "REQUEST_STATE": {}}
+    assert set(bodies) == NO_DISK_WAIT
+    paused = initiated_box()
+    running = run(paused, {"type": "START_TIMER"})
+    for state in (paused, running):
+        for kind, fields in bodies.items():
+            assert not send(state, {"type": kind, **fields}).durable, (kind, state["timerState"])
+    assert send(paused, {"type": "PROGRESS_UPDATE", "delta": 1}).durable  # the other kind, for contrast
