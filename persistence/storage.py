@@ -6,13 +6,12 @@ audit read or a checkpoint never delays an fsync) and one for checkpoints and re
 """
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from persistence.audit_log import read_latest
 from persistence.fs import FileSystem
+from persistence.io_thread import IoThread
 from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
 
 __all__ = ["Storage", "JsonStorage", "Recovered", "StorageError"]
@@ -30,14 +29,7 @@ class Storage(Protocol):
     async def read_document(self, name: str) -> Any | None: ...
     async def freeze(self, staging: Path) -> FrozenPoint: ...
     async def write_document(self, name: str, value: Any) -> None: ...
-    async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
-        def read() -> list[dict[str, Any]]:
-            log_path, committed_end, archives = self._store.audit_view()
-            return read_latest(log_path, committed_end, archives, limit=limit, box_id=box_id,
-                               include_payload=include_payload)
-
-        return await self._on(self._io_thread, read)
-
+    async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]: ...
     def describe(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
@@ -50,11 +42,11 @@ class JsonStorage:
     def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None) -> None:
         self.root = root
         self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes)
-        self._wal_thread = ThreadPoolExecutor(1, thread_name_prefix="belay-wal")
-        self._io_thread = ThreadPoolExecutor(1, thread_name_prefix="belay-io")
+        self._wal_thread = IoThread("belay-wal")
+        self._io_thread = IoThread("belay-io")
 
-    async def _on(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+    async def _on(self, thread: IoThread, fn: Callable[..., T], *args: Any) -> T:
+        return await thread.run(fn, *args)
 
     async def open(self, reset_boxes: bool) -> Recovered:
         return await self._on(self._wal_thread, self._store.open, reset_boxes)
@@ -83,13 +75,13 @@ class JsonStorage:
         return True
 
     async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
-        store = self._store
-        archives = list(reversed(store.archives()))
-        return await self._on(
-            self._io_thread,
-            lambda: read_latest(store.log_path, store.committed_offset, archives,
-                                limit=limit, box_id=box_id, include_payload=include_payload),
-        )
+        def read() -> list[dict[str, Any]]:
+            # Log, committed end and archives taken together: a rotation cannot fall between them.
+            log_path, committed_end, archives = self._store.audit_view()
+            return read_latest(log_path, committed_end, archives, limit=limit, box_id=box_id,
+                               include_payload=include_payload)
+
+        return await self._on(self._io_thread, read)
 
     def describe(self) -> dict[str, Any]:
         try:
@@ -107,6 +99,6 @@ class JsonStorage:
         try:
             await self._on(self._wal_thread, self._store.close)
         finally:
-            self._wal_thread.shutdown(wait=True)
-            self._io_thread.shutdown(wait=True)
+            self._wal_thread.close()
+            self._io_thread.close()
 
