@@ -1,8 +1,8 @@
 """The event line: one audit-log entry that also holds everything replay needs."""
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
+import os
+import time
 from typing import Any
 
 import orjson
@@ -14,7 +14,21 @@ RESTORE = "RESTORE"
 
 
 def iso_from_ms(now_ms: int) -> str:
-    return datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat()
+    """What `datetime.fromtimestamp(now_ms / 1000, timezone.utc).isoformat()` gives, at about half
+    the cost (every event has one): no fraction when the milliseconds are 0."""
+    seconds, ms = divmod(now_ms, 1000)
+    t = time.gmtime(seconds)
+    text = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    return f"{text}.{ms:03d}000+00:00" if ms else f"{text}+00:00"
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID in its text form, without building a `uuid.UUID` (half the cost)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode_event(*, box_id: int, seq: int, command: Command, before: dict[str, Any],
@@ -43,7 +57,7 @@ def encode_restore_event(*, box_id: int, seq: int, after: dict[str, Any], now_ms
 def _audit_fields(box_id: int, action: str, action_id: str | None, after: dict[str, Any], now_ms: int,
                   origin: Origin, payload: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid4()),
+        "id": new_event_id(),
         "createdAt": iso_from_ms(now_ms),
         "competitionId": 0,
         "boxId": box_id,
