@@ -16,7 +16,7 @@ DURABLE = [("SUBMIT_SCORE", 1)]
 
 
 def closed_line(settings: Settings, scenario: str, variant: str, server: BelayServer, n: int, mix: list[Any],
-                 duration: float, start_timer: bool, probe: Any = None, **params: Any) -> tuple[dict[str, Any], Any]:
+                duration: float, start_timer: bool, probe: Any = None, **params: Any) -> tuple[dict[str, Any], Any]:
     procs = split(list(range(n)), min(CLIENT_PROCS, n))
     results, server_cpu, wall, probed = run_closed_loop(settings, server, procs, mix, duration, start_timer, probe)
     merged, errors = merge_closed_loop(results)
@@ -43,7 +43,7 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
             belay, _ = closed_line(settings, "saturation", f"{n} clients, Belay", server, n, MIXED, duration, True)
         with BelayServer(settings.affinity, bare=True) as bare_server:
             bare, _ = closed_line(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
-                                   MIXED, duration, True, bare_server="bench.ceilings: {\"status\":\"ok\"} to every POST")
+                                  MIXED, duration, True, bare_server="bench.ceilings: {\"status\":\"ok\"} to every POST")
         ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
         belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None}
         belay["targets"] = [target("commands/s", belay["throughput_per_s"], ">=", 4000),

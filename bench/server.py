@@ -142,8 +142,8 @@ class BelayServer:
             argv, cwd = [sys.executable, str(REPO / "bench" / "fsync_shim.py"), "run.py", *args], SERVER_DIR[0]
         else:
             argv, cwd = [sys.executable, "run.py", *args], SERVER_DIR[0]
-        self.proc = subprocess.Popen(self.wrapper + argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                     preexec_fn=lambda: prepare_process(cores), env=env)
+        self.proc = subprocess.Popen(self.wrapper + argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log,
+                                     stdin=subprocess.DEVNULL, preexec_fn=lambda: prepare_process(cores), env=env)
         log.close()
         self.url = self._read_url(timeout)
         self.listening_s = time.monotonic() - t0
