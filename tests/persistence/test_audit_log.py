@@ -133,3 +133,16 @@ def test_a_huge_log_costs_only_the_blocks_that_hold_the_answer(tmp_path: Path) -
     # Only box 3's share of the tail: 50 matches sit in the last ~500 lines, well under 5 blocks.
     assert fs.bytes_read <= 5 * BLOCK_SIZE
     assert fs.bytes_read < log.stat().st_size // 100
+
+
+def test_a_long_read_hands_the_gil_over_every_few_events(store: JsonStore, monkeypatch) -> None:
+    """The event loop waits for the GIL while a read parses on its thread: every
+    EVENTS_PER_GIL_HANDOVER events the reader lets it go (counted, not timed)."""
+    from persistence import audit_log
+
+    handovers = []
+    monkeypatch.setattr(audit_log, "_hand_over_gil", lambda: handovers.append(1))
+    store.append([line(n % 3, n // 3 + 1) for n in range(3 * audit_log.EVENTS_PER_GIL_HANDOVER + 7)])
+
+    assert len(latest(store, limit=2000)) == 3 * audit_log.EVENTS_PER_GIL_HANDOVER + 7
+    assert len(handovers) == 3
