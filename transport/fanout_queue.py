@@ -79,6 +79,10 @@ class FanoutQueue:
         """Socket writes wait while the body runs (bounded, see the module's docstring)."""
         return self._serving
 
+    @property
+    def commands_in_flight(self) -> int:
+        return self._commands
+
     def _command_started(self) -> None:
         self._commands += 1
 

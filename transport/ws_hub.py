@@ -61,6 +61,9 @@ class Hub:
         """Wrap the serving of a command: socket writes wait for it (briefly, see fanout_queue.py)."""
         return self._queue.serving_command()
 
+    def commands_being_served(self) -> int:
+        return self._queue.commands_in_flight
+
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         """Send the first snapshot (built now) and add to the channel, in queue order: frames
         published before this call are older than the snapshot and never reach the socket."""

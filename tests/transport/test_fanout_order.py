@@ -13,6 +13,7 @@ from persistence.fs import FileSystem
 from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_json, next_of, post, state
 from transport.app import create_app
+from transport.keys import HUB
 from transport.ws_hub import Hub, box_channel
 from transport.ws_subscriber import text_frame
 
@@ -93,11 +94,13 @@ async def test_a_command_stuck_on_the_disk_does_not_hold_up_other_screens(tmp_pa
         stuck = asyncio.create_task(command(client, 1, "PROGRESS_UPDATE", delta=1))
         await asyncio.sleep(0.2)
         assert not stuck.done()  # waiting for the disk, so being served
+        assert client.app[HUB].commands_being_served() == 1  # POST /api/cmd told the hub
         assert (await command(client, 0, "ACTIVE_CLIMBER", competitor="Ana Pop"))[0] == 200  # a relay: no disk
         assert (await next_of(ws, {"ACTIVE_CLIMBER"}, timeout=2.0))["competitor"] == "Ana Pop"
         assert not stuck.done()
         disk.free.set()
         assert (await stuck)[0] == 200
+        assert client.app[HUB].commands_being_served() == 0
         assert (await state(client, 1))["holdCount"] == 1
         await ws.close()
 
