@@ -25,6 +25,13 @@ def normalize_name(value: object) -> str:
 
 def clean_text(value: str) -> str:
     """Whitespace runs become one space, invisible characters go, the rest is NFC; idempotent."""
+    if value.isascii() and value.isprintable():
+        # Nearly every name: no control characters, no whitespace but " ", and NFC already.
+        return " ".join(value.split())
+    return _clean_any_text(value)
+
+
+def _clean_any_text(value: str) -> str:
     # Whitespace first, so a tab (itself a control character) separates words instead of joining them.
     spaced = "".join(" " if ch.isspace() else ch for ch in value)
     visible = "".join(ch for ch in spaced if unicodedata.category(ch) not in _DROPPED_CATEGORIES)

@@ -1,6 +1,9 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.rules import CommandError, normalize_name
+from actors.rules.names import _clean_any_text, clean_text
 
 
 @pytest.mark.parametrize("name", ["O'Connor", "Dropu", "Ștefan", "D'Andrea", "Select Ana", "Müller-Lüdenscheidt", "李娜"])
@@ -46,3 +49,12 @@ def test_normalisation_is_idempotent() -> None:
     for raw in ["  Ana \t Pop ", "S\u200b\u0326tefan", "x\u2028y"]:
         once = normalize_name(raw)
         assert normalize_name(once) == once
+
+
+# Every ASCII character, with spaces often enough to meet each other inside a printable name.
+_ASCII = st.sampled_from(" a") | st.characters(max_codepoint=127)
+
+
+@given(st.text(alphabet=_ASCII))
+def test_the_ascii_shortcut_gives_what_the_full_cleaning_gives(text: str) -> None:
+    assert clean_text(text) == _clean_any_text(text)
