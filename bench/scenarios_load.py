@@ -13,43 +13,79 @@ from bench.stats import latency_summary, rate
 CLIENT_PROCS = 3
 MIXED = [("TIMER_SYNC", 85), ("PROGRESS_UPDATE", 13), ("SUBMIT_SCORE", 2)]
 DURABLE = [("SUBMIT_SCORE", 1)]
+ROUNDS = 5  # saturation: turns each for Belay and the bare server
 
 
 def closed_line(settings: Settings, scenario: str, variant: str, server: BelayServer, n: int, mix: list[Any],
                 duration: float, start_timer: bool, probe: Any = None, **params: Any) -> tuple[dict[str, Any], Any]:
     procs = split(list(range(n)), min(CLIENT_PROCS, n))
     results, server_cpu, wall, probed = run_closed_loop(settings, server, procs, mix, duration, start_timer, probe)
+    return _closed_summary(settings, scenario, variant, server, n, len(procs), mix, duration, [results],
+                           server_cpu, wall, params), probed
+
+
+def _closed_summary(settings: Settings, scenario: str, variant: str, server: BelayServer, n: int, n_procs: int,
+                    mix: list[Any], duration: float, rounds: list[list[dict[str, Any]]], server_cpu: float,
+                    wall: float, params: dict[str, Any]) -> dict[str, Any]:
+    """One line from one or more runs of the same clients (rounds), their samples pooled."""
+    results = [r for round_results in rounds for r in round_results]
     merged, errors = merge_closed_loop(results)
     total = sum(len(v) for v in merged.values())
-    elapsed = max(r["wall_s"] for r in results)
+    elapsed = sum(max(r["wall_s"] for r in round_results) for round_results in rounds)
     cpu, warnings = client_cpu(results, [f"clients-{i}" for i in range(len(results))])
     if errors:
         warnings.append(f"{sum(errors.values())} non-ok replies: {dict(list(errors.items())[:5])}")
     counts = {"commands": total, "commands_per_s": rate(total, elapsed), "non_ok": sum(errors.values()),
               **{k: len(v) for k, v in merged.items()}}
-    return line(settings, scenario, variant, {"clients": n, "boxes": n, "client_processes": len(procs),
+    return line(settings, scenario, variant, {"clients": n, "boxes": n, "client_processes": n_procs,
                                               "mix_pct": dict(mix), "duration_s": duration, **params},
                 elapsed, counts, latency_summary(x for v in merged.values() for x in v), server_cpu, cpu,
                 server.max_rss_mb(), warnings, cpu_window_s=wall, throughput_per_s=rate(total, elapsed),
-                latency_ms_by_type={k: latency_summary(v) for k, v in merged.items()}), probed
+                latency_ms_by_type={k: latency_summary(v) for k, v in merged.items()})
 
 
 def saturation(settings: Settings) -> list[dict[str, Any]]:
+    """Belay and the bare server take turns (ROUNDS each), so a slow spell of this machine falls on
+    both and the ratio compares like with like; each round's own ratio shows the spread."""
     duration = settings.pick(10.0, 3.0)
     lines = []
     for n in (15, 60):
-        progress(f"saturation: {n} closed-loop clients, Belay then the bare server")
-        with BelayServer(settings.affinity) as server:
-            belay, _ = closed_line(settings, "saturation", f"{n} clients, Belay", server, n, MIXED, duration, True)
-        with BelayServer(settings.affinity, bare=True) as bare_server:
-            bare, _ = closed_line(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
-                                  MIXED, duration, True, bare_server="bench.ceilings: {\"status\":\"ok\"} to every POST")
+        progress(f"saturation: {n} closed-loop clients, Belay and the bare server in turns")
+        procs = split(list(range(n)), min(CLIENT_PROCS, n))
+        turns: dict[bool, list[tuple[list[dict[str, Any]], float, float]]] = {False: [], True: []}
+        with BelayServer(settings.affinity) as server, BelayServer(settings.affinity, bare=True) as bare_server:
+            for _ in range(ROUNDS):
+                for bare, target_server in ((False, server), (True, bare_server)):
+                    results, cpu, wall, _ = run_closed_loop(settings, target_server, procs, MIXED, duration / ROUNDS,
+                                                            True)
+                    turns[bare].append((results, cpu, wall))
+            belay = _closed_summary(settings, "saturation", f"{n} clients, Belay", server, n, len(procs), MIXED,
+                                    duration, *_pooled(turns[False]), {"rounds": ROUNDS})
+            bare = _closed_summary(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
+                                   len(procs), MIXED, duration, *_pooled(turns[True]),
+                                   {"rounds": ROUNDS, "bare_server": "bench.ceilings: {\"status\":\"ok\"} to every POST"})
+        per_round = [_throughput(b) / _throughput(c) for (b, _, _), (c, _, _) in zip(turns[False], turns[True])
+                     if _throughput(c)]
         ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
-        belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None}
+        belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None,
+                            "ratio_per_round": [round(r, 3) for r in per_round]}
         belay["targets"] = [target("commands/s", belay["throughput_per_s"], ">=", 4000),
                             target("% of bare", round(100 * ratio, 1) if ratio else None, ">=", 40)]
         lines += [belay, bare]
     return lines
+
+
+def _throughput(results: list[dict[str, Any]]) -> float:
+    merged, _ = merge_closed_loop(results)
+    return rate(sum(len(v) for v in merged.values()), max(r["wall_s"] for r in results))
+
+
+def _pooled(turns: list[tuple[list[dict[str, Any]], float, float]]
+            ) -> tuple[list[list[dict[str, Any]]], float, float]:
+    """(each turn's results, server CPU % over all turns weighted by their length, total window s)."""
+    total_wall = sum(wall for _, _, wall in turns)
+    cpu = sum(pct * wall for _, pct, wall in turns) / total_wall if total_wall else 0.0
+    return [results for results, _, _ in turns], cpu, total_wall
 
 
 def durable(settings: Settings) -> list[dict[str, Any]]:
