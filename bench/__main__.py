@@ -85,7 +85,7 @@ def _notes(line: dict[str, Any]) -> list[str]:
             notes.append(f"{c['audit_reads']} audit reads p99={_ms(line['audit_read_latency_ms']['p99'])}")
     elif name == "saturation" and "ceiling" in line:
         notes.append(f"bare={line['ceiling']['bare_commands_per_s']:.0f}/s ratio={line['ceiling']['ratio']} "
-                     f"(per round {line['ceiling']['ratio_per_round']})")
+                     f"(per turn {line['ceiling']['ratio_per_round']})")
     elif name == "durable":
         d = line["ceiling"]
         notes.append(f"acks={c['acks']} fdatasync/ack={c['fdatasyncs_per_ack']} acks/batch={c['acks_per_batch']}; "
