@@ -64,8 +64,8 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
             bare = _closed_summary(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
                                    len(procs), MIXED, duration, *_pooled(turns[True]),
                                    {"rounds": ROUNDS, "bare_server": "bench.ceilings: {\"status\":\"ok\"} to every POST"})
-        per_round = [_throughput(b) / _throughput(c) for (b, _, _), (c, _, _) in zip(turns[False], turns[True])
-                     if _throughput(c)]
+        pairs = [(_throughput(b), _throughput(c)) for (b, _, _), (c, _, _) in zip(turns[False], turns[True])]
+        per_round = [mine / ceiling for mine, ceiling in pairs if ceiling]
         ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
         belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None,
                             "ratio_per_round": [round(r, 3) for r in per_round]}
