@@ -52,14 +52,14 @@ def read_latest(
             break
         # closing(): stopping early must release the file descriptor now, not at GC time.
         with closing(_events_backwards(fs, path, end, block_size)) as events:
-            for event in events:
+            for parsed, event in enumerate(events, 1):
+                if parsed % EVENTS_PER_GIL_HANDOVER == 0:  # parsed, not found: a box filter may skip most
+                    _hand_over_gil()
                 if box_id is not None and not _same_box(event.get("boxId"), box_id):
                     continue
                 found.append(_audit_item(event, include_payload))
                 if len(found) >= limit:
                     break
-                if len(found) % EVENTS_PER_GIL_HANDOVER == 0:
-                    _hand_over_gil()
     return found
 
 

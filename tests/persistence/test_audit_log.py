@@ -146,3 +146,16 @@ def test_a_long_read_hands_the_gil_over_every_few_events(store: JsonStore, monke
 
     assert len(latest(store, limit=2000)) == 3 * audit_log.EVENTS_PER_GIL_HANDOVER + 7
     assert len(handovers) == 3
+
+
+def test_a_filtered_read_hands_the_gil_over_while_it_skips_other_boxes(store: JsonStore, monkeypatch) -> None:
+    """Events of other boxes are parsed too: they count towards the handovers."""
+    from persistence import audit_log
+
+    handovers = []
+    monkeypatch.setattr(audit_log, "_hand_over_gil", lambda: handovers.append(1))
+    events = 4 * audit_log.EVENTS_PER_GIL_HANDOVER
+    store.append([line(0 if n == 0 else 1, n + 1) for n in range(events)])  # box 0 only in the oldest
+
+    assert ids(latest(store, box_id=0)) == ["ev-0-1"]
+    assert len(handovers) == 4
