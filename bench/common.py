@@ -16,7 +16,7 @@ from bench.stats import pct_of_core
 
 BOXES = list(range(15))
 CLIENT_PROCS = 3
-SUBSCRIBER_PROCS = 4
+READER_PROCS = 4  # WebSocket reader processes
 SATURATED_PCT = 90.0
 MIXED = [("TIMER_SYNC", 85), ("PROGRESS_UPDATE", 13), ("SUBMIT_SCORE", 2)]
 DURABLE = [("SUBMIT_SCORE", 1)]

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from bench import server as server_module
 from bench.scenarios import Settings
-from bench.scenarios_load import DURABLE, MIXED, closed_line
+from bench.common import DURABLE, MIXED
+from bench.scenarios_load import closed_line
 from bench.server import BelayServer, filesystem_of, plan_affinity, prepare_process, raise_nofile
 
 MIXES = {"sync": [("TIMER_SYNC", 1)], "mixed": MIXED, "durable": DURABLE}

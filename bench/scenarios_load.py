@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.ceilings import disk_rates
-from bench.common import (Settings, client_cpu, line, merge_closed_loop, progress, run_closed_loop, split, target)
+from bench.common import (CLIENT_PROCS, DURABLE, MIXED, Settings, client_cpu, line, merge_closed_loop, progress,
+                          run_closed_loop, split, target)
 from bench.server import BelayServer, http_json
 from bench.stats import latency_summary, rate
 
-CLIENT_PROCS = 3
-MIXED = [("TIMER_SYNC", 85), ("PROGRESS_UPDATE", 13), ("SUBMIT_SCORE", 2)]
-DURABLE = [("SUBMIT_SCORE", 1)]
 ROUNDS = 5  # saturation: turns each for Belay and the bare server
 
 

@@ -11,13 +11,10 @@ from typing import Any
 import orjson
 
 from bench import clients, clients_raw
-from bench.common import ClientGroup, Settings, client_cpu, line, progress, split, target
+from bench.common import BOXES, REAL_TRAFFIC, ClientGroup, Settings, client_cpu, line, progress, split, target
 from bench.logfile import build_log, verify_replayed
 from bench.server import BelayServer, CpuWindow, http_json
 from bench.stats import latency_summary, rate
-
-BOXES = list(range(15))
-REAL_TRAFFIC = [("PROGRESS_UPDATE", 5), ("REGISTER_TIME", 3), ("SUBMIT_SCORE", 2)]
 
 
 # ---------------------------------------------------------------- audit

@@ -7,12 +7,11 @@ from array import array
 from typing import Any
 
 from bench import clients_raw
-from bench.common import ClientGroup, Settings, client_cpu, line, post_json, progress, spread, target
+from bench.common import (BOXES, READER_PROCS, ClientGroup, Settings, client_cpu, line, post_json, progress, spread,
+                          target)
 from bench.server import BelayServer, CpuWindow
 from bench.stats import latency_summary, rate
 
-BOXES = list(range(15))
-READER_PROCS = 4
 AGGREGATE_SUBS = 200
 
 
