@@ -73,6 +73,10 @@ COLUMNS = ("scenario", "variant", "s", "ops/s", "p50", "p90", "p99", "p99.9", "m
            "rss MB", "notes")
 
 
+def _turns(line: dict[str, Any]) -> str:
+    return "/".join(_ms(p99) for p99 in line["reply_p99_ms_per_turn"])
+
+
 def _notes(line: dict[str, Any]) -> list[str]:
     c, name = line["counts"], line["scenario"]
     notes = []
@@ -80,7 +84,8 @@ def _notes(line: dict[str, Any]) -> list[str]:
         r, sp = line["reply_latency_ms"], line["spectator_latency_ms"]
         notes.append(f"cmd p50/p99/max={_ms(r['p50'])}/{_ms(r['p99'])}/{_ms(r['max'])}; last-sub p99={_ms(line['last_subscriber_latency_ms']['p99'])}; "
                      f"spectator p50/p99={_ms(sp['p50'])}/{_ms(sp['p99'])}; lost={c['lost']} ooo={c['out_of_order']} "
-                     f"missing={c['missing_echoes']}/{c['echo_deliveries_expected']}; RSS={line['memory_mb']['VmRSS']:.0f}")
+                     f"missing={c['missing_echoes']}/{c['echo_deliveries_expected']}; RSS={line['memory_mb']['VmRSS']:.0f}; "
+                     f"cmd p99 per turn={_turns(line)}")
         if "audit_read_latency_ms" in line:
             notes.append(f"{c['audit_reads']} audit reads p99={_ms(line['audit_read_latency_ms']['p99'])}")
     elif name == "saturation" and "ceiling" in line:
@@ -98,6 +103,8 @@ def _notes(line: dict[str, Any]) -> list[str]:
             st = line["startup"]
             notes.append(f"{line['parameters']['log_mb']} MB, start {st['ready_s']}s, replay_ok={st['replay_ok']}, "
                          f"{c['response_bytes_mean']} B/resp")
+        if "reply_p99_ms_per_turn" in line:
+            notes.append(f"cmd p99 per turn={_turns(line)}")
         if "audit_read_latency_ms" in line:
             notes.append(f"{c['audit_reads']} reads, read p99={_ms(line['audit_read_latency_ms']['p99'])}")
     elif name == "restart":

@@ -262,7 +262,8 @@ async def _ws_readers(control: Any, cfg: dict[str, Any], ready: Ready, wait_go: 
 
 def audit_poller_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None:
     """GET /api/admin/audit/events?limit=..[&includePayload=1] every cfg["interval_s"] (0 = back to back)
-    for cfg["duration_s"], after cfg["delay_s"]."""
+    within each of cfg["windows"] ([start s after go, length s]), or for cfg["duration_s"] after
+    cfg["delay_s"]."""
     run_client(idx, cfg, queue, go, _audit_poller)
 
 
@@ -274,18 +275,20 @@ async def _audit_poller(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: Wai
     sizes = 0
     ready({})
     await wait_go()
-    await asyncio.sleep(cfg.get("delay_s", 0.0))
-    end = time.monotonic() + cfg["duration_s"]
-    due = time.monotonic()
-    while time.monotonic() < end and len(latencies) < cfg.get("max_reads", 1 << 30):
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-        started = time.perf_counter()
-        status, raw = await conn.request("GET", path)
-        latencies.append(time.perf_counter() - started)
-        sizes += len(raw)
-        if status != 200:
-            errors[f"http_{status}"] += 1
-        elif not raw.startswith(b"[{"):
-            errors["empty_answer"] += 1
-        due += cfg.get("interval_s", 0.0)
+    go = time.monotonic()
+    for start, length in cfg.get("windows") or [(cfg.get("delay_s", 0.0), cfg["duration_s"])]:
+        await asyncio.sleep(max(0.0, go + start - time.monotonic()))
+        end = go + start + length
+        due = time.monotonic()
+        while max(due, time.monotonic()) < end and len(latencies) < cfg.get("max_reads", 1 << 30):
+            await asyncio.sleep(max(0.0, due - time.monotonic()))  # never into the time after the window
+            started = time.perf_counter()
+            status, raw = await conn.request("GET", path)
+            latencies.append(time.perf_counter() - started)
+            sizes += len(raw)
+            if status != 200:
+                errors[f"http_{status}"] += 1
+            elif not raw.startswith(b"[{"):
+                errors["empty_answer"] += 1
+            due += cfg.get("interval_s", 0.0)
     return {"latencies": latencies, "errors": dict(errors), "bytes_mean": sizes // max(1, len(latencies))}

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from bench import clients_raw
 from bench.server import Affinity, BelayServer, CpuWindow
-from bench.stats import pct_of_core
+from bench.stats import latency_summary, pct_of_core
 
 BOXES = list(range(15))
 CLIENT_PROCS = 3
@@ -21,6 +21,8 @@ SATURATED_PCT = 90.0
 MIXED = [("TIMER_SYNC", 85), ("PROGRESS_UPDATE", 13), ("SUBMIT_SCORE", 2)]
 DURABLE = [("SUBMIT_SCORE", 1)]
 REAL_TRAFFIC = [("PROGRESS_UPDATE", 5), ("REGISTER_TIME", 3), ("SUBMIT_SCORE", 2)]
+TURNS = 3  # commands without, then with audit reads, this many times each
+WINDOW_MARGIN_S = 0.2  # audit reads keep this far from a phase's edges (the phases drift by ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,34 @@ def run_closed_loop(settings: Settings, server: BelayServer, procs: list[list[in
     finally:
         group.close()
     return results, server_cpu, wall, (before, after)
+
+
+def alternating_phases(total_s: float, gap_s: float, turns: int = TURNS) -> tuple[list[float], list[list[float]]]:
+    """The judge driver's phases, without and with audit reads in turn (`turns` of each, `total_s`
+    per kind), and the audit poller's windows [start after go, length] inside the "with" phases.
+    Taking turns makes a slow spell of the machine fall on both kinds, not on one."""
+    turn = total_s / turns
+    windows = [[(2 * i + 1) * (turn + gap_s) + WINDOW_MARGIN_S, turn - 2 * WINDOW_MARGIN_S] for i in range(turns)]
+    return [turn] * (2 * turns), windows
+
+
+def pool_phases(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several of the judge driver's phases as one: sends, latencies and errors together, walls summed."""
+    latencies: dict[str, array] = {}
+    errors: Counter[str] = Counter()
+    for phase in phases:
+        for kind, values in phase["latencies"].items():
+            latencies.setdefault(kind, array("d")).extend(values)
+        errors.update(phase["errors"])
+    return {"sends": {key: sent for phase in phases for key, sent in phase["sends"].items()},
+            "latencies": latencies, "errors": dict(errors),
+            "max_send_lag_s": max(phase["max_send_lag_s"] for phase in phases),
+            "wall_s": sum(phase["wall_s"] for phase in phases)}
+
+
+def reply_p99_ms(phase: dict[str, Any]) -> float | None:
+    """Command p99 (sent -> reply) of one of the judge driver's phases."""
+    return latency_summary(x for values in phase["latencies"].values() for x in values)["p99"]
 
 
 def merge_closed_loop(results: list[dict[str, Any]]) -> tuple[dict[str, array], Counter[str]]:

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from bench import clients, clients_raw
-from bench.common import BOXES, REAL_TRAFFIC, ClientGroup, Settings, client_cpu, line, progress, split, target
+from bench.common import (BOXES, REAL_TRAFFIC, ClientGroup, Settings, alternating_phases, client_cpu, line, pool_phases,
+                          progress, reply_p99_ms, split, target)
 from bench.logfile import build_log, verify_replayed
 from bench.server import BelayServer, CpuWindow, http_json
 from bench.stats import latency_summary, rate
@@ -95,33 +96,38 @@ def _reads_alone(settings: Settings, server: BelayServer, size: int, limit: int,
 
 
 def _during_commands(settings: Settings, server: BelayServer, size: int, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Judge traffic (15 boxes, TIMER_SYNC 1-2/s + PROGRESS_UPDATE 0.3/s): phase 1 alone, phase 2 while
-    an admin reads limit=200 back to back. Command p99 with reads vs without: target <= 2x."""
+    """Judge traffic (15 boxes, TIMER_SYNC 1-2/s + PROGRESS_UPDATE 0.3/s), alone and while an admin
+    reads limit=200 back to back, in turns. Command p99 with reads vs without: target <= 2x."""
     phase_s, gap_s = settings.pick(8.0, 3.0), 1.0
+    phases, windows = alternating_phases(phase_s, gap_s)
     group = ClientGroup(settings)
     try:
         driver = group.launch(clients_raw.judge_driver_proc, {
-            "url": server.url, "boxes": BOXES, "phases": [phase_s, phase_s], "gap_s": gap_s,
+            "url": server.url, "boxes": BOXES, "phases": phases, "gap_s": gap_s,
             "progress_per_s": 0.3, "score_every_s": 1e9})
         poller = group.launch(clients_raw.audit_poller_proc, {
-            "url": server.url, "limit": 200, "interval_s": 0.0, "delay_s": phase_s + gap_s, "duration_s": phase_s})
+            "url": server.url, "limit": 200, "interval_s": 0.0, "windows": windows})
         group.wait_ready([driver, poller])
         window = CpuWindow(server)
         group.go()
-        [drv, reads] = group.collect([driver, poller], timeout=2 * phase_s + 120)
+        [drv, reads] = group.collect([driver, poller], timeout=sum(phases) + gap_s * len(phases) + 120)
         wall, server_cpu = window.close()
     finally:
         group.close()
     cpu, warnings = client_cpu([drv, reads], ["driver", "reader"])
     out = []
-    for p, phase in enumerate(drv["phases"]):
+    for p in (0, 1):
+        turns = drv["phases"][p::2]
+        phase = pool_phases(turns)
         replies = [x for v in phase["latencies"].values() for x in v]
         n = len(replies)
-        extra: dict[str, Any] = {"reply_latency_ms": latency_summary(replies)}
+        extra: dict[str, Any] = {"reply_latency_ms": latency_summary(replies),
+                                 "reply_p99_ms_per_turn": [reply_p99_ms(turn) for turn in turns]}
         if p:
             extra["audit_read_latency_ms"] = latency_summary(reads["latencies"])
         out.append(line(settings, "audit", f"{size} ev, commands {'+ reads limit=200 back to back' if p else 'alone'}",
-                        {**params, "phase_s": phase_s, "commands": "15 boxes, TIMER_SYNC 1-2/s + PROGRESS_UPDATE 0.3/s"},
+                        {**params, "phase_s": phase_s, "turns": len(turns),
+                         "commands": "15 boxes, TIMER_SYNC 1-2/s + PROGRESS_UPDATE 0.3/s"},
                         phase["wall_s"], {"commands": n, "commands_per_s": rate(n, phase["wall_s"]),
                                           "audit_reads": len(reads["latencies"]) if p else 0,
                                           "non_ok": sum(phase["errors"].values())},

@@ -7,8 +7,8 @@ from array import array
 from typing import Any
 
 from bench import clients_raw
-from bench.common import (BOXES, READER_PROCS, ClientGroup, Settings, client_cpu, line, post_json, progress, spread,
-                          target)
+from bench.common import (BOXES, READER_PROCS, ClientGroup, Settings, alternating_phases, client_cpu, line, pool_phases,
+                          post_json, progress, reply_p99_ms, spread, target)
 from bench.server import BelayServer, CpuWindow
 from bench.stats import latency_summary, rate
 
@@ -27,7 +27,8 @@ def _socket_specs(url: str, subs: int, aggregate: int, admin: str) -> list[tuple
 
 
 def realistic(settings: Settings) -> list[dict[str, Any]]:
-    phase_s, gap_s = settings.pick(20.0, 5.0), 3.0
+    phase_s, gap_s = settings.pick(20.0, 5.0), 2.0  # seconds of each kind, without and with audit reads
+    phases, windows = alternating_phases(phase_s, gap_s)
     lines = []
     for subs in settings.pick((10, 50, 200), (10,)):
         progress(f"realistic: {subs} subscribers/box on /api/ws and /api/public/ws (+{AGGREGATE_SUBS} aggregate)")
@@ -35,7 +36,7 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
             group = ClientGroup(settings)
             try:
                 driver = group.launch(clients_raw.judge_driver_proc, {
-                    "url": server.url, "boxes": BOXES, "phases": [phase_s, phase_s], "gap_s": gap_s,
+                    "url": server.url, "boxes": BOXES, "phases": phases, "gap_s": gap_s,
                     "progress_per_s": 0.3, "score_every_s": settings.pick(30.0, 6.0)})
                 group.wait_ready([driver])
                 specs = _socket_specs(server.url, subs, AGGREGATE_SUBS, clients_raw.admin_token())
@@ -44,12 +45,11 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
                            for i, part in enumerate(spread(specs, READER_PROCS))]
                 group.wait_ready(readers)
                 poller = group.launch(clients_raw.audit_poller_proc, {
-                    "url": server.url, "limit": 200, "interval_s": settings.pick(3.0, 1.0),
-                    "delay_s": phase_s + gap_s, "duration_s": phase_s})
+                    "url": server.url, "limit": 200, "interval_s": settings.pick(3.0, 1.0), "windows": windows})
                 group.wait_ready([poller])
                 window = CpuWindow(server)
                 group.go()
-                [drv] = group.collect([driver], timeout=2 * phase_s + gap_s + 180)
+                [drv] = group.collect([driver], timeout=sum(phases) + gap_s * len(phases) + 180)
                 for q in controls:
                     q.put({"finals": drv["final_versions"], "drain_s": 15.0})
                 got = group.collect(readers, timeout=240)
@@ -116,8 +116,10 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
     cpu, base_warnings = client_cpu([drv, *got, audit], ["driver", *(f"readers-{i}" for i in range(len(got))), "audit"])
     frames = sum(r["frames"] for r in got)
     out = []
-    for p, phase in enumerate(drv["phases"]):
-        result = _analyse(got, phase["sends"], {}) if len(drv["phases"]) > 1 else overall
+    for p in (0, 1):  # the turns without audit reads, then those with
+        turns = drv["phases"][p::2]
+        phase = pool_phases(turns)
+        result = _analyse(got, phase["sends"], {})
         replies = array("d", (x for v in phase["latencies"].values() for x in v))
         warnings = list(base_warnings)
         if phase["errors"]:
@@ -138,7 +140,8 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
         extra: dict[str, Any] = {
             "latency_basis": "command sent -> its echo at each /api/ws/{id} subscriber (TIMER_SYNC tagged by "
                              "remaining, others by boxVersion); one sample per (command, subscriber)",
-            "reply_latency_ms": reply, "reply_latency_ms_by_type": {k: latency_summary(v) for k, v in phase["latencies"].items()},
+            "reply_latency_ms": reply, "reply_p99_ms_per_turn": [reply_p99_ms(turn) for turn in turns],
+            "reply_latency_ms_by_type": {k: latency_summary(v) for k, v in phase["latencies"].items()},
             "last_subscriber_latency_ms": latency_summary(result["slowest"]),
             "spectator_latency_ms": latency_summary(result["spectator"]),
             "memory_mb": memory, "throughput_per_s": rate(sends, phase["wall_s"])}
@@ -146,11 +149,11 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
             extra["audit_read_latency_ms"] = latency_summary(audit["latencies"])
         out.append(line(settings, "realistic", f"{subs}/box {'WITH' if p else 'no'} audit reads",
                         {"boxes": 15, "subscribers_per_box": subs, "timer_sync_per_s_per_box": "1 or 2",
-                         "progress_per_s_per_box": 0.3, "phase_s": phase_s,
+                         "progress_per_s_per_box": 0.3, "phase_s": phase_s, "turns": len(turns),
                          "audit": "limit=200 every few s" if p else None},
                         phase["wall_s"], counts, latency_summary(result["scoreboard"]), server_cpu, cpu,
                         memory["VmHWM"], warnings, cpu_window_s=wall, **extra))
-    no_audit, with_audit = out[0], out[-1]
+    no_audit, with_audit = out
     if subs >= 200:
         for o in out:
             o["targets"] = [target("j2s p99 ms", o["latency_ms"]["p99"], "<=", 30),
