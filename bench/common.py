@@ -152,12 +152,7 @@ def alternating_phases(total_s: float, gap_s: float, turns: int = TURNS) -> tupl
 
 def pool_phases(phases: list[dict[str, Any]]) -> dict[str, Any]:
     """Several of the judge driver's phases as one: sends, latencies and errors together, walls summed."""
-    latencies: dict[str, array] = {}
-    errors: Counter[str] = Counter()
-    for phase in phases:
-        for kind, values in phase["latencies"].items():
-            latencies.setdefault(kind, array("d")).extend(values)
-        errors.update(phase["errors"])
+    latencies, errors = merge_closed_loop(phases)  # the same "latencies" and "errors" keys
     return {"sends": {key: sent for phase in phases for key, sent in phase["sends"].items()},
             "latencies": latencies, "errors": dict(errors),
             "max_send_lag_s": max(phase["max_send_lag_s"] for phase in phases),
