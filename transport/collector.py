@@ -16,7 +16,9 @@ import time
 
 log = logging.getLogger("belay.gc")
 
-FREEZE_EVERY_S = 2.0
+# The young collection walks what was made since the last freeze: every 2 s it took 2.3 ms
+# typically and up to 20 ms at 200 subscribers per box; every 0.5 s, 0.8 ms and at most 2-5 ms.
+FREEZE_EVERY_S = 0.5
 FULL_COLLECTION_EVERY_S = 3600.0
 # Young collections less often (most garbage of a broadcast dies before one), and no automatic
 # full collection at all: the hourly one below does that job at a known time.
