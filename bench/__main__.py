@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from bench.scenarios import SCENARIOS, Settings, progress
-from bench import server
+from bench import fsync_shim, server
 from bench.server import filesystem_of, plan_affinity, prepare_process, raise_nofile
 
 
@@ -88,6 +88,11 @@ def _notes(line: dict[str, Any]) -> list[str]:
                      f"cmd p99 per turn={_turns(line)}")
         if "audit_read_latency_ms" in line:
             notes.append(f"{c['audit_reads']} audit reads p99={_ms(line['audit_read_latency_ms']['p99'])}")
+        disk = line.get("disk_stalls") or {}
+        if disk.get("slow_fdatasync_ms"):
+            notes.append(f"fdatasyncs >= {fsync_shim.SLOW_S * 1000:.0f} ms: {len(disk['slow_fdatasync_ms'])}, slowest "
+                         f"{max(disk['slow_fdatasync_ms']):.0f}"
+                         + ("; the slowest delivery waited on one" if disk["slowest_delivery_waited_on_disk"] else ""))
     elif name == "saturation" and "ceiling" in line:
         notes.append(f"bare={line['ceiling']['bare_commands_per_s']:.0f}/s ratio={line['ceiling']['ratio']} "
                      f"(per turn {line['ceiling']['ratio_per_round']})")
@@ -95,6 +100,9 @@ def _notes(line: dict[str, Any]) -> list[str]:
         d = line["ceiling"]
         notes.append(f"acks={c['acks']} fdatasync/ack={c['fdatasyncs_per_ack']} acks/batch={c['acks_per_batch']}; "
                      f"disk: append+fdatasync {d['append_fdatasync_per_s']:.0f}/s, atomic replace {d['atomic_replace_per_s']:.0f}/s")
+        if c.get("slow_fdatasyncs"):
+            notes.append(f"fdatasyncs >= {fsync_shim.SLOW_S * 1000:.0f} ms: {c['slow_fdatasyncs']}, "
+                         f"slowest {c['slowest_fdatasync_ms']:.0f}")
     elif name == "fanout_capacity":
         notes.append(f"{c['sockets']} sockets, {c['mean_frame_bytes']} B/frame, closed={c['sockets_closed']}"
                      + (f", ratio={line['ceiling']['ratio']}" if "ceiling" in line else ""))

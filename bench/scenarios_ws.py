@@ -32,7 +32,7 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
     lines = []
     for subs in settings.pick((10, 50, 200), (10,)):
         progress(f"realistic: {subs} subscribers/box on /api/ws and /api/public/ws (+{AGGREGATE_SUBS} aggregate)")
-        with BelayServer(settings.affinity) as server:
+        with BelayServer(settings.affinity, count_fsyncs=True) as server:  # to tell disk stalls apart
             group = ClientGroup(settings)
             try:
                 driver = group.launch(clients_raw.judge_driver_proc, {
@@ -56,9 +56,10 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
                 [audit] = group.collect([poller], timeout=60)
                 wall, server_cpu = window.close()
                 memory = server.memory_mb()
+                stalls = server.slow_fdatasyncs()
             finally:
                 group.close()
-        lines += _realistic_lines(settings, subs, phase_s, drv, got, audit, server_cpu, wall, memory)
+        lines += _realistic_lines(settings, subs, phase_s, drv, got, audit, server_cpu, wall, memory, stalls)
     return lines
 
 
@@ -70,6 +71,7 @@ def _analyse(results: list[dict[str, Any]], sends: dict[tuple[int, int, float], 
     for (box, kind, tag) in sends:
         per_box_sends.setdefault(box, []).append((kind, tag))
     lost = ooo = missing = closed = 0
+    worst = (0.0, 0.0)  # (latency, sent) of the slowest scoreboard delivery
     examples: dict[tuple[int, int, float], float] = {}
     for r in results:
         frames: dict[int, list[tuple[int, float, float]]] = {}
@@ -98,19 +100,21 @@ def _analyse(results: list[dict[str, Any]], sends: dict[tuple[int, int, float], 
                         seen.add(key)
                         scoreboard.append(t - sent)
                         slowest[key] = max(slowest.get(key, 0.0), t - sent)
+                        worst = max(worst, (t - sent, sent))
             if last < finals.get(box, -1):
                 lost += 1
             if mode == "box":
                 gone = [(box, kind, tag) for kind, tag in per_box_sends.get(box, ()) if (box, kind, tag) not in seen]
                 missing += len(gone)
                 examples.update((k, sends[k]) for k in gone[:3])
-    return {"scoreboard": scoreboard, "spectator": spectator, "slowest": array("d", slowest.values()),
+    return {"scoreboard": scoreboard, "spectator": spectator, "slowest": array("d", slowest.values()), "worst": worst,
             "lost": lost, "out_of_order": ooo, "missing_echoes": missing, "sockets_closed": closed,
             "missing_examples": [[*k, round(v - min(sends.values(), default=0.0), 3)] for k, v in list(examples.items())[:5]]}
 
 
 def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[str, Any], got: list[dict[str, Any]],
-                     audit: dict[str, Any], server_cpu: float, wall: float, memory: dict[str, float]) -> list[dict[str, Any]]:
+                     audit: dict[str, Any], server_cpu: float, wall: float, memory: dict[str, float],
+                     stalls: list[tuple[float, float]]) -> list[dict[str, Any]]:
     everything = {k: v for phase in drv["phases"] for k, v in phase["sends"].items()}
     overall = _analyse(got, everything, drv["final_versions"])
     cpu, base_warnings = client_cpu([drv, *got, audit], ["driver", *(f"readers-{i}" for i in range(len(got))), "audit"])
@@ -147,6 +151,7 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
             "memory_mb": memory, "throughput_per_s": rate(sends, phase["wall_s"])}
         if p:
             extra["audit_read_latency_ms"] = latency_summary(audit["latencies"])
+        extra["disk_stalls"] = _disk_stalls(turns, stalls, result["worst"])
         out.append(line(settings, "realistic", f"{subs}/box {'WITH' if p else 'no'} audit reads",
                         {"boxes": 15, "subscribers_per_box": subs, "timer_sync_per_s_per_box": "1 or 2",
                          "progress_per_s_per_box": 0.3, "phase_s": phase_s, "turns": len(turns),
@@ -164,6 +169,18 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
     with_audit["audit_ratio"] = ratio
     with_audit.setdefault("targets", []).append(target("cmd p99 audit/no", ratio, "<=", 2))
     return out
+
+
+def _disk_stalls(turns: list[dict[str, Any]], stalls: list[tuple[float, float]],
+                 worst: tuple[float, float]) -> dict[str, Any]:
+    """The server's slow fdatasyncs (bench/fsync_shim.py) inside these turns, and whether the slowest
+    delivery was sent while one ran: its command then waited for the disk before it could be shown."""
+    spans = [(min(t["sends"].values()), max(t["sends"].values()) + 1.0) for t in turns if t["sends"]]
+    inside = [(start, took) for start, took in stalls if any(a <= start <= b for a, b in spans)]
+    latency, sent = worst
+    return {"slow_fdatasync_ms": [round(took * 1000, 1) for _, took in inside],
+            "slowest_delivery_waited_on_disk": any(start < sent + latency and start + took > sent
+                                                    for start, took in inside)}
 
 
 def _count_run(settings: Settings, server: BelayServer, specs: list[Any], duration: float, bare: bool,

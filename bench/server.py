@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench import fsync_shim
 from bench.credentials import SERVER_ENV, admin_headers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -203,12 +204,26 @@ class BelayServer:
 
     def fsync_counts(self) -> tuple[int, int]:
         """(fdatasync, fsync) calls so far, when started with count_fsyncs."""
-        import struct
+        data = self._fsync_record()
+        return fsync_shim.HEADER.unpack_from(data)[:2] if data else (0, 0)
+
+    def slow_fdatasyncs(self) -> list[tuple[float, float]]:
+        """(start, seconds) of the last fsync_shim.SLOW_RING fdatasyncs that took fsync_shim.SLOW_S
+        or more, oldest first, when started with count_fsyncs; start is on time.monotonic()."""
+        data = self._fsync_record()
+        if not data:
+            return []
+        slow = fsync_shim.HEADER.unpack_from(data)[2]
+        kept = range(max(0, slow - fsync_shim.SLOW_RING), slow)
+        return [fsync_shim.ENTRY.unpack_from(data, fsync_shim.HEADER.size + (i % fsync_shim.SLOW_RING)
+                                             * fsync_shim.ENTRY.size) for i in kept]
+
+    def _fsync_record(self) -> bytes:
         try:
             data = (self.root / "fsync-counter").read_bytes()
         except OSError:
-            return (0, 0)
-        return struct.unpack("<QQ", data[:16]) if len(data) >= 16 else (0, 0)
+            return b""
+        return data if len(data) >= fsync_shim.SIZE else b""
 
     def log_tail(self, lines: int = 20) -> str:
         try:
