@@ -3,7 +3,7 @@ noting the slow fdatasyncs.
 
 os.fdatasync and os.fsync are wrapped before run.py is loaded (persistence/fs.py looks them up
 at call time). Everything lives in a file mapped shared ($BENCH_FSYNC_COUNTER), so the bench reads
-it live without a syscall on the server's side (layout in `LAYOUT`, read by bench/server.py):
+it live without a syscall on the server's side (bench/server.py reads it with HEADER and ENTRY):
 <fdatasync count, fsync count, slow fdatasync count>, then a ring of the last SLOW_RING slow
 fdatasyncs as <start, duration> (time.monotonic() seconds: the same clock in every process).
 A slow fdatasync holds every command of its batch, and with it their broadcasts, so the bench
@@ -18,7 +18,7 @@ import struct
 import sys
 import time
 
-SLOW_S = 0.02  # an fdatasync is "slow" from here: ten times this disk's usual
+SLOW_S = 0.02  # an fdatasync is "slow" from here: about a hundred times this disk's usual 0.2 ms
 SLOW_RING = 64
 HEADER = struct.Struct("<QQQ")
 ENTRY = struct.Struct("<dd")
