@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,21 +95,21 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
     lines = []
     for n in (1, 15, 60):
         with BelayServer(settings.affinity, count_fsyncs=True) as server:
-            def probe() -> tuple[tuple[int, int], Any]:
-                return server.fsync_counts(), http_json(server.url + "/status/summary")[1].get("events")
+            def probe() -> tuple[tuple[int, int], Any, float]:
+                return (server.fsync_counts(), http_json(server.url + "/status/summary")[1].get("events"),
+                        time.monotonic())
 
-            out, ((s0, e0), (s1, e1)) = closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
-                                                    server, n, DURABLE, duration, False, probe,
-                                                    command="SUBMIT_SCORE (fdatasync before ok)")
-            stalls = server.slow_fdatasyncs()  # over the server's whole life, set-up included
+            out, ((s0, e0, t0), (s1, e1, t1)) = closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
+                                                            server, n, DURABLE, duration, False, probe,
+                                                            command="SUBMIT_SCORE (fdatasync before ok)")
+            stalls = [took for start, took in server.slow_fdatasyncs() if t0 <= start <= t1]  # the measured window
         acks = out["counts"].get("SUBMIT_SCORE", 0)
         datasyncs = s1[0] - s0[0]
         out["counts"].update(acks=acks, acks_per_s=out["throughput_per_s"], events_logged=(e1 or 0) - (e0 or 0),
                              fdatasyncs=datasyncs, fsyncs_checkpoint=s1[1] - s0[1],
                              fdatasyncs_per_ack=round(datasyncs / acks, 3) if acks else None,
                              acks_per_batch=round(acks / datasyncs, 2) if datasyncs else None,
-                             slow_fdatasyncs=len(stalls),
-                             slowest_fdatasync_ms=round(max((took for _, took in stalls), default=0.0) * 1000, 1))
+                             slow_fdatasyncs=len(stalls), slowest_fdatasync_ms=round(max(stalls, default=0.0) * 1000, 1))
         out["fsync_basis"] = ("os.fdatasync / os.fsync calls counted in the server process by bench/fsync_shim.py "
                               "(run.py unchanged); fdatasync = one log batch, fsync = checkpoint files and dirs")
         out["ceiling"] = {**disk, "ratio_to_append_fdatasync": round(out["throughput_per_s"] / disk["append_fdatasync_per_s"], 2)}
