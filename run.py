@@ -26,6 +26,7 @@ from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.cli import COMMANDS, EPILOG
 from transport.config import Config, ConfigError, add_arguments, load_config
+from transport.keys import HUB
 
 log = logging.getLogger("belay")
 
@@ -50,7 +51,7 @@ async def serve(config: Config) -> int:
     except StartupRefused as exc:
         log.error("refusing to start in production mode: %s", exc)
         return 2
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
+    runner = app_runner(app)
     try:
         await runner.setup()
     except StorageLocked as exc:
@@ -66,7 +67,7 @@ async def serve(config: Config) -> int:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
         return 2
-    collector = asyncio.create_task(keep_collections_short(), name="gc-freezer")
+    collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started), name="gc-freezer")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -74,7 +75,7 @@ async def serve(config: Config) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             pass
-    host, port = _bound_address(site, config)
+    host, port = _bound_address(runner, config)
     # Only now: a supervisor that reads this line may stop the server at once, and it must flush.
     print(f"listening on http://{host}:{port}", flush=True)
     try:
@@ -86,12 +87,14 @@ async def serve(config: Config) -> int:
     return 0
 
 
-def _bound_address(site: web.TCPSite, config: Config) -> tuple[str, int]:
-    server = site._server  # aiohttp keeps the asyncio server here; the only way to learn port 0's pick
-    if server is not None and server.sockets:
-        address = server.sockets[0].getsockname()
-        return config.host, int(address[1])
-    return config.host, config.port
+def app_runner(app: web.Application) -> web.AppRunner:
+    """How the server runs `app` (tests that depend on aiohttp's connection handling use it too)."""
+    return web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
+
+
+def _bound_address(runner: web.AppRunner, config: Config) -> tuple[str, int]:
+    addresses = runner.addresses  # the port the OS picked for --port 0
+    return config.host, int(addresses[0][1]) if addresses else config.port
 
 
 def main(argv: list[str] | None = None) -> int:

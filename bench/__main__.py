@@ -118,7 +118,8 @@ def _notes(line: dict[str, Any]) -> list[str]:
     elif name == "restart":
         notes.append(f"ready s={c['ready_s']} (bare aiohttp {c['bare_ready_s']}) boxes={c['boxes_restored']}")
     elif name == "rss":
-        notes.append(f"VmRSS idle {c['idle_VmRSS_mb']:.0f} -> {c['VmRSS_mb']:.0f} MB, VmHWM {c['VmHWM_mb']:.0f} MB")
+        rounds = ", ".join(f"{mb:.0f}" for mb in c["VmRSS_after_each_round_mb"])
+        notes.append(f"VmRSS idle {c['idle_VmRSS_mb']:.0f} MB, after each round {rounds} MB, VmHWM {c['VmHWM_mb']:.0f} MB")
     for t in line.get("targets", ()):
         mark = "n/a" if t["met"] is None else "ok" if t["met"] else "MISSED"
         notes.append(f"[{t['what']} {t['value']} {t['op']} {t['target']}: {mark}]")

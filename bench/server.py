@@ -136,13 +136,15 @@ class BelayServer:
         # A venue PC runs with cached bytecode; a harness environment that forbids writing it would
         # make every start-up recompile the project and measure that instead.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # Backups on, as at a venue, but into this temp dir: run.py's default is its working directory.
+        belay_args = [*args, "--backup-dir", str(self.root / "backups")]
         if self.bare:
             argv, cwd = [sys.executable, "-m", "bench.ceilings", *args], REPO
         elif self.count_fsyncs:
             env["BENCH_FSYNC_COUNTER"] = str(self.root / "fsync-counter")
-            argv, cwd = [sys.executable, str(REPO / "bench" / "fsync_shim.py"), "run.py", *args], SERVER_DIR[0]
+            argv, cwd = [sys.executable, str(REPO / "bench" / "fsync_shim.py"), "run.py", *belay_args], SERVER_DIR[0]
         else:
-            argv, cwd = [sys.executable, "run.py", *args], SERVER_DIR[0]
+            argv, cwd = [sys.executable, "run.py", *belay_args], SERVER_DIR[0]
         self.proc = subprocess.Popen(self.wrapper + argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log,
                                      stdin=subprocess.DEVNULL, preexec_fn=lambda: prepare_process(cores), env=env)
         log.close()

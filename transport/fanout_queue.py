@@ -56,6 +56,7 @@ class FanoutQueue:
         self._deliveries: deque[_Delivery] = deque()
         self._backlog = 0  # writes waiting in _deliveries
         self._commands = 0  # commands being served right now
+        self._commands_started = 0  # since start-up
         self._serving = _Serving(self)  # one reusable context manager: entered on every command
         self._flush_due = False
         self._yield_timer: asyncio.TimerHandle | None = None  # set while writing waits for commands
@@ -83,8 +84,13 @@ class FanoutQueue:
     def commands_in_flight(self) -> int:
         return self._commands
 
+    @property
+    def commands_started(self) -> int:
+        return self._commands_started
+
     def _command_started(self) -> None:
         self._commands += 1
+        self._commands_started += 1
 
     def _command_done(self) -> None:
         self._commands -= 1

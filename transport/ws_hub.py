@@ -64,6 +64,10 @@ class Hub:
     def commands_being_served(self) -> int:
         return self._queue.commands_in_flight
 
+    def commands_started(self) -> int:
+        """Commands served since start-up (the collector waits for a quiet spell)."""
+        return self._queue.commands_started
+
     def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
         """Send the first snapshot (built now) and add to the channel, in queue order: frames
         published before this call are older than the snapshot and never reach the socket."""

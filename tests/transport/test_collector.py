@@ -1,6 +1,9 @@
-"""The collector's routine: young collections only, then everything that survived is frozen."""
+"""The collector's routine: young collections, then everything that survived is frozen; a burst of
+young objects is frozen without a walk; the full collection waits for a quiet spell."""
 import asyncio
 import gc
+import itertools
+from typing import Callable
 
 import pytest
 
@@ -10,39 +13,119 @@ from transport import collector
 @pytest.fixture
 def restored_gc():
     thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    gc.disable()
+    gc.unfreeze()
     yield
     gc.unfreeze()
     gc.set_threshold(*thresholds)
     (gc.enable if enabled else gc.disable)()
 
 
-async def test_the_collector_freezes_survivors_after_young_collections(restored_gc, monkeypatch) -> None:
+class Collections:
+    """The generation of every collection that starts while this is installed."""
+
+    def __init__(self) -> None:
+        self.generations: list[int] = []
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.generations.append(info["generation"])
+
+    def __enter__(self) -> "Collections":
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def run_routine(commands: Callable[[], int], until: Callable[[], bool], ticks: int = 300) -> None:
+    """The routine for at most `ticks` of its interval (bounded: a routine that never does it fails)."""
+    task = asyncio.create_task(collector.keep_collections_short(commands))
+    try:
+        for _ in range(ticks):
+            await asyncio.sleep(collector.FREEZE_EVERY_S)
+            if until():
+                return
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+def fast(monkeypatch):
     monkeypatch.setattr(collector, "FREEZE_EVERY_S", 0.01)
-    generations: list[int] = []
+
+
+async def test_the_collector_freezes_survivors_after_young_collections(restored_gc, fast) -> None:
+    with Collections() as seen:
+        task = asyncio.create_task(collector.keep_collections_short(lambda: 0))
+        try:
+            await asyncio.sleep(0)  # the first freeze: what start-up made
+            assert gc.isenabled() and gc.get_threshold() == collector.THRESHOLDS
+            survivor = [object()]  # made after the first freeze: young until the routine runs
+            for _ in range(500):
+                if seen.generations.count(1) >= 3:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    assert seen.generations.count(1) >= 3
+    assert not any(o is survivor for g in (0, 1, 2) for o in gc.get_objects(g)), "moved out of the way"
+    assert 2 not in seen.generations  # never a full collection before the hour is up
+
+
+async def test_a_burst_of_young_objects_is_frozen_without_walking_it(restored_gc, fast, monkeypatch) -> None:
+    monkeypatch.setattr(collector, "YOUNG_WALK_LIMIT", 1_000)
+    walked: list[int] = []  # young objects at the start of each of the routine's young collections
 
     def record(phase: str, info: dict) -> None:
-        if phase == "start":
-            generations.append(info["generation"])
+        if phase == "start" and info["generation"] == 1:
+            walked.append(len(gc.get_objects(0)) + len(gc.get_objects(1)))
 
-    gc.disable()
-    gc.unfreeze()
-    task = asyncio.create_task(collector.keep_collections_short())
+    burst: list[list[int]] = []
     gc.callbacks.append(record)
     try:
-        await asyncio.sleep(0)  # the first freeze: what start-up made
-        assert gc.isenabled() and gc.get_threshold() == collector.THRESHOLDS
-        survivor = [object()]  # made after the first freeze: young until the routine runs
+        task = asyncio.create_task(collector.keep_collections_short(lambda: 0))
+        await asyncio.sleep(0)
         frozen_before = gc.get_freeze_count()
-        for _ in range(500):  # bounded: a routine that stopped collecting fails, not hangs
-            if generations.count(1) >= 3:
+        burst.extend([n] for n in range(5_000))  # 5,000 young containers, like a storm's teardown
+        for _ in range(500):
+            if gc.get_freeze_count() >= frozen_before + 5_000 and walked:
                 break
             await asyncio.sleep(0.01)
-        assert generations.count(1) >= 3
-        assert gc.get_freeze_count() > frozen_before  # the survivor and its kind moved out of the way
-        assert 2 not in generations  # never a full collection before the hour is up
-        assert survivor
+        frozen = gc.get_freeze_count() - frozen_before
     finally:
         gc.callbacks.remove(record)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+    assert frozen >= 5_000, "the burst was frozen"
+    assert walked, "young collections go on once the burst is frozen"
+    assert max(walked) < 5_000, "the burst itself was never walked"
+
+
+@pytest.mark.parametrize(("since_full", "quiet_for", "due"), [
+    (0.0, 10_000.0, False),  # just done
+    (3599.0, 10_000.0, False),  # not an hour yet
+    (3600.0, 59.0, False),  # an hour, but commands came a moment ago
+    (3600.0, 60.0, True),  # an hour and a quiet minute
+    (86_399.0, 0.0, False),  # busy all day
+    (86_400.0, 0.0, True),  # a day: at the latest
+])
+def test_the_full_collection_waits_for_a_quiet_spell(since_full: float, quiet_for: float, due: bool) -> None:
+    assert collector.full_collection_due(since_full, quiet_for) is due
+
+
+async def test_the_full_collection_runs_when_no_command_comes(restored_gc, fast, monkeypatch) -> None:
+    monkeypatch.setattr(collector, "FULL_COLLECTION_EVERY_S", 0.05)
+    monkeypatch.setattr(collector, "QUIET_S", 0.1)
+    served = itertools.count()
+    with Collections() as seen:
+        await run_routine(lambda: next(served), lambda: False, ticks=40)  # a command every tick
+        assert 2 not in seen.generations, "no full collection while commands come"
+        await run_routine(lambda: 7, lambda: 2 in seen.generations)
+    assert 2 in seen.generations

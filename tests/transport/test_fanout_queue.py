@@ -126,3 +126,12 @@ async def test_clear_drops_everything_queued() -> None:
         await asyncio.sleep(0.03)
     await turns(4)
     assert log == []
+
+
+async def test_every_command_served_is_counted_once_it_starts() -> None:
+    queue = FanoutQueue()
+    with queue.serving_command():
+        assert (queue.commands_started, queue.commands_in_flight) == (1, 1)
+        with queue.serving_command():
+            assert (queue.commands_started, queue.commands_in_flight) == (2, 2)
+    assert (queue.commands_started, queue.commands_in_flight) == (2, 0)  # started stays: the collector's clock

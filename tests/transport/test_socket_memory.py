@@ -1,0 +1,96 @@
+"""A WebSocket that its client drops is freed by reference counting alone.
+
+The collector freezes long-lived objects and runs a full collection only in a quiet spell
+(transport/collector.py), so a dead socket left in a reference cycle would stay in memory for
+hours, and screens and phones come and go all day: 6,000 dropped sockets kept 68 MB each time
+(docs/performance.md, change 28)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import gc
+import os
+import socket
+import struct
+import weakref
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from run import app_runner
+from tests.conftest import make_config
+from transport.app import create_app
+from transport.keys import HUB
+from transport.ws_hub import PUBLIC
+
+SOCKETS = 20
+
+
+@contextlib.asynccontextmanager
+async def served(storage_dir: Path) -> AsyncIterator[tuple[web.Application, int]]:
+    """The app as run.py serves it (aiohttp's test server cancels handlers, which hides the cycle)."""
+    app = create_app(make_config(storage_dir))
+    runner = app_runner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield app, runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def open_socket(port: int) -> asyncio.StreamWriter:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /api/public/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+    await read_frame(reader)  # the snapshot: a socket closed with unread data would send RST, not FIN
+    return writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes:
+    _flags, length = await reader.readexactly(2)
+    if length == 126:
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", await reader.readexactly(8))
+    return await reader.readexactly(length)
+
+
+def drop(writer: asyncio.StreamWriter, how: str) -> None:
+    if how == "reset":  # RST, as a phone that loses its network
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()  # FIN without a closing frame, as a browser tab that is killed
+
+
+@pytest.mark.parametrize("how", ["fin", "reset"])
+async def test_dropped_sockets_are_freed_without_the_collector(tmp_path: Path, how: str) -> None:
+    enabled = gc.isenabled()
+    async with served(tmp_path / "data") as (app, port):
+        hub = app[HUB]
+        writers = [await open_socket(port) for _ in range(SOCKETS)]
+        for _ in range(500):
+            if hub.count(PUBLIC) == SOCKETS:
+                break
+            await asyncio.sleep(0.01)
+        alive = [weakref.ref(ws) for ws in hub.sockets()]
+        assert len(alive) == SOCKETS
+        gc.disable()  # from here only reference counting frees anything
+        try:
+            for writer in writers:
+                drop(writer, how)
+            for _ in range(300):
+                if not any(ref() for ref in alive):
+                    break
+                await asyncio.sleep(0.01)
+            left = sum(1 for ref in alive if ref() is not None)
+        finally:
+            if enabled:
+                gc.enable()
+        assert hub.count(PUBLIC) == 0
+        assert left == 0, f"{left} of {SOCKETS} dropped sockets are kept alive by a reference cycle"
