@@ -16,6 +16,7 @@ INVALID_LIMIT = "limit must be an integer from 1 to 2000"
 NOT_FOUND = "not found"
 METHOD_NOT_ALLOWED = "method not allowed"
 INTERNAL_ERROR = "internal_error"
+CONNECTION_LOST = "connection lost before the request was read"
 STORAGE_UNAVAILABLE = "storage_unavailable"
 
 
@@ -69,6 +70,23 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         return json_error(exc.status_code, detail, headers={
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")
         })
+    if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
+        # A tablet that lost the network mid-request: not a bug, and nobody is left to answer.
+        log.info("client %s went away during %s %s", request.remote, request.method, request.path)
+        drop_tracebacks(exc)  # aiohttp keeps this error on the request's body stream
+        return json_error(400, CONNECTION_LOST)
     # A bug, not bad input: log it once, never show the traceback to the client.
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return json_error(500, INTERNAL_ERROR)
+
+
+def drop_tracebacks(error: BaseException | None) -> None:
+    """An error that aiohttp keeps (on a dead socket, on a cut-off body) has a traceback whose frames
+    hold the very object that keeps it: a reference cycle. A connection lives long enough for the
+    collector to freeze it (transport/collector.py), so only a full collection, hours later, would
+    free it. Without the tracebacks it is freed as soon as the connection ends."""
+    for _ in range(8):  # chains are short; the bound is for a chain that loops
+        if error is None:
+            return
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__

@@ -7,7 +7,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from transport.auth import Need, authorize, may_view
-from transport.errors import ClientError
+from transport.errors import ClientError, drop_tracebacks
 from transport.http_api import MAX_BOX_ID, parse_box_id
 from transport.keys import CONFIG, HUB, REGISTRY
 from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
@@ -95,19 +95,8 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     finally:
         hub.leave(channel, subscriber)
         subscriber.close()
-        _drop_tracebacks(ws.exception())
+        drop_tracebacks(ws.exception())  # a socket that died keeps its error
     return ws
-
-
-def _drop_tracebacks(error: BaseException | None) -> None:
-    """A socket that died keeps its error, and the error's traceback holds a frame that holds the
-    socket: a cycle. The socket's objects were frozen long ago (transport/collector.py), so only a
-    full collection could free them. Without the tracebacks, closing frees them at once."""
-    for _ in range(8):  # chains are short; the bound is for a chain that loops
-        if error is None:
-            return
-        error.__traceback__ = None
-        error = error.__cause__ or error.__context__
 
 
 def _answer(hub: Hub, subscriber: Subscriber, data: str,

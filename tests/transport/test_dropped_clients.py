@@ -1,15 +1,17 @@
-"""A WebSocket that its client drops is freed by reference counting alone.
+"""A WebSocket or a request that its client drops is freed by reference counting alone, and a
+request cut off mid-body is not logged as a bug.
 
 The collector freezes long-lived objects and runs a full collection only in a quiet spell
-(transport/collector.py), so a dead socket left in a reference cycle would stay in memory for
-hours, and screens and phones come and go all day: 6,000 dropped sockets kept 68 MB each time
-(docs/performance.md, change 28)."""
+(transport/collector.py), so a dead connection left in a reference cycle would stay in memory for
+hours, and screens, phones and tablets come and go all day: 6,000 dropped sockets kept 68 MB each
+time (docs/performance.md, change 28)."""
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
 import gc
+import logging
 import os
 import socket
 import struct
@@ -94,3 +96,39 @@ async def test_dropped_sockets_are_freed_without_the_collector(tmp_path: Path, h
                 gc.enable()
         assert hub.count(PUBLIC) == 0
         assert left == 0, f"{left} of {SOCKETS} dropped sockets are kept alive by a reference cycle"
+
+
+async def in_flight_requests(path: str) -> list[web.BaseRequest]:
+    for _ in range(300):
+        found = [o for o in gc.get_objects() if isinstance(o, web.BaseRequest) and o.path == path]
+        if found:
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no request for {path} reached the server")
+
+
+@pytest.mark.parametrize("how", ["fin", "reset"])
+async def test_a_request_cut_off_mid_body_is_freed_and_not_logged_as_a_bug(
+        tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="belay")
+    enabled = gc.isenabled()
+    async with served(tmp_path / "data") as (_app, port):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /api/cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"boxId\": 0, ")  # a tablet losing Wi-Fi mid-upload
+        await writer.drain()
+        alive = [weakref.ref(request) for request in await in_flight_requests("/api/cmd")]
+        gc.disable()
+        try:
+            drop(writer, how)
+            for _ in range(300):
+                if not any(ref() for ref in alive) and "went away" in caplog.text:
+                    break
+                await asyncio.sleep(0.01)
+            left = sum(1 for ref in alive if ref() is not None)
+        finally:
+            if enabled:
+                gc.enable()
+    assert left == 0, "the cut-off request is kept alive by a reference cycle"
+    assert "went away during POST /api/cmd" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a client leaving is not a server error"
