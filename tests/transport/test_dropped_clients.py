@@ -17,7 +17,7 @@ import socket
 import struct
 import weakref
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -70,9 +70,27 @@ def drop(writer: asyncio.StreamWriter, how: str) -> None:
     writer.close()  # FIN without a closing frame, as a browser tab that is killed
 
 
+async def left_alive(objects: list[object], drop_them: Callable[[], None],
+                     also_wait_for: Callable[[], bool] = lambda: True) -> int:
+    """How many of `objects` outlive `drop_them()` with the collector off (reference counting only)."""
+    alive = [weakref.ref(o) for o in objects]
+    del objects
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        drop_them()
+        for _ in range(300):
+            if not any(ref() for ref in alive) and also_wait_for():
+                break
+            await asyncio.sleep(0.01)
+        return sum(1 for ref in alive if ref() is not None)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @pytest.mark.parametrize("how", ["fin", "reset"])
 async def test_dropped_sockets_are_freed_without_the_collector(tmp_path: Path, how: str) -> None:
-    enabled = gc.isenabled()
     async with served(tmp_path / "data") as (app, port):
         hub = app[HUB]
         writers = [await open_socket(port) for _ in range(SOCKETS)]
@@ -80,20 +98,8 @@ async def test_dropped_sockets_are_freed_without_the_collector(tmp_path: Path, h
             if hub.count(PUBLIC) == SOCKETS:
                 break
             await asyncio.sleep(0.01)
-        alive = [weakref.ref(ws) for ws in hub.sockets()]
-        assert len(alive) == SOCKETS
-        gc.disable()  # from here only reference counting frees anything
-        try:
-            for writer in writers:
-                drop(writer, how)
-            for _ in range(300):
-                if not any(ref() for ref in alive):
-                    break
-                await asyncio.sleep(0.01)
-            left = sum(1 for ref in alive if ref() is not None)
-        finally:
-            if enabled:
-                gc.enable()
+        assert hub.count(PUBLIC) == SOCKETS
+        left = await left_alive(hub.sockets(), lambda: [drop(w, how) for w in writers])
         assert hub.count(PUBLIC) == 0
         assert left == 0, f"{left} of {SOCKETS} dropped sockets are kept alive by a reference cycle"
 
@@ -111,24 +117,13 @@ async def in_flight_requests(path: str) -> list[web.BaseRequest]:
 async def test_a_request_cut_off_mid_body_is_freed_and_not_logged_as_a_bug(
         tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="belay")
-    enabled = gc.isenabled()
     async with served(tmp_path / "data") as (_app, port):
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /api/cmd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n{\"boxId\": 0, ")  # a tablet losing Wi-Fi mid-upload
         await writer.drain()
-        alive = [weakref.ref(request) for request in await in_flight_requests("/api/cmd")]
-        gc.disable()
-        try:
-            drop(writer, how)
-            for _ in range(300):
-                if not any(ref() for ref in alive) and "went away" in caplog.text:
-                    break
-                await asyncio.sleep(0.01)
-            left = sum(1 for ref in alive if ref() is not None)
-        finally:
-            if enabled:
-                gc.enable()
+        left = await left_alive(await in_flight_requests("/api/cmd"), lambda: drop(writer, how),
+                                lambda: "went away" in caplog.text)
     assert left == 0, "the cut-off request is kept alive by a reference cycle"
     assert "went away during POST /api/cmd" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "a client leaving is not a server error"
