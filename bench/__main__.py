@@ -93,6 +93,14 @@ def _notes(line: dict[str, Any]) -> list[str]:
             notes.append(f"fdatasyncs >= {fsync_shim.SLOW_S * 1000:.0f} ms: {len(disk['slow_fdatasync_ms'])}, slowest "
                          f"{max(disk['slow_fdatasync_ms']):.0f}"
                          + ("; the slowest delivery waited on one" if disk["slowest_delivery_waited_on_disk"] else ""))
+        loop = line.get("loop") or {}
+        slowest = loop.get("slowest_delivery")
+        if slowest:
+            notes.append(f"loop during the slowest delivery: {slowest['on_cpu_ms']:.0f} ms on the CPU, "
+                         f"{slowest['waiting_for_cpu_ms']:.0f} ms waiting for it (of {slowest['span_ms']:.0f}), "
+                         f"the server's other threads {slowest['other_threads_on_cpu_ms']:.0f} ms on the CPU")
+        if loop.get("waiting_for_cpu_pct_of_turns") is not None:
+            notes.append(f"loop waited for the CPU {loop['waiting_for_cpu_pct_of_turns']}% of the turns")
     elif name == "saturation" and "ceiling" in line:
         notes.append(f"bare={line['ceiling']['bare_commands_per_s']:.0f}/s ratio={line['ceiling']['ratio']} "
                      f"(per turn {line['ceiling']['ratio_per_round']})")

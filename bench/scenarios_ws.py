@@ -9,6 +9,7 @@ from typing import Any
 from bench import clients_raw
 from bench.common import (BOXES, READER_PROCS, ClientGroup, Settings, alternating_phases, client_cpu, line, pool_phases,
                           post_json, progress, reply_p99_ms, spread, target)
+from bench.schedstat import LoopSampler, Sample, loop_report
 from bench.server import BelayServer, CpuWindow
 from bench.stats import latency_summary, rate
 
@@ -34,6 +35,7 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
         progress(f"realistic: {subs} subscribers/box on /api/ws and /api/public/ws (+{AGGREGATE_SUBS} aggregate)")
         with BelayServer(settings.affinity, count_fsyncs=True) as server:  # to tell disk stalls apart
             group = ClientGroup(settings)
+            loop = LoopSampler(server.pid)  # and waits for the CPU
             try:
                 driver = group.launch(clients_raw.judge_driver_proc, {
                     "url": server.url, "boxes": BOXES, "phases": phases, "gap_s": gap_s,
@@ -48,6 +50,7 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
                     "url": server.url, "limit": 200, "interval_s": settings.pick(3.0, 1.0), "windows": windows})
                 group.wait_ready([poller])
                 window = CpuWindow(server)
+                loop.start()
                 group.go()
                 [drv] = group.collect([driver], timeout=sum(phases) + gap_s * len(phases) + 180)
                 for q in controls:
@@ -58,8 +61,9 @@ def realistic(settings: Settings) -> list[dict[str, Any]]:
                 memory = server.memory_mb()
                 stalls = server.slow_fdatasyncs()
             finally:
+                samples = loop.stop()
                 group.close()
-        lines += _realistic_lines(settings, subs, phase_s, drv, got, audit, server_cpu, wall, memory, stalls)
+        lines += _realistic_lines(settings, subs, phase_s, drv, got, audit, server_cpu, wall, memory, stalls, samples)
     return lines
 
 
@@ -114,7 +118,7 @@ def _analyse(results: list[dict[str, Any]], sends: dict[tuple[int, int, float], 
 
 def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[str, Any], got: list[dict[str, Any]],
                      audit: dict[str, Any], server_cpu: float, wall: float, memory: dict[str, float],
-                     stalls: list[tuple[float, float]]) -> list[dict[str, Any]]:
+                     stalls: list[tuple[float, float]], samples: list[Sample]) -> list[dict[str, Any]]:
     everything = {k: v for phase in drv["phases"] for k, v in phase["sends"].items()}
     overall = _analyse(got, everything, drv["final_versions"])
     cpu, base_warnings = client_cpu([drv, *got, audit], ["driver", *(f"readers-{i}" for i in range(len(got))), "audit"])
@@ -152,6 +156,7 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
         if p:
             extra["audit_read_latency_ms"] = latency_summary(audit["latencies"])
         extra["disk_stalls"] = _disk_stalls(turns, stalls, result["worst"])
+        extra["loop"] = loop_report(samples, _turn_spans(turns), result["worst"])
         out.append(line(settings, "realistic", f"{subs}/box {'WITH' if p else 'no'} audit reads",
                         {"boxes": 15, "subscribers_per_box": subs, "timer_sync_per_s_per_box": "1 or 2",
                          "progress_per_s_per_box": 0.3, "phase_s": phase_s, "turns": len(turns),
@@ -175,7 +180,7 @@ def _disk_stalls(turns: list[dict[str, Any]], stalls: list[tuple[float, float]],
                  worst: tuple[float, float]) -> dict[str, Any]:
     """The server's slow fdatasyncs (bench/fsync_shim.py) inside these turns, and whether the slowest
     delivery was sent while one ran: its command then waited for the disk before it could be shown."""
-    spans = [(min(t["sends"].values()), max(t["sends"].values()) + 1.0) for t in turns if t["sends"]]
+    spans = _turn_spans(turns)
     inside = [(start, took) for start, took in stalls if any(a <= start <= b for a, b in spans)]
     latency, sent = worst
     return {"slow_fdatasync_ms": [round(took * 1000, 1) for _, took in inside],
@@ -269,3 +274,8 @@ def rss(settings: Settings) -> list[dict[str, Any]]:
                cpu_window_s=r["wall"], memory_mb=memory)
     out["targets"] = [target("VmHWM MB", memory["VmHWM"], "<=", 120)]
     return [out]
+
+
+def _turn_spans(turns: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """From each turn's first command to a second after its last (the last deliveries land then)."""
+    return [(min(t["sends"].values()), max(t["sends"].values()) + 1.0) for t in turns if t["sends"]]
