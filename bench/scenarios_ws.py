@@ -187,6 +187,10 @@ def _disk_stalls(turns: list[dict[str, Any]], stalls: list[tuple[float, float]],
             "slowest_delivery_waited_on_disk": any(start < sent + latency and start + took > sent
                                                     for start, took in inside)}
 
+def _turn_spans(turns: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """From each turn's first command to a second after its last (the last deliveries land then)."""
+    return [(min(t["sends"].values()), max(t["sends"].values()) + 1.0) for t in turns if t["sends"]]
+
 
 def _count_run(settings: Settings, server: BelayServer, specs: list[Any], duration: float, bare: bool,
                size: int = 0) -> dict[str, Any]:
@@ -275,7 +279,3 @@ def rss(settings: Settings) -> list[dict[str, Any]]:
     out["targets"] = [target("VmHWM MB", memory["VmHWM"], "<=", 120)]
     return [out]
 
-
-def _turn_spans(turns: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """From each turn's first command to a second after its last (the last deliveries land then)."""
-    return [(min(t["sends"].values()), max(t["sends"].values()) + 1.0) for t in turns if t["sends"]]
