@@ -14,19 +14,10 @@ if __name__ == "__main__":  # not when a tool imports this module
 import argparse  # noqa: E402 - after gc.disable() on purpose
 import asyncio
 import logging
-import signal
 import sys
 
-from aiohttp import web
-
-from persistence.json_store import StorageLocked
-from persistence.storage import StorageError
-from transport.accounts_setup import StartupRefused
-from transport.app import create_app
-from transport.collector import keep_collections_short
 from transport.cli import COMMANDS, EPILOG
-from transport.config import Config, ConfigError, add_arguments, load_config
-from transport.keys import HUB
+from transport.config import ConfigError, add_arguments, load_config
 
 log = logging.getLogger("belay")
 
@@ -43,58 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(parser)
     return parser
-
-
-async def serve(config: Config) -> int:
-    try:
-        app = create_app(config)
-    except StartupRefused as exc:
-        log.error("refusing to start in production mode: %s", exc)
-        return 2
-    runner = app_runner(app)
-    try:
-        await runner.setup()
-    except StorageLocked as exc:
-        log.error("%s", exc)
-        return 2
-    except (StorageError, OSError) as exc:
-        log.error("cannot open storage at %s: %s", config.storage_dir, exc)
-        return 2
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
-        await runner.cleanup()
-        return 2
-    collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started), name="gc-freezer")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
-            pass
-    host, port = _bound_address(runner, config)
-    # Only now: a supervisor that reads this line may stop the server at once, and it must flush.
-    print(f"listening on http://{host}:{port}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping: no new commands, flushing the log and checkpointing every box")
-        collector.cancel()
-        await runner.cleanup()
-    return 0
-
-
-def app_runner(app: web.Application) -> web.AppRunner:
-    """How the server runs `app` (tests that depend on aiohttp's connection handling use it too)."""
-    return web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
-
-
-def _bound_address(runner: web.AppRunner, config: Config) -> tuple[str, int]:
-    addresses = runner.addresses  # the port the OS picked for --port 0
-    return config.host, int(addresses[0][1]) if addresses else config.port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         uvloop = None
     log.info("event loop: %s", "uvloop" if uvloop else "asyncio")
+    # The server's modules load here, not at the top: a worker process (multiprocessing's spawn)
+    # imports this file again, and must not pay ~250 ms of CPU for aiohttp and the whole app.
+    from transport.server import serve
     # A thread that holds the GIL (an audit read, a checkpoint) keeps it until the event loop has
     # waited this long; the default 5 ms per hand-over would stall the fan-out's slices.
     sys.setswitchinterval(SWITCH_INTERVAL_S)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from actors.persister import Persister
 from actors.runtime import Actor
+from actors.worker_process import background_executor
 from persistence.backup import backups, build_zip, prune
 
 if TYPE_CHECKING:
@@ -97,10 +98,7 @@ class BackupActor(Actor):
 
     async def _in_worker(self, fn, *args):  # type: ignore[no-untyped-def]
         if self._pool is None:
-            import multiprocessing  # loaded with the first backup, not at every start-up
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = background_executor()  # with the first backup, not at every start-up
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def periodic(self, interval_min: float) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+from actors.worker_process import background_executor
+
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
@@ -30,7 +32,7 @@ class WorkerPool:
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._executor: ProcessPoolExecutor | None = None  # started on first use: many apps never upload or export
+        self._executor: ProcessPoolExecutor | None = None
         self._lock = asyncio.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -50,12 +52,7 @@ class WorkerPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            import multiprocessing  # these modules cost start-up time; most runs never need them
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn, not fork: forking a process with running threads and an event loop is unsafe,
-            # and it is what macOS and Windows do anyway.
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = background_executor()  # on first use: many apps never upload or export
         return self._executor
 
     def _kill(self) -> None:

@@ -22,10 +22,10 @@ from typing import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from run import app_runner
 from tests.conftest import make_config
 from transport.app import create_app
 from transport.keys import HUB
+from transport.server import app_runner
 from transport.ws_hub import PUBLIC
 
 SOCKETS = 20
