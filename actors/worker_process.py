@@ -2,8 +2,9 @@
 
 Spawned, not forked: forking a process with running threads and an event loop is unsafe, and it is
 what macOS and Windows do anyway. The worker only gets the CPU that scoring leaves: on a venue PC with
-one or two cores, a backup's worker (about 260 ms of CPU to start and zip) at normal priority took the
-event loop's core for 24 ms of one turn of the realistic bench (docs/performance.md, change 30).
+one or two cores, a backup's worker at normal priority (about 260 ms of CPU to start and zip)
+preempted the event loop for 24-45 ms in one turn of the realistic bench (docs/performance.md,
+change 30).
 """
 from __future__ import annotations
 
