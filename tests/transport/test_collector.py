@@ -1,9 +1,10 @@
 """The collector's routine: young collections, then everything that survived is frozen; a burst of
 young objects is frozen without a walk; the full collection waits for a quiet spell."""
 import asyncio
+import contextlib
 import gc
 import itertools
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 import pytest
 
@@ -39,18 +40,25 @@ class Collections:
         gc.callbacks.remove(self)
 
 
-async def run_routine(commands: Callable[[], int], until: Callable[[], bool], ticks: int = 300) -> None:
-    """The routine for at most `ticks` of its interval (bounded: a routine that never does it fails)."""
+@contextlib.asynccontextmanager
+async def routine(commands: Callable[[], int]) -> AsyncIterator[None]:
+    """The collector's routine, past its first freeze (what "start-up" made), until the block ends."""
     task = asyncio.create_task(collector.keep_collections_short(commands))
+    await asyncio.sleep(0)
     try:
-        for _ in range(ticks):
-            await asyncio.sleep(collector.FREEZE_EVERY_S)
-            if until():
-                return
+        yield
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def wait_for(condition: Callable[[], bool], ticks: int = 500) -> None:
+    """Bounded: a routine that never does it fails the test's assertions, it does not hang."""
+    for _ in range(ticks):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -60,19 +68,10 @@ def fast(monkeypatch):
 
 async def test_the_collector_freezes_survivors_after_young_collections(restored_gc, fast) -> None:
     with Collections() as seen:
-        task = asyncio.create_task(collector.keep_collections_short(lambda: 0))
-        try:
-            await asyncio.sleep(0)  # the first freeze: what start-up made
+        async with routine(lambda: 0):
             assert gc.isenabled() and gc.get_threshold() == collector.THRESHOLDS
             survivor = [object()]  # made after the first freeze: young until the routine runs
-            for _ in range(500):
-                if seen.generations.count(1) >= 3:
-                    break
-                await asyncio.sleep(0.01)
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await wait_for(lambda: seen.generations.count(1) >= 3)
     assert seen.generations.count(1) >= 3
     assert not any(o is survivor for g in (0, 1, 2) for o in gc.get_objects(g)), "moved out of the way"
     assert 2 not in seen.generations  # never a full collection before the hour is up
@@ -89,20 +88,13 @@ async def test_a_burst_of_young_objects_is_frozen_without_walking_it(restored_gc
     burst: list[list[int]] = []
     gc.callbacks.append(record)
     try:
-        task = asyncio.create_task(collector.keep_collections_short(lambda: 0))
-        await asyncio.sleep(0)
-        frozen_before = gc.get_freeze_count()
-        burst.extend([n] for n in range(5_000))  # 5,000 young containers, like a storm's teardown
-        for _ in range(500):
-            if gc.get_freeze_count() >= frozen_before + 5_000 and walked:
-                break
-            await asyncio.sleep(0.01)
-        frozen = gc.get_freeze_count() - frozen_before
+        async with routine(lambda: 0):
+            frozen_before = gc.get_freeze_count()
+            burst.extend([n] for n in range(5_000))  # 5,000 young containers, like a storm's teardown
+            await wait_for(lambda: gc.get_freeze_count() >= frozen_before + 5_000 and bool(walked))
+            frozen = gc.get_freeze_count() - frozen_before
     finally:
         gc.callbacks.remove(record)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
     assert frozen >= 5_000, "the burst was frozen"
     assert walked, "young collections go on once the burst is frozen"
     assert max(walked) < 5_000, "the burst itself was never walked"
@@ -125,7 +117,9 @@ async def test_the_full_collection_runs_when_no_command_comes(restored_gc, fast,
     monkeypatch.setattr(collector, "QUIET_S", 0.1)
     served = itertools.count()
     with Collections() as seen:
-        await run_routine(lambda: next(served), lambda: False, ticks=40)  # a command every tick
+        async with routine(lambda: next(served)):  # a command every tick
+            await asyncio.sleep(0.4)
         assert 2 not in seen.generations, "no full collection while commands come"
-        await run_routine(lambda: 7, lambda: 2 in seen.generations)
+        async with routine(lambda: 7):
+            await wait_for(lambda: 2 in seen.generations)
     assert 2 in seen.generations
