@@ -6,11 +6,13 @@ returns a new dict, so the caller can write it to disk first and swap it in only
 """
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from typing import Any
 
 ROLES = ("admin", "judge", "viewer")
 DEFAULT_ROLE = "viewer"
+ADMIN_NAME = "admin"  # the account made at the first start
 MAX_BOX_ID = 9999
 
 User = dict[str, Any]
@@ -42,8 +44,11 @@ def load_users(obj: object) -> Users:
 
 
 def find_user(users: Users, raw_username: str) -> tuple[str, User] | None:
-    """(key, record) in the reference's lookup order (§6.2): exact key; canonical key; for a number
-    n, "n" then "Box n"; finally a case-insensitive match of canonical forms."""
+    """(key, record) for a typed login name, in the reference's order (§6.2): the exact key; the
+    canonical key; for a box number n, "n" then "Box n" (the control panel promises both aliases);
+    finally any case of the canonical form. A box number counts only in its plain spelling, ASCII
+    digits without a leading zero: "02", "0002", "٢" or "²" name nothing, rather than being five
+    more ways into box 2."""
     if not isinstance(raw_username, str):
         return None
     if raw_username in users:
@@ -51,10 +56,12 @@ def find_user(users: Users, raw_username: str) -> tuple[str, User] | None:
     name = canonical_username(raw_username)
     if not name:
         return None
-    candidates = [name]
-    if name.isdecimal() and len(name) <= len(str(MAX_BOX_ID)):
-        number = str(int(name))  # "03" and non-ASCII digits name the same box as "3"
-        candidates += [number, f"Box {number}"]
+    if name.isdigit():  # a bare number; checked on the typed text too, as NFKC turns "２" and "²" into "2"
+        if not _is_plain_box_number(raw_username, name):
+            return None
+        candidates = [name, f"Box {name}"]
+    else:
+        candidates = [name]
     for key in candidates:
         if key in users:
             return key, users[key]
@@ -65,11 +72,26 @@ def find_user(users: Users, raw_username: str) -> tuple[str, User] | None:
     return None
 
 
+def login_identity(found: tuple[str, User] | None, raw_username: str) -> str:
+    """What a login attempt is guessing at, so that failures are counted once however the name is
+    spelled. A known account is identified by its password hash: the aliases of a judge ("Box 3",
+    "3", the category name) share one hash string, written and upgraded together, so they are one
+    secret with one count of tries. A name that matches nothing is its folded form, "n" as "box n",
+    so it is counted just as a real account would be and the count tells nobody which names exist."""
+    if found is not None:
+        secret = found[1]["password_hash"].encode("utf-8", "surrogatepass")
+        return "account:" + hashlib.blake2b(secret, digest_size=16).hexdigest()
+    name = canonical_username(raw_username).casefold() if isinstance(raw_username, str) else ""
+    if name.isascii() and name.isdigit():
+        name = f"box {name}"
+    return "name:" + name
+
+
 def with_admin(users: Users, password_hash: str, now_iso: str) -> Users | None:
     """Users plus a bootstrap "admin" account, or None when one exists already."""
-    if "admin" in users:
+    if ADMIN_NAME in users:
         return None
-    return {**users, "admin": _record("admin", password_hash, "admin", [], now_iso, now_iso)}
+    return {**users, ADMIN_NAME: _record(ADMIN_NAME, password_hash, "admin", [], now_iso, now_iso)}
 
 
 def with_judge_password(
@@ -159,6 +181,13 @@ def _record(
 
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _is_plain_box_number(raw: str, name: str) -> bool:
+    """`name` (the canonical form of `raw`) is a box id typed in ASCII digits without a leading zero."""
+    typed_digits = [ch for ch in raw if ch.isdigit()]
+    return (all(ch.isascii() for ch in typed_digits) and name.isascii()
+            and (name == "0" or not name.startswith("0")) and len(name) <= len(str(MAX_BOX_ID)))
 
 
 def _is_box_id(value: object) -> bool:

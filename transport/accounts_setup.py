@@ -7,14 +7,16 @@ from datetime import datetime, timezone
 
 from actors.accounts import AccountsActor
 from actors.persister import Persister
-from actors.users import load_users, with_admin
+from actors.users import ADMIN_NAME, load_users, with_admin
 from persistence.storage import Storage
 from transport.config import Config
 from transport.hashing import Hashing
-from transport.passwords import hash_password, is_weak_password
+from transport.passwords import hash_password, password_problem
 from transport.tokens import TokenService, is_weak_secret, load_or_create_secret
 
 log = logging.getLogger("belay.accounts")
+
+STARTUP = "start-up"  # whom the first admin's hash is made for, in place of a client address
 
 
 class StartupRefused(RuntimeError):
@@ -26,16 +28,20 @@ def now_iso() -> str:
 
 
 def check_production(config: Config) -> None:
+    problem = None
+    if config.default_admin_password is not None:
+        problem = password_problem(config.default_admin_password, "admin", (ADMIN_NAME,))
     if not config.production:
-        if config.default_admin_password is not None and is_weak_password(config.default_admin_password):
-            log.warning("DEFAULT_ADMIN_PASSWORD is weak; production mode (ENV=production) would refuse it")
+        if problem is not None:
+            log.warning("DEFAULT_ADMIN_PASSWORD is weak (%s); production mode (ENV=production) would refuse it",
+                        problem)
         return
     if config.jwt_secret is not None and is_weak_secret(config.jwt_secret):
         raise StartupRefused("JWT_SECRET is weak: use at least 32 random characters, or unset it and "
                              "Belay generates one in the storage directory")
-    if config.default_admin_password is not None and is_weak_password(config.default_admin_password):
-        raise StartupRefused("DEFAULT_ADMIN_PASSWORD is weak or a default: choose another, or unset it "
-                             "and Belay prints a generated one once")
+    if problem is not None:
+        raise StartupRefused(f"DEFAULT_ADMIN_PASSWORD is weak: {problem}. Choose another, or unset it "
+                             f"and Belay prints a generated one once")
 
 
 def token_service(config: Config) -> TokenService:
@@ -45,9 +51,9 @@ def token_service(config: Config) -> TokenService:
 
 async def start_accounts(config: Config, storage: Storage, persister: Persister, hashing: Hashing) -> AccountsActor:
     users = load_users(await storage.read_document("users"))
-    if "admin" not in users:
+    if ADMIN_NAME not in users:
         password = config.default_admin_password or secrets.token_urlsafe(12)
-        created = with_admin(users, await hashing.run(hash_password, password), now_iso())
+        created = with_admin(users, await hashing.run(STARTUP, hash_password, password), now_iso())
         if created is not None:
             await persister.write_document("users", created)
             users = created

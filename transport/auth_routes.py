@@ -7,18 +7,20 @@ import math
 from aiohttp import web
 
 from actors.accounts import ReplaceHash, SetJudgePassword
-from actors.users import find_user
+from actors.users import find_user, login_identity
 from persistence.storage import StorageError
 from transport.auth import COOKIE_NAME, RENEW, Need, authorize
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.http_api import parse_box_id, read_json_object
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
-from transport.passwords import hash_password, verify_password
+from transport.hashing import RETRY_AFTER_S, HashingBusy
+from transport.passwords import MAX_PASSWORD_LENGTH, hash_password, password_problem, unmatchable_hash, verify_password
 
 log = logging.getLogger("belay.accounts")
 
 INVALID_CREDENTIALS = "invalid_credentials"
 PASSWORD_REQUIRED = "password_required"
+WEAK_PASSWORD = "weak password"
 MAX_CREDENTIAL = 256
 
 routes = web.RouteTableDef()
@@ -29,30 +31,36 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or \
-            len(username) > MAX_CREDENTIAL or len(password) > MAX_CREDENTIAL:
+            len(username) > MAX_CREDENTIAL or len(password) > MAX_PASSWORD_LENGTH:
         raise ClientError(401, INVALID_CREDENTIALS)
     client = request.remote or "?"
-    throttle = request.app[LOGIN_THROTTLE]
-    wait = throttle.retry_after(username, client)
-    if wait is not None:
-        return _too_many(wait)
-
     found = find_user(request.app[ACCOUNTS].users, username)
+    account = login_identity(found, username)
+    throttle = request.app[LOGIN_THROTTLE]
+    wait = throttle.retry_after(account, client)
+    if wait is not None:
+        return _too_many(wait, "too many failed logins")
+
     record = found[1] if found else None
     usable = record is not None and record.get("is_active", True)
-    stored = record["password_hash"] if usable else await request.app[HASHING].dummy_hash()
-    ok, needs_rehash = await request.app[HASHING].run(verify_password, password, stored)
+    # An unknown name is checked against a hash too, so the reply takes as long either way.
+    stored = record["password_hash"] if usable else unmatchable_hash()  # type: ignore[index]
+    hashing = request.app[HASHING]
+    try:
+        ok, needs_rehash = await hashing.run(client, verify_password, password, stored)
+    except HashingBusy:
+        return _too_many(RETRY_AFTER_S, "too many logins at once from this address")
     if not (usable and ok):
-        throttle.failed(username, client)
+        throttle.failed(account, client)
         raise ClientError(401, INVALID_CREDENTIALS)
-    throttle.succeeded(username, client)
+    throttle.succeeded(account, client)
     key, record = found  # type: ignore[misc]
     if needs_rehash:  # e.g. a users.json brought over from the escalada backend
-        new_hash = await request.app[HASHING].run(hash_password, password)
         try:
+            new_hash = await hashing.run(client, hash_password, password)
             await request.app[ACCOUNTS].ask(ReplaceHash(key, stored, new_hash))
-        except StorageError:  # the old hash keeps working; the upgrade is tried at the next login
-            log.warning("could not save the upgraded password hash of %s", key)
+        except (HashingBusy, StorageError):  # the old hash keeps working; the upgrade is tried at the next login
+            log.warning("could not upgrade the password hash of %s this time", key)
 
     boxes = [int(b) for b in record.get("assigned_boxes") or []]
     role = record.get("role") or "viewer"
@@ -93,11 +101,17 @@ async def set_judge_password(request: web.Request) -> web.Response:
     authorize(request, Need.ADMIN, box_id)
     body = await read_json_object(request)
     password, username = body.get("password"), body.get("username")
-    if not isinstance(password, str) or not password.strip() or len(password) > MAX_CREDENTIAL:
+    if not isinstance(password, str) or not password.strip():
         raise ClientError(422, PASSWORD_REQUIRED)
     if username is not None and (not isinstance(username, str) or len(username) > MAX_CREDENTIAL):
         raise ClientError(400, "username must be a string of at most 256 characters")
-    password_hash = await request.app[HASHING].run(hash_password, password)
+    names = (username or "", f"Box {box_id}", str(box_id))
+    if (problem := password_problem(password, "judge", names)) is not None:
+        raise ClientError(422, f"{WEAK_PASSWORD}: {problem}")
+    try:
+        password_hash = await request.app[HASHING].run(request.remote or "?", hash_password, password)
+    except HashingBusy:
+        return _too_many(RETRY_AFTER_S, "too many password hashes at once from this address")
     try:
         reply = await request.app[ACCOUNTS].ask(SetJudgePassword(box_id, username or None, password_hash))
     except ValueError as exc:
@@ -114,9 +128,9 @@ def set_login_cookie(app: web.Application, response: web.StreamResponse, token: 
                         secure=config.cookie_secure, samesite=config.cookie_samesite)
 
 
-def _too_many(wait: float) -> web.Response:
+def _too_many(wait: float, why: str) -> web.Response:
     seconds = max(1, math.ceil(wait))
-    return web.json_response({"detail": f"rate limit: too many failed logins, try again in {seconds} s"},
+    return web.json_response({"detail": f"rate limit: {why}, try again in {seconds} s"},
                              status=429, headers={"Retry-After": str(seconds)})
 
 

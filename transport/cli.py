@@ -218,7 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
         _add_storage_dir(sub)
         sub.add_argument("--password-stdin", action="store_true",
                          help="read the password from the first line of stdin (for scripts)")
-        sub.add_argument("--allow-weak", action="store_true", help="accept a weak password")
     return parser
 
 

@@ -17,7 +17,7 @@ from actors.users import Users, canonical_username, find_user, load_users, with_
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore
 from transport.cli import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
-from transport.passwords import MIN_PASSWORD_LENGTH, hash_password, is_weak_password
+from transport.passwords import hash_password, password_problem
 
 USERS_FILE = "users.json"
 
@@ -71,7 +71,7 @@ def _add(root: Path, args: argparse.Namespace) -> int:
     _refuse_taken(users, name)
     if args.role == "judge" and not boxes:
         print("note: a judge without --boxes can score no box", file=sys.stderr)
-    password = _new_password(args)
+    password = _new_password(args, args.role, (name,))
     password_hash = hash_password(password)
 
     def change(current: Users) -> Users:
@@ -91,8 +91,8 @@ def _passwd(root: Path, args: argparse.Namespace) -> int:
     found = find_user(_read_users(root), args.name)
     if found is None:
         raise CliError(f"there is no account '{args.name}' (see `python run.py users list`)")
-    key = found[0]
-    password_hash = hash_password(_new_password(args))
+    key, record = found
+    password_hash = hash_password(_new_password(args, record["role"], (key, record["username"])))
 
     def change(current: Users) -> Users:
         if key not in current:
@@ -126,7 +126,7 @@ def _parse_boxes(text: str | None) -> list[int]:
     return boxes
 
 
-def _new_password(args: argparse.Namespace) -> str:
+def _new_password(args: argparse.Namespace, role: str, names: tuple[str, ...]) -> str:
     if args.password_stdin:
         line = sys.stdin.readline()
         password = line[:-1] if line.endswith("\n") else line
@@ -139,9 +139,8 @@ def _new_password(args: argparse.Namespace) -> str:
             raise CliError("the two passwords differ; nothing was changed")
     if not password:
         raise CliError("the password is empty; nothing was changed")
-    if is_weak_password(password) and not args.allow_weak:
-        raise CliError(f"that password is weak (a well-known default, or shorter than {MIN_PASSWORD_LENGTH} "
-                       f"characters); choose another, or pass --allow-weak. Nothing was changed.")
+    if (problem := password_problem(password, role, names)) is not None:
+        raise CliError(f"that password is weak: {problem}. Nothing was changed.")
     return password
 
 

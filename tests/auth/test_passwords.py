@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from transport.passwords import hash_password, is_weak_password, verify_password
+from transport.passwords import hash_password, password_problem, password_rule, unmatchable_hash, verify_password
 
 
 def ab64(raw: bytes) -> str:
@@ -114,11 +114,46 @@ def test_a_lone_surrogate_in_a_password_is_refused_instead_of_raising() -> None:
     assert verify_password("\ud800", hashed) == (False, False)
 
 
-@pytest.mark.parametrize("weak", [None, "", "   ", "admin", "password", "Password", "changeme", "escalada", "short7!"])
-def test_weak_passwords(weak: str | None) -> None:
-    assert is_weak_password(weak)
+# --- the one password policy -------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["admin", "viewer", "judge"])
+@pytest.mark.parametrize("weak", [None, 42, "", "   ", "admin", "password", "Password", "changeme", "escalada",
+                                  "123456", "QWERTY", " parola ", "x" * 257])
+def test_weak_passwords_are_refused_for_every_role(weak: object, role: str) -> None:
+    assert password_problem(weak, role) == password_rule(role)
 
 
-@pytest.mark.parametrize("fine", ["correct horse", "Box3-secret", "8 chars!"])
-def test_reasonable_passwords_are_not_weak(fine: str) -> None:
-    assert not is_weak_password(fine)
+@pytest.mark.parametrize("short", ["7 chars", "ab3-x!"])
+def test_admins_and_viewers_need_eight_characters(short: str) -> None:
+    assert password_problem(short, "admin") is not None
+    assert password_problem(short, "viewer") is not None
+
+
+def test_judges_need_six_characters_typed_on_a_tablet() -> None:
+    assert password_problem("ab3-x!", "judge") is None
+    assert password_problem("ab3-x", "judge") is not None
+    assert password_problem("  ab3x  ", "judge") is not None, "spaces around do not count"
+
+
+def test_a_password_equal_to_the_accounts_own_name_is_refused() -> None:
+    assert password_problem("Finals A", "judge", ("Finals A", "Box 3", "3")) is not None
+    assert password_problem("finals a", "judge", ("Finals A",)) is not None
+    assert password_problem("Finals A", "judge", ("Box 3",)) is None
+
+
+@pytest.mark.parametrize("fine", ["correct horse", "Box3-secret", "8 chars!", "x" * 256])
+def test_reasonable_passwords_are_accepted_for_every_role(fine: str) -> None:
+    assert all(password_problem(fine, role) is None for role in ("admin", "viewer", "judge"))
+
+
+def test_the_rule_states_the_lengths_of_each_role() -> None:
+    assert "at least 6 characters" in password_rule("judge")
+    assert "at least 8 characters" in password_rule("admin") and "at least 8" in password_rule("viewer")
+    assert "at most 256" in password_rule("judge")
+
+
+def test_an_unmatchable_hash_costs_a_real_verification_and_matches_nothing() -> None:
+    dummy = unmatchable_hash()
+    assert re.fullmatch(r"\$scrypt\$ln=14,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}", dummy)
+    assert dummy != unmatchable_hash()
+    assert verify_password("", dummy) == (False, False)

@@ -9,6 +9,7 @@ from actors.users import (
     canonical_username,
     find_user,
     load_users,
+    login_identity,
     public_boxes,
     with_admin,
     with_judge_password,
@@ -70,8 +71,9 @@ def users() -> dict:
         ("Box\u00a03", "Box 3"),  # canonical
         (" 3 ", "3"),
         ("7", "Box 7"),  # digits fall back to "Box n"
-        ("07", "Box 7"),
-        ("٧", "Box 7"),  # Arabic-Indic seven
+        (" 7\u200b", "Box 7"),
+        ("BOX 7", "Box 7"),
+        ("Ｂｏｘ ７", "Box 7"),  # the normalised (NFKC) form of a name
         ("youth\u200b girls a", "Youth Girls A"),
     ],
 )
@@ -86,6 +88,23 @@ def test_lookup_misses(users: dict, typed: str) -> None:
     assert find_user(users, typed) is None
 
 
+@pytest.mark.parametrize("typed", ["07", "007", "0007", "Box 07", "box 007", "٧", "۷", "७", "７", "⁷", "Box ٧"])
+def test_a_box_number_counts_only_in_ascii_digits_without_leading_zeros(users: dict, typed: str) -> None:
+    # These all used to reach box 7's judge, each spelling with its own five tries.
+    assert find_user(users, typed) is None
+
+
+def test_box_zero_is_a_plain_number() -> None:
+    users = load_users({"Box 0": record("Box 0", boxes=[0])})
+    assert find_user(users, "0")[0] == "Box 0"  # type: ignore[index]
+    assert find_user(users, "00") is None
+
+
+def test_a_name_stored_with_non_ascii_digits_still_logs_in_as_typed() -> None:
+    users = load_users({"Grupa ٣": record("Grupa ٣", boxes=[3])})
+    assert find_user(users, "grupa ٣")[0] == "Grupa ٣"  # type: ignore[index]
+
+
 def test_exact_key_beats_canonical_and_casefold_matches() -> None:
     users = load_users({"Box 3": record("Box 3", boxes=[3]), "box 3": record("box 3", boxes=[9]),
                         "Box  3": record("Box  3", boxes=[8])})
@@ -97,6 +116,30 @@ def test_exact_key_beats_canonical_and_casefold_matches() -> None:
 def test_digits_prefer_the_bare_key_over_box_n() -> None:
     users = load_users({"Box 2": record("Box 2", boxes=[2]), "2": record("2", boxes=[20])})
     assert find_user(users, "2")[0] == "2"  # type: ignore[index]
+
+
+# --- what a login attempt is guessing at (the throttle's key) ---------------------------------------
+
+def test_every_spelling_of_a_judge_is_one_identity() -> None:
+    users, _ = with_judge_password(load_users({"admin": record("admin", "admin")}), 2, "U16 Fete", "h2", T1)
+    ids = {login_identity(find_user(users, typed), typed) for typed in ("Box 2", "2", "box 2", " BOX\u00a02 ",
+                                                                        "U16 Fete", "u16 fete")}
+    assert len(ids) == 1
+    assert login_identity(find_user(users, "admin"), "admin") not in ids
+
+
+def test_a_new_password_is_a_new_identity() -> None:
+    users, _ = with_judge_password({}, 2, None, "old", T1)
+    before = login_identity(find_user(users, "2"), "2")
+    users, _ = with_judge_password(users, 2, None, "new", T2)
+    assert login_identity(find_user(users, "2"), "2") != before
+
+
+def test_unknown_names_are_counted_like_known_ones() -> None:
+    assert login_identity(None, "Ghost") == login_identity(None, " ghost\u200b")
+    assert login_identity(None, "9") == login_identity(None, "Box 9"), "as the aliases of a real judge would be"
+    assert login_identity(None, "Ghost") != login_identity(None, "Ghoul")
+    assert login_identity(None, "Ghost").startswith("name:")
 
 
 # --- loading users.json -------------------------------------------------------------------------
