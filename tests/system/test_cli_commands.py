@@ -239,3 +239,22 @@ async def test_users_add_list_passwd(spawn_server, tmp_path: Path) -> None:
     assert await can_log_in(server.url, "admin", "new-admin-secret")
     assert not await can_log_in(server.url, "admin", ADMIN_PASSWORD)
     assert not await can_log_in(server.url, "weakling", "short")
+
+
+def test_users_commands_apply_the_same_password_policy_as_the_api(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    d = str(tmp_path / "data")
+
+    def add(name: str, role: str, password: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return cli("users", "add", name, "--role", role, "--boxes", "3", "--password-stdin", *extra,
+                   "--storage-dir", d, stdin=password + "\n")
+
+    assert add("Finals", "judge", "k3-x9q").returncode == 0, "six characters are enough for a judge"
+    viewer = add("Coach", "viewer", "k3-x9q")
+    assert viewer.returncode == 1 and "at least 8 characters" in viewer.stderr
+    assert add("Lead", "judge", "123456").returncode == 1, "a well-known default"
+    own_name = cli("users", "passwd", "finals", "--password-stdin", "--storage-dir", d, stdin="FINALS\n")
+    assert own_name.returncode == 1 and "own name" in own_name.stderr
+    assert add("Lead", "judge", "12", "--allow-weak").returncode == 2, "no way around the policy"
+    listed = cli("users", "list", "--storage-dir", d).stdout
+    assert "Finals" in listed and "Coach" not in listed and "Lead" not in listed

@@ -144,7 +144,7 @@ async def test_without_a_default_password_a_random_one_is_made_and_only_its_hash
     assert stat.S_IMODE((data / "jwt_secret").stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("settings", [{"default_admin_password": "admin"},
+@pytest.mark.parametrize("settings", [{"default_admin_password": "admin"}, {"default_admin_password": "12345678"},
                                       {"jwt_secret": "dev-secret-change-me"}])
 def test_production_mode_refuses_weak_settings(tmp_path: Path, settings: dict) -> None:
     with pytest.raises(StartupRefused):
