@@ -100,12 +100,14 @@ def with_judge_password(
     """The judge of a box, reachable as the custom name (default "Box {id}"), "Box {id}" and
     "{id}": three identical records except for `username`, which is each record's own key (the
     reference's /api/auth/me shows sub "3" for a login as "3"). Raises ValueError("username_taken") rather than
-    overwrite, or shadow by case, an admin or viewer account."""
+    overwrite, or shadow by case, an admin or viewer account, or take another box's "Box n" or "n"."""
     if not _is_box_id(box_id):
         raise ValueError("invalid_box")
     alias, id_alias = f"Box {box_id}", str(box_id)
     name = canonical_username(username) if isinstance(username, str) else ""
     name = name or alias
+    if _box_alias_of(name) not in (None, box_id):
+        raise ValueError("username_taken")  # box 5's judge typing "5" must not reach box 3's account
     keys = list(dict.fromkeys((name, alias, id_alias)))  # the custom name may be "Box 3" itself
     folded = {canonical_username(key).casefold() for key in keys}
     for key, user in users.items():
@@ -183,10 +185,17 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _box_alias_of(name: str) -> int | None:
+    """The box whose "Box n" or "n" this canonical name is, in any case, or None."""
+    folded = name.casefold()
+    number = folded[len("box "):] if folded.startswith("box ") else folded
+    return int(number) if _is_plain_box_number(number, number) else None
+
+
 def _is_plain_box_number(raw: str, name: str) -> bool:
     """`name` (the canonical form of `raw`) is a box id typed in ASCII digits without a leading zero."""
     typed_digits = [ch for ch in raw if ch.isdigit()]
-    return (all(ch.isascii() for ch in typed_digits) and name.isascii()
+    return (all(ch.isascii() for ch in typed_digits) and name.isascii() and name.isdigit()
             and (name == "0" or not name.startswith("0")) and len(name) <= len(str(MAX_BOX_ID)))
 
 

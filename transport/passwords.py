@@ -15,6 +15,8 @@ import re
 from types import MappingProxyType
 from typing import Final, Iterable, Mapping
 
+from actors.users import canonical_username
+
 SCRYPT_LN = 14  # n = 2**14: ~16 MiB and ~50 ms per hash, bearable on a venue laptop
 SCRYPT_R = 8
 SCRYPT_P = 1
@@ -75,10 +77,10 @@ def password_problem(password: object, role: str, names: Iterable[str] = ()) -> 
     password either."""
     if not isinstance(password, str) or not password.strip():
         return password_rule(role)
-    folded = password.strip().casefold()
     if len(password.strip()) < _min_length(role) or len(password) > MAX_PASSWORD_LENGTH:
         return password_rule(role)
-    if folded in _KNOWN_DEFAULTS or folded in {name.strip().casefold() for name in names}:
+    folded = canonical_username(password).casefold()  # as a login name is folded: "Box\u00a03" is "box 3"
+    if folded in _KNOWN_DEFAULTS or folded in {canonical_username(name).casefold() for name in names}:
         return password_rule(role)
     return None
 

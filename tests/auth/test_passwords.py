@@ -138,6 +138,7 @@ def test_judges_need_six_characters_typed_on_a_tablet() -> None:
 def test_a_password_equal_to_the_accounts_own_name_is_refused() -> None:
     assert password_problem("Finals A", "judge", ("Finals A", "Box 3", "3")) is not None
     assert password_problem("finals a", "judge", ("Finals A",)) is not None
+    assert password_problem("Finals\u00a0A", "judge", ("finals a",)) is not None, "compared as login names are"
     assert password_problem("Finals A", "judge", ("Box 3",)) is None
 
 

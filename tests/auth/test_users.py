@@ -267,6 +267,22 @@ def test_judge_password_never_overwrites_a_viewer_holding_an_alias() -> None:
         with_judge_password(users, 3, "Finals", "h", T1)
 
 
+@pytest.mark.parametrize("other_box", ["Box 5", "box 5", "BOX\u00a05", "5", " 5 ", "Box 0", "0", "35"])
+def test_judge_password_never_takes_another_boxs_alias(other_box: str) -> None:
+    users, _ = with_judge_password({}, 5, None, "h5", T1)
+    users, _ = with_judge_password(users, 0, None, "h0", T1)
+    before = copy.deepcopy(users)
+    with pytest.raises(ValueError, match="username_taken"):
+        with_judge_password(users, 3, other_box, "h3", T2)
+    assert users == before and find_user(users, "5")[1]["assigned_boxes"] == [5]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("own", ["Box 3", "box 3", "3", "Box 03", "Finals 5", "Box 3 Lead"])
+def test_judge_password_may_use_its_own_aliases_or_any_other_name(own: str) -> None:
+    users, _ = with_judge_password({}, 3, own, "h3", T1)
+    assert find_user(users, own)[1]["assigned_boxes"] == [3]  # type: ignore[index]
+
+
 @pytest.mark.parametrize("box_id", [-1, 10000, True, "3"])
 def test_judge_password_rejects_invalid_box_ids(box_id: object) -> None:
     with pytest.raises(ValueError, match="invalid_box"):
