@@ -86,6 +86,15 @@ async def test_a_flood_of_bad_logins_from_one_address_does_not_keep_the_admin_ou
     assert hashing.in_flight == 0
 
 
+async def test_concurrent_guesses_cannot_outrun_the_five_tries(server: TestClient) -> None:
+    # Every guess used to pass the throttle before any had failed: 100 at once were 100 tries.
+    async with from_address(server, "127.0.0.12") as attacker:
+        replies = await asyncio.gather(*(post_login(server, attacker, "admin", f"guess-{n}") for n in range(100)))
+    checked = sum(status == 401 for status, _, _ in replies)
+    assert checked <= 5 + MAX_PER_CLIENT
+    assert {status for status, _, _ in replies} <= {401, 429}
+
+
 async def test_many_addresses_together_cannot_pass_the_servers_total(server: TestClient) -> None:
     hashing = server.app[HASHING]
     sessions = [from_address(server, f"127.0.1.{n}") for n in range(1, 41)]  # 40 addresses x 3 = 120 at once
