@@ -51,14 +51,15 @@ class Hashing:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         self.peak_per_client = max(self.peak_per_client, held + 1)
-        # Released when the thread is done with it (or it was cancelled before it started), not
-        # when the caller stops waiting: a client that hangs up must not free a slot still working.
+
         def done(_: object) -> None:
             try:
                 loop.call_soon_threadsafe(self._release, client)
             except RuntimeError:  # the loop is closed: nobody is counting any more
                 pass
 
+        # Released when the thread is done with it (or it was cancelled before it started), not
+        # when the caller stops waiting: a client that hangs up must not free a slot still working.
         job.add_done_callback(done)
         return await asyncio.wrap_future(job)
 
