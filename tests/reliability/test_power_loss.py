@@ -28,7 +28,7 @@ from tests.conftest import make_config, serving
 from tests.reliability.figures import record
 from tests.reliability.power_fs import PowerLossFileSystem, tree_digest
 from tests.transport.test_live_protocol import command, init_route, post, state
-from transport import hashing as hashing_module
+from transport import accounts_setup
 from transport.app import create_app
 from transport.keys import TOKENS
 
@@ -199,9 +199,9 @@ async def sweep(ref: Reference, fs: PowerLossFileSystem, work: Path, modes: tupl
     cache: dict[str, Restored] = {}
     failures: list[tuple[str, int, list[str]]] = []
     checked = restarts = 0
-    # Restarts need no real password hashing (the dummy hash at start-up costs ~50 ms each).
+    # Restarts need no real password hashing (a survivor without users.json makes its admin: ~50 ms each).
     patch = pytest.MonkeyPatch()
-    patch.setattr(hashing_module, "hash_password", lambda password: "$fast$" + password)
+    patch.setattr(accounts_setup, "hash_password", lambda password: "$fast$" + password)
     try:
         for mode in modes:
             for k in range(0, fs.points + 1, 1 if mode == "drop" or FULL else TORN_STRIDE):
