@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from transport.cli import COMMANDS
 from transport.config import OPTIONS
 
 
@@ -74,3 +75,17 @@ def test_a_free_port_given_by_number_is_served_and_announced_once(spawn_server, 
     assert server.terminate() == 0
     assert server.proc.stdout is not None
     assert b"listening on" not in server.proc.stdout.read()
+
+
+@pytest.mark.parametrize("word", ["bogus", "serve", "bakup"])
+def test_an_unknown_command_lists_the_organiser_commands(word: str, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), word], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"unknown command {word!r}" in result.stderr and "Traceback" not in result.stderr
+    for command in COMMANDS:
+        assert f"  {command} " in result.stderr, command
+    assert "--help" in result.stderr
+    assert list(tmp_path.iterdir()) == [], "an unknown command must not start a server"
+    if word == "bakup":
+        assert "did you mean 'backup'?" in result.stderr
