@@ -59,7 +59,7 @@ class OriginPolicy:
         if origin not in self._logged and len(self._logged) < MAX_REMEMBERED_ORIGINS:
             self._logged.add(origin)
             last = " (further refused origins are not logged)" if len(self._logged) == MAX_REMEMBERED_ORIGINS else ""
-            log.warning("refused %s %s from origin %r: not an allowed origin; if it is your UI, add it to "
+            log.warning("refused %s %r from origin %r: not an allowed origin; if it is your UI, add it to "
                         "ALLOWED_ORIGINS (--allowed-origins) or match it with ALLOWED_ORIGIN_REGEX "
                         "(--allowed-origin-regex)%s", request.method, request.path[:MAX_ORIGIN_SHOWN], shown, last)
         return ClientError(403, f"{ORIGIN_NOT_ALLOWED}: {shown}")

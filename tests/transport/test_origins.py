@@ -94,6 +94,14 @@ async def test_a_refused_origin_is_logged_once_naming_the_setting(client: TestCl
     assert "http://other.example" in warnings[1]
 
 
+async def test_the_refusal_warning_cannot_be_split_into_fake_log_lines(client: TestClient,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="belay.http")
+    await client.post("/api/x%0A2026-01-01 ERROR forged", headers={"Origin": "http://evil.example\tforged"})
+    warnings = [r.getMessage() for r in caplog.records if "origin" in r.getMessage()]
+    assert len(warnings) == 1 and "\n" not in warnings[0] and "\t" not in warnings[0], warnings
+
+
 async def test_the_cookie_does_not_count_for_a_foreign_origins_read(client: TestClient) -> None:
     response = await client.get("/api/state/0", headers={"Origin": EVIL})
     assert response.status == 403
