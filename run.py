@@ -36,12 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unknown_command(word: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"run.py: unknown command {word[:40]!r}{hint}\n"
+            "usage: python run.py [FLAGS]          serve; python run.py --help lists the flags\n"
+            "       python run.py COMMAND ...      an organiser command\n\n" + EPILOG)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
         gc.enable()  # the organiser commands run long on big logs, unlike the server's start-up
         from transport.cli import main as command_main
         return command_main(argv)
+    if argv and not argv[0].startswith("-"):  # a word that is neither a command nor a flag
+        print(unknown_command(argv[0]), file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args)

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Callable
 
 import orjson
 
+from persistence.documents import DOCUMENT_FILES
 from persistence.json_store import FrozenPoint
 
 FORMAT_VERSION = 1
@@ -28,6 +29,9 @@ PREFIX = "belay-backup-"
 # What a backup may contain: nothing else is ever extracted.
 _ENTRY = re.compile(r"^(events\.ndjson|events\.\d{1,9}\.ndjson|users\.json|competition_officials\.json"
                     r"|boxes/\d{1,4}\.json|results/[^/\\\x00-\x1f]{1,200}/(overall|route_\d{1,3})\.(xlsx|pdf))$")
+# Backups hold users.json: like it, they are for the server's account only.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 MAX_ENTRIES = 20_000
 MAX_UNPACKED_BYTES = 1 << 30
 _CHUNK = 1 << 20
@@ -55,13 +59,13 @@ def backup_name(now: datetime) -> str:
 def build_zip(point: FrozenPoint, dest_dir: Path, now: datetime, progress: Progress | None = None) -> Path:
     """Write the zip next to its final name, fsync it, then rename: a half-written backup never
     looks like a backup."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)  # an existing folder keeps its mode
     final = dest_dir / backup_name(now)
     partial = final.with_name(final.name + ".part")
     sizes = {rel: _source_size(point, rel) for rel in point.files}
     total, done = sum(sizes.values()), 0
     entries: list[dict[str, Any]] = []
-    with open(partial, "wb") as raw:
+    with _create_private(partial) as raw:
         with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for rel in point.files:
                 digest = hashlib.sha256()
@@ -92,6 +96,14 @@ def build_zip(point: FrozenPoint, dest_dir: Path, now: datetime, progress: Progr
     os.replace(partial, final)
     _fsync_dir(dest_dir)
     return final
+
+
+def _create_private(path: Path) -> BinaryIO:
+    """A new file readable by its owner only from the first byte (users.json's password hashes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), PRIVATE_FILE_MODE)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # a leftover file of that name would keep its old mode
+    return os.fdopen(fd, "wb")
 
 
 def _source_size(point: FrozenPoint, rel: str) -> int:
@@ -191,7 +203,7 @@ def extract(contents: BackupContents, target: Path) -> None:
     for name, data in contents.files.items():
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as out:
+        with (_create_private(path) if name == DOCUMENT_FILES["users"] else open(path, "wb")) as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())

@@ -33,6 +33,7 @@ from transport.keys import (
     HUB,
     LOGIN_THROTTLE,
     OFFICIALS,
+    ORIGIN_POLICY,
     PERSISTER,
     RATE_LIMITER,
     REGISTRY,
@@ -68,6 +69,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app = web.Application(client_max_size=config.max_body_bytes, handler_args=handler_args,
                           middlewares=[request_middleware(policy)])
     app[CONFIG] = config
+    app[ORIGIN_POLICY] = policy
     app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()

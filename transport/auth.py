@@ -12,8 +12,9 @@ from enum import Enum
 from aiohttp import hdrs, web
 
 from actors.messages import Origin
+from transport.cors import FOREIGN_ORIGIN
 from transport.errors import ClientError
-from transport.keys import TOKENS
+from transport.keys import ORIGIN_POLICY, TOKENS
 from transport.tokens import Claims, TokenError
 
 COOKIE_NAME = "escalada_token"
@@ -66,6 +67,9 @@ def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Pr
     token, from_cookie = _login_token(request)
     if token is None:
         raise ClientError(401, NOT_AUTHENTICATED)
+    foreign = request.get(FOREIGN_ORIGIN)
+    if from_cookie and foreign is not None:  # e.g. a foreign page's WebSocket (transport/cors.py)
+        raise request.app[ORIGIN_POLICY].refusal(request, foreign)
     claims = _decode(request, token)
     principal = Principal(claims)
     _check(principal, need, box_id)

@@ -17,6 +17,7 @@ import orjson
 
 from persistence.errors import StorageError, StorageLocked
 from transport.config import ConfigError, load_config
+from transport.request_numbers import whole_number
 
 COMMANDS = ("check", "backup", "restore", "audit", "users")
 OK, FAILED, USAGE = 0, 1, 2
@@ -140,19 +141,17 @@ def _add_storage_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _tail(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 1 <= value <= AUDIT_MAX_TAIL:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {AUDIT_MAX_TAIL}")
+    value = whole_number(text, 1, AUDIT_MAX_TAIL)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number between 1 and {AUDIT_MAX_TAIL}")
     return value
 
 
 def _box_id(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 9999:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a box id (0..9999)")
-    return int(text)
+    value = whole_number(text, 0, 9999)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a box id (0..9999)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

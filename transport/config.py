@@ -15,7 +15,8 @@ _FALSE = {"0", "false", "no", "n", "off", ""}
 # LAN-friendly: the UI is served from another port (Vite on 5173) of a venue machine.
 DEFAULT_ORIGIN_REGEX = (
     r"^https?://(localhost|127\.0\.0\.1|\[::1\]|([a-z0-9-]+\.)+local"
-    r"|10\.\d{1,3}\.\d{1,3}\.\d{1,3}|192\.168\.\d{1,3}\.\d{1,3})(:\d{1,5})?$"
+    r"|10\.\d{1,3}\.\d{1,3}\.\d{1,3}|172\.(1[6-9]|2\d|3[01])\.\d{1,3}\.\d{1,3}|192\.168\.\d{1,3}\.\d{1,3})"
+    r"(:\d{1,5})?$"
 )
 
 
@@ -75,7 +76,8 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--allowed-origins", "ALLOWED_ORIGINS", "allowed_origins",
      "comma-separated browser origins allowed to call the API with credentials"),
     ("--allowed-origin-regex", "ALLOWED_ORIGIN_REGEX", "allowed_origin_regex",
-     "regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 192.168.x, any port)"),
+     "regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 172.16-31.x, "
+     "192.168.x, any port)"),
     ("--cookie-secure", "COOKIE_SECURE", "cookie_secure", "1 = mark the login cookie Secure (HTTPS only)"),
     ("--cookie-samesite", "COOKIE_SAMESITE", "cookie_samesite", "SameSite of the login cookie (default lax)"),
     ("--backup-dir", "BACKUP_DIR", "backup_dir", "where backup zips go (default ./backups, outside the storage dir)"),

@@ -18,6 +18,8 @@ METHOD_NOT_ALLOWED = "method not allowed"
 INTERNAL_ERROR = "internal_error"
 CONNECTION_LOST = "connection lost before the request was read"
 STORAGE_UNAVAILABLE = "storage_unavailable"
+ORIGIN_NOT_ALLOWED = "origin not allowed"
+JSON_REQUIRED = "the body must be JSON sent as Content-Type: application/json"
 
 
 def json_error(status: int, detail: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -281,8 +281,13 @@ def _built_files(results: Results, deadline: float) -> list[tuple[str, bytes]]:
     return files
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection). Only text is
+# quoted: numbers, negative ones included, are written by the writer as numbers and stay numbers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> Any:
-    """Booleans as True/False and None as empty (§1.8); text starting with "=", "+" or "@" is quoted for Excel."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
+    """Booleans as True/False and None as empty (§1.8); text a spreadsheet would run as a formula gets a leading "'"."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value
     return "" if value is None else value

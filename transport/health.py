@@ -1,4 +1,7 @@
-"""Health and status endpoints (no auth): liveness, readiness and storage metadata."""
+"""Health and status endpoints (no auth): liveness, readiness and storage metadata.
+
+Anyone on the LAN may ask, so without an admin login they show no paths: not the storage
+directory, and not the text of the last storage error (it names files)."""
 from __future__ import annotations
 
 import time
@@ -7,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from transport.auth import Need, authorize
+from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.keys import PERSISTER, REGISTRY, STORAGE
 
 routes = web.RouteTableDef()
@@ -33,13 +38,24 @@ def storage_report(app: web.Application) -> dict[str, Any]:
     }
 
 
+def _report_for(request: web.Request) -> dict[str, Any]:
+    report = storage_report(request.app)
+    try:
+        authorize(request, Need.ADMIN)
+    except ClientError:
+        report.pop("directory")
+        if report["last_error"] is not None:
+            report["last_error"] = STORAGE_UNAVAILABLE
+    return report
+
+
 def _status_word(app: web.Application) -> str:
     return "degraded" if app[PERSISTER].status.degraded else "ok"
 
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    report = storage_report(request.app)
+    report = _report_for(request)
     return web.json_response({"status": _status_word(request.app), "storage": report["mode"],
                               "details": report})
 
@@ -58,7 +74,7 @@ async def status_summary(request: web.Request) -> web.Response:
 
 @routes.get("/api/health")
 async def api_health(request: web.Request) -> web.Response:
-    report = storage_report(request.app)
+    report = _report_for(request)
     return web.json_response({
         "status": _status_word(request.app),
         "boxes_loaded": report["boxes"],

@@ -13,11 +13,13 @@ from transport.errors import (
     BODY_NOT_OBJECT,
     INVALID_BOX_ID,
     INVALID_LIMIT,
+    JSON_REQUIRED,
     MALFORMED_JSON,
     ClientError,
 )
 from transport.keys import HUB, RATE_LIMITER, REGISTRY, STORAGE
 from transport.rate_limit import command_class
+from transport.request_numbers import whole_number
 
 MAX_BOX_ID = 9999
 AUDIT_DEFAULT_LIMIT = 200
@@ -28,8 +30,14 @@ routes = web.RouteTableDef()
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; bodies over the app's client_max_size answer 413."""
+    """The body as a JSON object; bodies over the app's client_max_size answer 413.
+
+    Only as `Content-Type: application/json` (any charset parameter): a browser lets a page on any
+    site send text/plain or a form without asking first (CORS preflight), never JSON. The body is
+    read first, so an oversized one still gets its 413."""
     raw = await request.read()
+    if request.content_type != "application/json":
+        raise ClientError(415, JSON_REQUIRED)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -40,9 +48,10 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 
 def parse_box_id(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 4:
+    box_id = whole_number(text, 0, MAX_BOX_ID)
+    if box_id is None:
         raise ClientError(400, INVALID_BOX_ID)
-    return int(text)
+    return box_id
 
 
 @routes.post("/api/cmd")
@@ -76,13 +85,13 @@ async def get_state(request: web.Request) -> web.Response:
 async def get_audit_events(request: web.Request) -> web.Response:
     authorize(request, Need.ADMIN)
     query = request.query
-    limit_text = query.get("limit") or str(AUDIT_DEFAULT_LIMIT)
-    if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= AUDIT_MAX_LIMIT:
+    limit = whole_number(query.get("limit") or str(AUDIT_DEFAULT_LIMIT), 1, AUDIT_MAX_LIMIT)
+    if limit is None:
         raise ClientError(400, INVALID_LIMIT)
     box_text = query.get("boxId")
     box_id = parse_box_id(box_text) if box_text else None
     include_payload = (query.get("includePayload") or "").strip().lower() in _TRUTHY
-    events = await request.app[STORAGE].read_audit(limit=int(limit_text), box_id=box_id,
+    events = await request.app[STORAGE].read_audit(limit=limit, box_id=box_id,
                                                     include_payload=include_payload)
     return json_bytes(events)
 

@@ -10,6 +10,7 @@ from actors.persister import Persister
 from actors.registry import BoxRegistry
 from persistence.storage import Storage
 from transport.config import Config
+from transport.cors import OriginPolicy
 from transport.exports import ExportRunner
 from transport.hashing import Hashing
 from transport.login_throttle import LoginThrottle
@@ -33,3 +34,4 @@ LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | Unlimited)
 BACKUPS = web.AppKey("backups", BackupActor)
 EXPORT_RUNNER = web.AppKey("export_runner", ExportRunner)
+ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)

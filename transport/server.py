@@ -1,9 +1,11 @@
-"""Serve the app until SIGINT or SIGTERM: open the storage, listen, print where, stop cleanly."""
+"""Serve the app until SIGINT or SIGTERM: take the port, open the storage, listen, print where, stop cleanly."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 
 from aiohttp import web
 
@@ -19,6 +21,22 @@ log = logging.getLogger("belay")
 
 
 async def serve(config: Config) -> int:
+    # The port first: a start that cannot listen must fail before it creates anything (the first
+    # start creates `admin` and prints its one-time password, which a failed run would waste).
+    try:
+        sockets = bind_sockets(config.host, config.port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s (is another server using the port? choose another with --port)",
+                  config.host, config.port, exc)
+        return 2
+    try:
+        return await _serve_on(sockets, config)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
     try:
         app = create_app(config)
     except StartupRefused as exc:
@@ -33,9 +51,9 @@ async def serve(config: Config) -> int:
     except (StorageError, OSError) as exc:
         log.error("cannot open storage at %s: %s", config.storage_dir, exc)
         return 2
-    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
-        await site.start()
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
@@ -48,9 +66,9 @@ async def serve(config: Config) -> int:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             pass
-    host, port = _bound_address(runner, config)
+    port = sockets[0].getsockname()[1]  # the port the OS picked for --port 0
     # Only now: a supervisor that reads this line may stop the server at once, and it must flush.
-    print(f"listening on http://{host}:{port}", flush=True)
+    print(f"listening on http://{config.host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
@@ -60,11 +78,29 @@ async def serve(config: Config) -> int:
     return 0
 
 
+def bind_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bound sockets for every address of `host`, as aiohttp's TCPSite would make them; they start
+    listening when the app's sites start. With port 0 every address gets the same free port."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name == "posix":  # a restart may rebind at once; elsewhere the option means "share"
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def app_runner(app: web.Application) -> web.AppRunner:
     """How the server runs `app` (tests that depend on aiohttp's connection handling use it too)."""
     return web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10)
-
-
-def _bound_address(runner: web.AppRunner, config: Config) -> tuple[str, int]:
-    addresses = runner.addresses  # the port the OS picked for --port 0
-    return config.host, int(addresses[0][1]) if addresses else config.port

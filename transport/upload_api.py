@@ -11,6 +11,7 @@ from actors.rules.names import MAX_CATEGORY_LENGTH, clean_text
 from transport.auth import Need, authorize
 from transport.errors import BODY_TOO_LARGE, ClientError
 from transport.keys import UPLOAD_POOL
+from transport.request_numbers import whole_number
 from transport.start_list import SheetError, check_format, read_start_list_in_worker
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -68,11 +69,10 @@ async def upload_start_list(request: web.Request) -> web.Response:
 
 
 def parse_routes_count(text: str) -> int:
-    text = text.strip()
-    # isdigit alone admits "²" and int() admits "1_0"; only plain ASCII digits are a count.
-    if not (text.isascii() and text.isdigit() and len(text) <= 3) or not 1 <= int(text) <= MAX_ROUTES:
+    count = whole_number(text.strip(), 1, MAX_ROUTES)
+    if count is None:
         raise ClientError(422, INVALID_ROUTES_COUNT)
-    return int(text)
+    return count
 
 
 def parse_holds_counts(text: str) -> list[int]:
@@ -93,8 +93,8 @@ def _hold_count(item: object) -> int:
         number = item
     elif isinstance(item, float) and item.is_integer():
         number = int(item)
-    elif isinstance(item, str) and item.isascii() and item.isdigit() and len(item) <= 3:
-        number = int(item)
+    elif isinstance(item, str):
+        number = whole_number(item, 0, 100, max_digits=3)
     if number is None or not 0 <= number <= 100:
         raise ClientError(422, INVALID_HOLDS_COUNTS)
     return number

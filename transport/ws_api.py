@@ -14,6 +14,7 @@ from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_chan
 from transport.ws_subscriber import Subscriber, pong_frame, text_frame
 
 MAX_CLIENT_FRAME = 64 * 1024
+MAX_CLOSE_REASON = 123
 
 routes = web.RouteTableDef()
 
@@ -69,8 +70,13 @@ async def _refuse(request: web.Request, error: ClientError, always_4401: bool = 
     ws = web.WebSocketResponse()
     await ws.prepare(request)
     code = 4401 if always_4401 or error.status_code == 401 else 4403
-    await ws.close(code=code, message=error.detail.encode())
+    await ws.close(code=code, message=close_reason(error.detail))
     return ws
+
+
+def close_reason(text: str) -> bytes:
+    """A close frame's reason: at most 123 bytes of valid UTF-8, or browsers fail the socket."""
+    return text.encode()[:MAX_CLOSE_REASON].decode("utf-8", "ignore").encode()
 
 
 async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes],

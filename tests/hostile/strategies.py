@@ -3,6 +3,7 @@ random field values, admin bodies, multipart parts, path segments, WebSocket fra
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
@@ -27,12 +28,31 @@ JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(TEXT, inner, max_size=4), max_leaves=16)
 
 
+@dataclass(frozen=True)
+class RawNumber:
+    """A JSON number written exactly as `text`: thousands of digits (Python's int() and json.dumps
+    refuse more than 4,300), 1e400, -0, 1E+2."""
+
+    text: str
+
+
 def dumps(value: Any) -> bytes:
-    """json (not orjson): integers beyond 64 bits and NaN/Infinity go out as raw text. Bytes are a
-    raw body already and go as they are."""
+    """json (not orjson): integers beyond 64 bits and NaN/Infinity go out as raw text, and so does
+    any RawNumber. Bytes are a raw body already and go as they are."""
     if isinstance(value, bytes):
         return value
-    return json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8", "surrogatepass")
+    raw: list[str] = []
+
+    def placeholder(item: object) -> str:
+        if not isinstance(item, RawNumber):
+            raise TypeError(f"cannot encode {type(item).__name__}")
+        raw.append(item.text)
+        return f"\x00raw{len(raw) - 1}\x00"
+
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True, default=placeholder)
+    for index, number in enumerate(raw):
+        text = text.replace(f'"\\u0000raw{index}\\u0000"', number, 1)
+    return text.encode("utf-8", "surrogatepass")
 
 
 # Bodies nobody would build on purpose. The app caps bodies at 1 MiB.
@@ -198,3 +218,28 @@ WS_FRAMES = st.one_of(
     st.tuples(st.just("binary"), st.binary(max_size=200)),
     st.tuples(st.just("binary"), st.sampled_from([b"\xff" * 70_000, b'{"type":"REQUEST_STATE"}'])),
 )
+
+
+# -- numbers -----------------------------------------------------------------------------------
+# Where request text or JSON becomes a number: the edges of the integer types (2**53, the last
+# integer a browser's JavaScript holds exactly; 2**63 and 2**64, where orjson turns to floats and
+# refuses to encode), and text no int() should ever see.
+
+THOUSANDS_OF_DIGITS = "9" * 5000  # past Python's 4,300-digit limit of int()
+EDGE_INTS = [2**53 - 1, 2**53, 2**53 + 1, -(2**53), 2**63 - 1, 2**63, -(2**63), -(2**63) - 1,
+             2**64 - 1, 2**64, 2**64 + 1, -(2**64), 10**30, -(10**30), 2**31, 2**31 - 1, 2**32]
+EDGE_FLOATS = [1e308, -1e308, 1.7976931348623157e308, 5e-324, -0.0, 0.5, float(2**53), float(2**64), 1e19, -1e19]
+RAW_NUMBERS = [RawNumber(t) for t in (THOUSANDS_OF_DIGITS, "1" + "0" * 4300, "-" + THOUSANDS_OF_DIGITS,
+                                      "0." + "0" * 5000 + "1", "1e400", "-1e400", "1E+2", "-0", "1e-400",
+                                      "123456789012345678901234567890", "1" + "0" * 400)]
+JSON_NUMBERS = (st.sampled_from(EDGE_INTS) | st.sampled_from(EDGE_FLOATS) | st.sampled_from(RAW_NUMBERS)
+                | st.integers(-(2**65), 2**65) | st.floats(allow_nan=False, allow_infinity=False))
+
+# Numbers as a client types them into a path, a query string or a form field (already URL-safe
+# where it matters: callers percent-encode).
+NUMERIC_TEXTS = (st.sampled_from([THOUSANDS_OF_DIGITS, "0" * 5000 + "1", "1" + "0" * 4300, "-" + THOUSANDS_OF_DIGITS,
+                                  str(2**53), str(2**53 + 1), str(2**63), str(2**64), str(2**64 + 1), "-1", "-0",
+                                  " 1", "1 ", "+1", "1_000", "0x10", "1e3", "1.0", "1e400", "١٢", "１", "²", "٣" * 5000,
+                                  "9" * 4300, "9" * 4301, "", "0", "00", "2000", "2001", "9999", "10000"])
+                 | st.integers(-(2**70), 2**70).map(str)
+                 | st.integers(5, 20_000).map(lambda n: "9" * n))

@@ -228,6 +228,29 @@ async def test_box_csv_export_layout(client: TestClient) -> None:
     assert [r[:2] for r in rows[at + 2:]] == [["1", "Ana Pop"], ["1", "Bogdan Ionescu"], ["3", ROMANIAN]]
 
 
+async def test_box_csv_export_quotes_text_a_spreadsheet_would_run_as_a_formula(client: TestClient) -> None:
+    """CSV injection: text starting with =, +, -, @ (or a tab or CR) gets a leading "'"; numbers stay numbers."""
+    competitors = [{"nume": "-Ana", "club": "-2+3"}, {"nume": "=HYPERLINK(1)"}, {"nume": "+Bob"}, {"nume": "@Carl"},
+                   {"nume": "Dan"}]
+    await command(client, 4, "INIT_ROUTE", routeIndex=1, holdsCount=20, routesCount=1, holdsCounts=[20],
+                  competitors=competitors, categorie="-U16", timerPreset="05:00")
+    await command(client, 4, "SUBMIT_SCORE", competitor="-Ana", score=12)
+    await command(client, 4, "SUBMIT_SCORE", competitor="Dan", score=7.5)
+    response = await client.get("/api/admin/export/box/4")
+    assert response.status == 200
+    rows = list(csv.reader(io.StringIO(await response.text())))
+    assert rows[2] == ["categorie", "'-U16"]
+    at = rows.index(["Competitors (all)"])
+    assert [row[1] for row in rows[at + 2:at + 7]] == ["'-Ana", "'=HYPERLINK(1)", "'+Bob", "'@Carl", "Dan"]
+    at = rows.index(["Scores (per competitor)"])
+    scores = {row[0]: row[1:] for row in rows[at + 2:] if row and row[0] in ("'-Ana", "Dan")}
+    assert scores == {"'-Ana": ["12.0"], "Dan": ["7.5"]}
+    at = rows.index(["Ranking (overall)"])
+    ana = next(row for row in rows[at + 2:] if row[1] == "'-Ana")
+    assert ana[0] == "1" and ana[2] == "'-2+3" and ana[3] == "12.0"
+    assert not any(cell[:1] in "=+-@\t\r" for row in rows for cell in row if cell), rows
+
+
 async def test_exports_of_an_unknown_box_are_404(client: TestClient) -> None:
     for path in ("/api/admin/export/box/7", "/api/admin/export/official/box/7"):
         response = await client.get(path)

@@ -52,7 +52,7 @@ async def test_login_sets_an_httponly_cookie_as_long_as_the_token(anon: TestClie
 async def test_wrong_password_and_unknown_user_look_the_same(anon: TestClient) -> None:
     assert await attempt(anon, "admin", "nope") == (401, {"detail": "invalid_credentials"})
     assert await attempt(anon, "nobody", "nope") == (401, {"detail": "invalid_credentials"})
-    bad = await anon.post("/api/auth/login", data=b"not json")
+    bad = await anon.post("/api/auth/login", data=b"not json", headers={"Content-Type": "application/json"})
     assert bad.status == 400
 
 

@@ -177,7 +177,8 @@ async def test_bad_requests_get_a_clear_4xx(client: TestClient) -> None:
         body = await response.json()
         assert response.status == status, (raw, body)
         assert isinstance(body["detail"], str) and body["detail"], raw
-    missing = await client.post("/api/cmd", data=orjson.dumps({"boxId": 0, "type": "START_TIMER"}))
+    missing = await client.post("/api/cmd", data=orjson.dumps({"boxId": 0, "type": "START_TIMER"}),
+                                headers={"Content-Type": "application/json"})
     assert (await missing.json())["detail"] == "sessionId required for all commands except INIT_ROUTE"
 
 
