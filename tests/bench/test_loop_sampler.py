@@ -13,13 +13,16 @@ from bench.schedstat import LoopSampler, loop_report, loop_time
 
 BUSY = """
 import threading, time
-def spin(until):
-    while time.monotonic() < until:
+def spin():
+    # CPU time, not wall time: on a busy machine each thread still gets its 0.3 s of CPU.
+    while time.thread_time() < 0.3:
         pass
-end = time.monotonic() + 0.5
-threading.Thread(target=spin, args=(end,)).start()  # another thread, busy as long as the main one
+other = threading.Thread(target=spin)  # another thread, busy as long as the main one
 print("spinning", flush=True)
-spin(end)
+other.start()
+spin()
+other.join()
+print("done", flush=True)
 time.sleep(30)
 """
 
@@ -31,8 +34,10 @@ def test_the_sampler_reads_the_loop_thread_and_the_others_of_a_real_process() ->
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"spinning\n"
         sampler = LoopSampler(proc.pid, every_s=0.005).start()
-        time.sleep(0.8)
+        finished = proc.stdout.readline()
+        time.sleep(0.05)
         samples = sampler.stop()
+        assert finished == b"done\n"
     finally:
         proc.kill()
         proc.wait()
@@ -46,7 +51,7 @@ def test_the_sampler_reads_the_loop_thread_and_the_others_of_a_real_process() ->
         assert values == sorted(values), "counters only grow"
     ran = loop_time(samples, samples[0][0], samples[-1][0])
     assert ran is not None
-    assert ran["on_cpu_ms"] >= 100, "the main thread spun for 0.5 s"  # GIL: the two threads take turns
+    assert ran["on_cpu_ms"] >= 100, "the main thread spun for 0.3 s of CPU"  # GIL: the two threads take turns
     assert ran["other_threads_on_cpu_ms"] >= 100
     assert ran["on_cpu_ms"] + ran["other_threads_on_cpu_ms"] + ran["waiting_for_cpu_ms"] <= ran["span_ms"] * 2 + 1
 
