@@ -29,7 +29,7 @@ organiser commands (each has its own --help):
   backup   write a backup zip of a stopped server's storage directory
   restore  unpack a backup zip into a new, empty storage directory
   audit    show the newest events of the audit log (read-only)
-  users    list, add or change the password of accounts (users.json)
+  users    list, add, disable, enable or remove accounts, or set a password (users.json)
 """
 
 
@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser(
         "users", help="list or change accounts",
-        description="Accounts in users.json. Changing them needs the server stopped.")
+        description="Accounts in users.json. add and passwd need the server stopped; disable, enable and "
+                    "remove also work while it runs (through the running server).")
     actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="username, role, boxes, active (never password hashes)",
                                  description="List the accounts: username, role, boxes, active.")
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "with --password-stdin.")
     add.add_argument("name", metavar="NAME")
     add.add_argument("--role", required=True, choices=("admin", "judge", "viewer"))
-    add.add_argument("--boxes", default=None, metavar="1,2", help="boxes a judge (or viewer) may use")
+    add.add_argument("--boxes", default=None, metavar="1,2", help="boxes a judge (required) or a viewer may use")
     passwd = actions.add_parser("passwd", help="set an account's password",
                                 description="Set a new password. For a judge, every alias of the judge "
                                             "(Box N, N, custom name) gets it.")
@@ -219,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--password-stdin", action="store_true",
                          help="read the password from the first line of stdin (for scripts)")
         sub.add_argument("--allow-weak", action="store_true", help="accept a weak password")
+    for action, what in (("disable", "Disable an account: it can no longer log in"),
+                         ("enable", "Enable a disabled account again"),
+                         ("remove", "Remove an account")):
+        sub = actions.add_parser(action, help=what.split(":")[0].lower(),
+                                 description=f"{what}. A judge's other names (Box N, N, custom name) go with it. "
+                                             "Its sessions end and its open live connections close. The last "
+                                             "active admin cannot be disabled or removed. Works with the server "
+                                             "stopped or running.")
+        sub.add_argument("name", metavar="NAME")
+        _add_storage_dir(sub)
     return parser
 
 

@@ -24,13 +24,12 @@ import pytest
 
 from persistence import wal as wal_module
 from persistence.fs import FileSystem
-from tests.conftest import make_config, serving
+from tests.conftest import login, make_config, serving
 from tests.reliability.figures import record
 from tests.reliability.power_fs import PowerLossFileSystem, tree_digest
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport import hashing as hashing_module
 from transport.app import create_app
-from transport.keys import TOKENS
 
 BOXES = (0, 1)
 # Every point is cut in "drop" mode; "torn" mode (a random part of the unsynced tail kept) every
@@ -146,7 +145,7 @@ async def restart(data: Path) -> Restored:
     """A fresh app (normal FileSystem) on the survivors; then the files it leaves are inspected."""
     problems: list[str] = []
     async with serving(create_app(make_config(data)), as_admin=False) as client:
-        token = client.server.app[TOKENS].issue("admin", "admin", [])
+        token = (await login(client))["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         boxes = {}
         for box in BOXES:
