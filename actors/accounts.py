@@ -173,7 +173,10 @@ class AccountsActor(Actor):
         self.users = MappingProxyType(users)
         self.sessions = MappingProxyType(session_keys(users))
         if notify:
-            self._on_change()
+            try:
+                self._on_change()
+            except Exception:  # the change is saved; a failure to close sockets must not hide that
+                log.exception("closing the sockets of ended sessions failed")
 
     async def _audit(self, action: str, box_id: int | None, origin: Origin, payload: dict[str, Any]) -> None:
         """After the change is durable: a failed audit line is logged, the change stands."""
