@@ -14,6 +14,7 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from persistence.backup import read_zip
 from tests.conftest import ADMIN_PASSWORD, make_config, serving
 from tests.transport.test_live_protocol import init_route
 from transport.app import create_app
@@ -156,12 +157,30 @@ async def test_renewal_never_outlives_a_logout(anon: TestClient) -> None:
     renewed = renewed_response.cookies["escalada_token"].value
     assert renewed != aging
 
+    anon.session.cookie_jar.clear()  # the thief logs out with the old token alone
     await anon.post("/api/auth/logout", headers=bearer(aging))
     assert (await status_of(anon, renewed))[0] == 401
     anon.session.cookie_jar.clear()
     anon.session.cookie_jar.update_cookies({"escalada_token": aging})
     refused = await anon.get("/api/state/0")
     assert refused.status == 401 and "escalada_token" not in refused.cookies
+
+
+async def test_a_session_ended_by_its_own_request_gets_no_renewed_cookie(tmp_path: Path) -> None:
+    """The check before renewal runs again when the answer leaves: the handler may have ended it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "users.json").write_bytes(orjson.dumps({
+        name: {"password_hash": "not-a-login", "role": "admin", "token_epoch": "e"} for name in ("boss", "chief")}))
+    async with serving(create_app(make_config(data)), as_admin=False) as client:
+        config = client.app[CONFIG]
+        ttl = int(config.token_ttl_min * 60)
+        secret = (config.storage_dir / "jwt_secret").read_text().strip()
+        aging = TokenService(secret, ttl, clock=lambda: time.time() - ttl * 0.6).issue(
+            "boss", "admin", [], uid="boss", ep="e")
+        client.session.cookie_jar.update_cookies({"escalada_token": aging})
+        response = await client.post("/api/admin/users/disable", json={"username": "boss"})
+        assert response.status == 200 and "escalada_token" not in response.cookies
 
 
 async def test_logout_of_an_expired_token_still_ends_its_renewed_sibling(anon: TestClient) -> None:
@@ -188,6 +207,15 @@ async def test_logged_out_sessions_stay_revoked_after_a_restart(tmp_path: Path) 
     async with serving(create_app(make_config(data)), as_admin=False) as client:
         assert await status_of(client, token) == (401, {"detail": "token_revoked"})
         assert (await status_of(client, kept))[0] == 200
+
+
+async def test_a_backup_keeps_the_logged_out_sessions(anon: TestClient) -> None:
+    token = await token_of(anon, "admin", ADMIN_PASSWORD)
+    await anon.post("/api/auth/logout", headers=bearer(token))
+    status, reply = await as_admin(anon, "POST", "/api/admin/ops/backup/now")
+    assert status == 200, reply
+    contents = read_zip(anon.app[CONFIG].backup_dir / reply["filename"])  # every entry name and checksum checked
+    assert anon.app[TOKENS].decode(token).sid in orjson.loads(contents.files["revoked_sessions.json"])["sessions"]
 
 
 async def test_a_login_token_from_before_sessions_is_refused(anon: TestClient) -> None:
