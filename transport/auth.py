@@ -99,9 +99,7 @@ def sessions_in(request: web.Request) -> list[Claims]:
     """The login sessions a logout ends: each correctly signed login token the request carries
     (header and cookie), expired or not (a renewed token of the same session may still live)."""
     found = []
-    header = request.headers.get(hdrs.AUTHORIZATION, "")
-    candidates = [header[7:].strip() if header[:7].lower() == "bearer " else "", request.cookies.get(COOKIE_NAME, "")]
-    for token in dict.fromkeys(t for t in candidates if t):
+    for token in dict.fromkeys(t for t in (_bearer(request), request.cookies.get(COOKIE_NAME)) if t):
         try:
             claims = request.app[TOKENS].decode(token, allow_expired=True)
         except TokenError:
@@ -143,13 +141,18 @@ def may_view(principal: Principal, box_id: int) -> bool:
 
 
 def _login_token(request: web.Request) -> tuple[str | None, bool]:
-    header = request.headers.get(hdrs.AUTHORIZATION, "")
-    if header[:7].lower() == "bearer " and header[7:].strip():
-        return header[7:].strip(), False
+    bearer = _bearer(request)
+    if bearer:
+        return bearer, False
     if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket" and request.query.get("token"):
         return request.query["token"], False
     cookie = request.cookies.get(COOKIE_NAME)
     return (cookie, True) if cookie else (None, False)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    return (header[7:].strip() or None) if header[:7].lower() == "bearer " else None
 
 
 def _decode(request: web.Request, token: str) -> Claims:

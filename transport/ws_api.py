@@ -11,8 +11,8 @@ from transport.errors import ClientError, drop_tracebacks
 from transport.http_api import MAX_BOX_ID, parse_box_id
 from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
 from transport.tokens import Claims
-from transport.ws_sessions import CLOSE_CODE
 from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
+from transport.ws_sessions import CLOSE_CODE
 from transport.ws_subscriber import Subscriber, pong_frame, text_frame
 
 MAX_CLIENT_FRAME = 64 * 1024
