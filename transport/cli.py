@@ -220,14 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--password-stdin", action="store_true",
                          help="read the password from the first line of stdin (for scripts)")
         sub.add_argument("--allow-weak", action="store_true", help="accept a weak password")
-    for action, what in (("disable", "Disable an account: it can no longer log in"),
-                         ("enable", "Enable a disabled account again"),
-                         ("remove", "Remove an account")):
+    ends = ("Its sessions end and its open live connections close. The last active admin cannot be disabled or "
+            "removed.")
+    for action, what, effect in (("disable", "Disable an account: it can no longer log in", ends),
+                                 ("enable", "Enable a disabled account again", "Its old sessions stay ended."),
+                                 ("remove", "Remove an account", ends)):
         sub = actions.add_parser(action, help=what.split(":")[0].lower(),
                                  description=f"{what}. A judge's other names (Box N, N, custom name) go with it. "
-                                             "Its sessions end and its open live connections close. The last "
-                                             "active admin cannot be disabled or removed. Works with the server "
-                                             "stopped or running.")
+                                             f"{effect} Works with the server stopped or running.")
         sub.add_argument("name", metavar="NAME")
         _add_storage_dir(sub)
     return parser
