@@ -364,3 +364,12 @@ def test_session_keys_are_role_boxes_and_epoch_of_active_accounts() -> None:
     users = load_users({"a": record("a", "admin", token_epoch="x"), "j": record("j", boxes=[2, 1]),
                         "off": record("off", "viewer", is_active=False)})
     assert session_keys(users) == {"a": ("admin", (), "x"), "j": ("judge", (2, 1), "")}
+
+
+def test_the_issues_example_moves_box_1s_alias_to_box_2() -> None:
+    """POST /api/admin/auth/boxes/2/password {"username": "Box 1"}: the name moves, box 1 keeps "1"."""
+    users, _, _ = with_judge_password({}, 1, "Lead", "h1", T1, "e1")
+    updated, reply, moved = with_judge_password(users, 2, "Box 1", "h2", T2, "e2")
+    assert reply["movedFrom"] == 1 and moved == {"Box 1": [1]}
+    assert updated["Box 1"]["assigned_boxes"] == [2] and updated["Box 1"]["password_hash"] == "h2"
+    assert updated["1"] == users["1"] and updated["Lead"] == users["Lead"]
