@@ -11,6 +11,12 @@ from actors.messages import Origin
 from actors.rules import Command
 
 RESTORE = "RESTORE"
+# Account changes: audit-only lines (no per-box seq), which replay and `run.py check` pass over.
+JUDGE_PASSWORD_SET = "JUDGE_PASSWORD_SET"
+JUDGE_NAME_MOVED = "JUDGE_NAME_MOVED"
+USER_DISABLED = "USER_DISABLED"
+USER_ENABLED = "USER_ENABLED"
+USER_REMOVED = "USER_REMOVED"
 
 
 def iso_from_ms(now_ms: int) -> str:
@@ -49,8 +55,14 @@ def encode_restore_event(*, box_id: int, seq: int, after: dict[str, Any], now_ms
     return orjson.dumps(event) + b"\n"
 
 
-def _audit_fields(box_id: int, action: str, action_id: str | None, after: dict[str, Any], now_ms: int,
-                  origin: Origin, payload: dict[str, Any] | None) -> dict[str, Any]:
+def encode_account_event(*, action: str, box_id: int | None, now_ms: int, origin: Origin,
+                         payload: dict[str, Any]) -> bytes:
+    """The audit keys only: no seq and no box version (an account change is no box's history)."""
+    return orjson.dumps(_audit_fields(box_id, action, None, None, now_ms, origin, payload)) + b"\n"
+
+
+def _audit_fields(box_id: int | None, action: str, action_id: str | None, after: dict[str, Any] | None,
+                  now_ms: int, origin: Origin, payload: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": new_event_id(),
         "createdAt": iso_from_ms(now_ms),
@@ -58,8 +70,8 @@ def _audit_fields(box_id: int, action: str, action_id: str | None, after: dict[s
         "boxId": box_id,
         "action": action,
         "actionId": action_id,
-        "boxVersion": after["boxVersion"],
-        "sessionId": after["sessionId"],
+        "boxVersion": after["boxVersion"] if after is not None else None,
+        "sessionId": after["sessionId"] if after is not None else None,
         "actorUsername": origin.username,
         "actorRole": origin.role,
         "actorIp": origin.ip,

@@ -33,6 +33,15 @@ class Append:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditLine:
+    """An audit-only line (an account change): committed with the events, but it has no box seq,
+    so replay, checkpoints and `run.py check` pass over it."""
+
+    line: bytes
+    verdict: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
 class Flush:
     """Commit everything queued before it and checkpoint every dirty box."""
 
@@ -77,6 +86,11 @@ class Persister(Actor):
         self.tell(Append(box_id, seq, line, state, verdict))
         return verdict
 
+    def append_audit(self, line: bytes) -> asyncio.Future[None]:
+        verdict: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.tell(AuditLine(line, verdict))
+        return verdict
+
     async def _serve(self) -> None:
         while True:
             batch = [await self._mailbox.get()]
@@ -94,12 +108,12 @@ class Persister(Actor):
             self._mailbox.put_nowait(_STOP)
 
     async def _process(self, batch: list[_Envelope]) -> None:
-        appends = [env.message for env in batch if isinstance(env.message, Append)]
+        appends = [env.message for env in batch if isinstance(env.message, (Append, AuditLine))]
         if appends:
             await self._commit(appends)
         for env in batch:
             message = env.message
-            if isinstance(message, Append):
+            if isinstance(message, (Append, AuditLine)):
                 continue
             result: Any = None
             try:
@@ -121,7 +135,7 @@ class Persister(Actor):
             if env.reply is not None and not env.reply.done():
                 env.reply.set_result(result)
 
-    async def _commit(self, appends: list[Append]) -> None:
+    async def _commit(self, appends: list[Append | AuditLine]) -> None:
         try:
             await self.storage.append([a.line for a in appends])
         except StorageError as exc:
@@ -140,7 +154,8 @@ class Persister(Actor):
         self.status.batches += 1
         self.status.events += len(appends)
         for a in appends:
-            self._dirty[a.box_id] = (a.seq, a.state)
+            if isinstance(a, Append):
+                self._dirty[a.box_id] = (a.seq, a.state)
             if not a.verdict.done():
                 a.verdict.set_result(None)
         try:

@@ -1,8 +1,15 @@
 """The account records of users.json, as pure functions: no I/O, no clock, inputs never mutated.
 
 A record (reference §6.3): {"username", "password_hash", "role", "assigned_boxes": [int],
-"is_active", "created_at", "updated_at"}; the users are a dict keyed by login name. Every change
-returns a new dict, so the caller can write it to disk first and swap it in only once it is saved.
+"is_active", "created_at", "updated_at"}, plus Belay's "token_epoch"; the users are a dict keyed by
+login name. Every change returns a new dict, so the caller can write it to disk first and swap it in
+only once it is saved.
+
+A login token carries the epoch its account had at login; a change that must end the account's
+sessions (a new password, deactivation, another role or other boxes) gives the record a new one, so
+every older token no longer matches. Epochs are random, never counted up: a removed name created
+again can never match a token of its predecessor. A record without one (an escalada file, a file
+written before epochs) has the epoch "". The caller passes new epochs in, as it passes the time.
 """
 from __future__ import annotations
 
@@ -14,9 +21,17 @@ ROLES = ("admin", "judge", "viewer")
 DEFAULT_ROLE = "viewer"
 ADMIN_NAME = "admin"  # the account made at the first start
 MAX_BOX_ID = 9999
+EPOCH = "token_epoch"
+
+# Why a change is refused (actors answer with codes; transport maps them to statuses).
+INVALID_BOX = "invalid_box"
+USERNAME_TAKEN = "username_taken"  # a judge name held by an admin or viewer
+USER_NOT_FOUND = "user_not_found"
+LAST_ADMIN = "last_active_admin"  # the change would leave no active admin: nobody could log in to fix it
 
 User = dict[str, Any]
 Users = dict[str, User]
+SessionKey = tuple[str, tuple[int, ...], str]  # (role, boxes, epoch) that a valid token of the account carries
 
 
 def canonical_username(raw: str) -> str:
@@ -87,39 +102,75 @@ def login_identity(found: tuple[str, User] | None, raw_username: str) -> str:
     return "name:" + name
 
 
-def with_admin(users: Users, password_hash: str, now_iso: str) -> Users | None:
-    """Users plus a bootstrap "admin" account, or None when one exists already."""
-    if ADMIN_NAME in users:
+def with_admin(users: Users, password_hash: str, now_iso: str, epoch: str) -> Users | None:
+    """Users plus a bootstrap "admin" account, or None when an active admin exists already (an
+    organiser who removed "admin" in favour of another admin does not get it back at the next
+    start) or the name "admin" is taken."""
+    if not needs_admin(users):
         return None
-    return {**users, ADMIN_NAME: _record(ADMIN_NAME, password_hash, "admin", [], now_iso, now_iso)}
+    return {**users, ADMIN_NAME: _record(ADMIN_NAME, password_hash, "admin", [], now_iso, now_iso, token_epoch=epoch)}
+
+
+def needs_admin(users: Users) -> bool:
+    return ADMIN_NAME not in users and not _has_active_admin(users)
 
 
 def with_judge_password(
-    users: Users, box_id: int, username: str | None, password_hash: str, now_iso: str
-) -> tuple[Users, dict[str, Any]]:
+    users: Users, box_id: int, username: str | None, password_hash: str, now_iso: str, epoch: str
+) -> tuple[Users, dict[str, Any], dict[str, list[int]]]:
     """The judge of a box, reachable as the custom name (default "Box {id}"), "Box {id}" and
     "{id}": three identical records except for `username`, which is each record's own key (the
-    reference's /api/auth/me shows sub "3" for a login as "3"). Raises ValueError("username_taken") rather than
-    overwrite, or shadow by case, an admin or viewer account, or take another box's "Box n" or "n"."""
+    reference's /api/auth/me shows sub "3" for a login as "3").
+
+    A box's judge is every judge record assigned to that box, so all of them get the new epoch
+    (their sessions end); those that shared the box's old password (its earlier names) also get the
+    new password. A name held by a judge of another box moves here: the records under it are
+    replaced or, if spelled with another case, removed. A name held by an admin or viewer is
+    refused with ValueError(USERNAME_TAKEN), also when only the case differs.
+
+    Returns (users, reply, moved): `moved` maps each key taken from another box to its old boxes.
+    """
     if not _is_box_id(box_id):
-        raise ValueError("invalid_box")
+        raise ValueError(INVALID_BOX)
     alias, id_alias = f"Box {box_id}", str(box_id)
     name = canonical_username(username) if isinstance(username, str) else ""
     name = name or alias
-    if _box_alias_of(name) not in (None, box_id):
-        raise ValueError("username_taken")  # box 5's judge typing "5" must not reach box 3's account
     keys = list(dict.fromkeys((name, alias, id_alias)))  # the custom name may be "Box 3" itself
     folded = {canonical_username(key).casefold() for key in keys}
-    for key, user in users.items():
-        if user.get("role") != "judge" and canonical_username(key).casefold() in folded:
-            raise ValueError("username_taken")
-    existing = [users[key]["created_at"] for key in keys if isinstance(users.get(key, {}).get("created_at"), str)]
+    held = {key: user for key, user in users.items() if canonical_username(key).casefold() in folded}
+    if any(user.get("role") != "judge" for user in held.values()):
+        raise ValueError(USERNAME_TAKEN)
+    mine = [box_id]
+    moved = {key: list(user["assigned_boxes"]) for key, user in held.items() if user["assigned_boxes"] != mine}
+    old_password = _box_password(users, box_id)
+    existing = [users[key]["created_at"] for key in keys
+                if key not in moved and isinstance(users.get(key, {}).get("created_at"), str)]
     created_at = min(existing, default=now_iso)  # ISO-8601 strings in one format sort by time
-    updated = dict(users)
+    updated: Users = {}
+    for key, user in users.items():
+        if key in held:
+            continue  # rewritten below, or removed: a case variant would shadow the new record
+        if user.get("role") == "judge" and box_id in user["assigned_boxes"]:
+            user = {**user, EPOCH: epoch, "updated_at": now_iso}
+            if user["assigned_boxes"] == mine and old_password is not None and user["password_hash"] == old_password:
+                user["password_hash"] = password_hash
+        updated[key] = user
     for key in keys:
-        updated[key] = _record(key, password_hash, "judge", [box_id], created_at, now_iso)
-    reply = {"status": "ok", "boxId": box_id, "username": name, "alias": alias, "id_alias": id_alias}
-    return updated, reply
+        updated[key] = _record(key, password_hash, "judge", mine, created_at, now_iso, token_epoch=epoch)
+    reply: dict[str, Any] = {"status": "ok", "boxId": box_id, "username": name, "alias": alias, "id_alias": id_alias}
+    from_boxes = sorted({box for boxes in moved.values() for box in boxes} - {box_id})
+    if from_boxes:
+        reply["movedFrom"] = from_boxes[0]
+    return updated, reply, moved
+
+
+def _box_password(users: Users, box_id: int) -> str | None:
+    """The hash the box's judge names share today (read from "Box N", else "N"), if this box owns them."""
+    for key in (f"Box {box_id}", str(box_id)):
+        user = users.get(key)
+        if user is not None and user.get("role") == "judge" and user["assigned_boxes"] == [box_id]:
+            return str(user["password_hash"])
+    return None
 
 
 def with_password_hash(users: Users, key: str, new_hash: str, now_iso: str) -> Users:
@@ -133,6 +184,60 @@ def with_password_hash(users: Users, key: str, new_hash: str, now_iso: str) -> U
         k: {**user, "password_hash": new_hash, "updated_at": now_iso} if user.get("password_hash") == old_hash else user
         for k, user in users.items()
     }
+
+
+def with_new_password(users: Users, key: str, new_hash: str, now_iso: str, epoch: str) -> Users:
+    """A password set by the organiser: the account and its aliases get it and a new epoch, which
+    ends their sessions (unlike a rehash at login, which keeps them)."""
+    group = set(aliases_of(users, key))
+    return {k: {**user, "password_hash": new_hash, EPOCH: epoch, "updated_at": now_iso} if k in group else user
+            for k, user in users.items()}
+
+
+def with_active(users: Users, key: str, active: bool, now_iso: str, epoch: str) -> Users:
+    """The account and its aliases enabled or disabled; disabling ends their sessions. Raises
+    ValueError(USER_NOT_FOUND) or ValueError(LAST_ADMIN)."""
+    group = set(aliases_of(users, key))
+    updated = {k: {**user, "is_active": active, EPOCH: epoch, "updated_at": now_iso}
+               if k in group and user["is_active"] != active else user for k, user in users.items()}
+    _refuse_losing_the_last_admin(users, updated)
+    return updated
+
+
+def without_user(users: Users, key: str) -> tuple[Users, list[str]]:
+    """The account and its aliases removed; returns the removed keys. Raises ValueError(USER_NOT_FOUND)
+    or ValueError(LAST_ADMIN)."""
+    group = aliases_of(users, key)
+    updated = {k: user for k, user in users.items() if k not in group}
+    _refuse_losing_the_last_admin(users, updated)
+    return updated, group
+
+
+def aliases_of(users: Users, key: str) -> list[str]:
+    """The keys that are one account: a judge's names share one hash string (set together, random
+    salts make a coincidence impossible) and the same boxes; anyone else is only its own key."""
+    user = users.get(key)
+    if user is None:
+        raise ValueError(USER_NOT_FOUND)
+    if user.get("role") != "judge":
+        return [key]
+    return [k for k, other in users.items() if other.get("role") == "judge"
+            and other["password_hash"] == user["password_hash"] and other["assigned_boxes"] == user["assigned_boxes"]]
+
+
+def session_keys(users: Users) -> dict[str, SessionKey]:
+    """What a valid token of each active account carries; an inactive account has none."""
+    return {key: (user["role"], tuple(user["assigned_boxes"]), user.get(EPOCH) or "")
+            for key, user in users.items() if user["is_active"]}
+
+
+def _refuse_losing_the_last_admin(before: Users, after: Users) -> None:
+    if _has_active_admin(before) and not _has_active_admin(after):
+        raise ValueError(LAST_ADMIN)
+
+
+def _has_active_admin(users: Users) -> bool:
+    return any(user.get("role") == "admin" and user.get("is_active") for user in users.values())
 
 
 def public_boxes(record: User) -> list[int]:
@@ -149,6 +254,7 @@ def _normalized(key: str, record: dict[str, Any]) -> User | None:
     if not isinstance(password_hash, str) or not password_hash or role not in ROLES:
         return None
     active = record.get("is_active")
+    epoch = record.get(EPOCH)
     return _record(
         username if isinstance(username, str) and username.strip() else key,
         password_hash,
@@ -158,6 +264,7 @@ def _normalized(key: str, record: dict[str, Any]) -> User | None:
         _text_or_none(record.get("updated_at")),
         # Absent or null means active (reference default); anything but a real boolean fails closed.
         is_active=True if active is None else active is True,
+        token_epoch=epoch if isinstance(epoch, str) else "",
     )
 
 
@@ -169,6 +276,7 @@ def _record(
     created_at: str | None,
     updated_at: str | None,
     is_active: bool = True,
+    token_epoch: str = "",
 ) -> User:
     return {
         "username": username,
@@ -178,18 +286,12 @@ def _record(
         "is_active": is_active,
         "created_at": created_at,
         "updated_at": updated_at,
+        EPOCH: token_epoch,
     }
 
 
 def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _box_alias_of(name: str) -> int | None:
-    """The box whose "Box n" or "n" this canonical name is, in any case, or None."""
-    folded = name.casefold()
-    number = folded[len("box "):] if folded.startswith("box ") else folded
-    return int(number) if _is_plain_box_number(number, number) else None
 
 
 def _is_plain_box_number(raw: str, name: str) -> bool:

@@ -13,13 +13,8 @@ from typing import Any
 import orjson
 
 from bench.client_process import NAMES, PRESET_S, Ready, WaitGo, init_route, run_client
-from bench.credentials import BENCH_JWT_SECRET
+from bench.credentials import admin_token
 from bench.rawio import HttpConn, http_connect, ws_open
-
-
-def admin_token() -> str:
-    from transport.tokens import TokenService
-    return TokenService(BENCH_JWT_SECRET, 24 * 3600).issue("admin", "admin", [])
 
 
 async def cmd(conn: HttpConn, body: dict[str, Any]) -> tuple[int, bytes]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench import fsync_shim
-from bench.credentials import SERVER_ENV, admin_headers
+from bench.credentials import SERVER_ENV, admin_headers, seed_admin
 
 REPO = Path(__file__).resolve().parent.parent
 # Where run.py lives; `--server-dir` points it at a stable export when the work tree is being edited.
@@ -138,6 +138,8 @@ class BelayServer:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         # Backups on, as at a venue, but into this temp dir: run.py's default is its working directory.
         belay_args = [*args, "--backup-dir", str(self.root / "backups")]
+        if not self.bare:
+            seed_admin(self.storage_dir)
         if self.bare:
             argv, cwd = [sys.executable, "-m", "bench.ceilings", *args], REPO
         elif self.count_fsyncs:

@@ -1,9 +1,9 @@
 """Backup zips: built from a frozen durable point, verified before anything is restored.
 
 A backup holds the box checkpoints, the audit log (up to its committed end) and its archives,
-users.json, competition_officials.json and a manifest.json with each file's size and sha256.
-The JWT secret is never included. Reading a zip checks every entry name, the unpacked size and
-every checksum before anything is used, so a restore is all or nothing.
+users.json, competition_officials.json, revoked_sessions.json and a manifest.json with each
+file's size and sha256. The JWT secret is never included. Reading a zip checks every entry name,
+the unpacked size and every checksum before anything is used, so a restore is all or nothing.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ MANIFEST = "manifest.json"
 PREFIX = "belay-backup-"
 # What a backup may contain: nothing else is ever extracted.
 _ENTRY = re.compile(r"^(events\.ndjson|events\.\d{1,9}\.ndjson|users\.json|competition_officials\.json"
+                    r"|revoked_sessions\.json"
                     r"|boxes/\d{1,4}\.json|results/[^/\\\x00-\x1f]{1,200}/(overall|route_\d{1,3})\.(xlsx|pdf))$")
 # Backups hold users.json: like it, they are for the server's account only.
 PRIVATE_FILE_MODE = 0o600

@@ -1,4 +1,5 @@
-"""Small whole-file JSON documents in the storage root: users.json, competition_officials.json.
+"""Small whole-file JSON documents in the storage root: users.json, competition_officials.json,
+revoked_sessions.json.
 
 Each is replaced atomically on every change. A document that does not parse is moved aside
 (never deleted) so the server can still start; the caller decides what an absent one means.
@@ -19,7 +20,8 @@ from persistence.fs import FileSystem, write_atomic
 log = logging.getLogger("belay.persistence")
 
 # The only documents there are: a request can never name a file.
-DOCUMENT_FILES = {"users": "users.json", "officials": "competition_officials.json"}
+DOCUMENT_FILES = {"users": "users.json", "officials": "competition_officials.json",
+                  "revocations": "revoked_sessions.json"}
 
 
 class Documents:

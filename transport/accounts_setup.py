@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime, timezone
+from typing import Callable
 
-from actors.accounts import AccountsActor
+from actors.accounts import AccountsActor, new_epoch
 from actors.persister import Persister
-from actors.users import ADMIN_NAME, load_users, with_admin
+from actors.revocations import load_revoked
+from actors.users import ADMIN_NAME, load_users, needs_admin, with_admin
 from persistence.storage import Storage
 from transport.config import Config
 from transport.hashing import Hashing
@@ -49,11 +52,12 @@ def token_service(config: Config) -> TokenService:
     return TokenService(secret, int(config.token_ttl_min * 60))
 
 
-async def start_accounts(config: Config, storage: Storage, persister: Persister, hashing: Hashing) -> AccountsActor:
+async def start_accounts(config: Config, storage: Storage, persister: Persister, hashing: Hashing,
+                         on_change: Callable[[], None]) -> AccountsActor:
     users = load_users(await storage.read_document("users"))
-    if ADMIN_NAME not in users:
+    if needs_admin(users):
         password = config.default_admin_password or secrets.token_urlsafe(12)
-        created = with_admin(users, await hashing.run(STARTUP, hash_password, password), now_iso())
+        created = with_admin(users, await hashing.run(STARTUP, hash_password, password), now_iso(), new_epoch())
         if created is not None:
             await persister.write_document("users", created)
             users = created
@@ -62,4 +66,5 @@ async def start_accounts(config: Config, storage: Storage, persister: Persister,
                 log.warning("created user 'admin' with the generated password %s (shown only now)", password)
             else:
                 log.info("created user 'admin' from DEFAULT_ADMIN_PASSWORD")
-    return AccountsActor(users, persister, now_iso)
+    revoked = load_revoked(await storage.read_document("revocations"), time.time())
+    return AccountsActor(users, persister, revoked=revoked, on_change=on_change)

@@ -17,8 +17,20 @@ from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
-from transport import admin_api, auth_routes, backup_api, health, http_api, public_api, results_api, upload_api, ws_api
+from transport import (
+    admin_api,
+    auth_routes,
+    backup_api,
+    health,
+    http_api,
+    public_api,
+    results_api,
+    upload_api,
+    users_api,
+    ws_api,
+)
 from transport.accounts_setup import check_production, start_accounts, token_service
+from transport.auth import TOKEN_REVOKED, session_stands
 from transport.config import Config
 from transport.cors import OriginPolicy
 from transport.errors import protocol_logger
@@ -31,23 +43,27 @@ from transport.keys import (
     EXPORT_RUNNER,
     HASHING,
     HUB,
+    LOCAL_ADMIN,
     LOGIN_THROTTLE,
     OFFICIALS,
     ORIGIN_POLICY,
     PERSISTER,
     RATE_LIMITER,
     REGISTRY,
+    SOCKET_SESSIONS,
     STARTED_AT,
     STORAGE,
     TOKENS,
     UPLOAD_POOL,
 )
+from transport.local_admin import new_local_admin
 from transport.login_throttle import LoginThrottle
 from transport.middleware import request_middleware
 from transport.rate_limit import RateLimiter, Unlimited
 from transport.start_list import PARSE_TIMEOUT_S
 from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
+from transport.ws_sessions import SocketSessions
 
 log = logging.getLogger("belay")
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
@@ -71,10 +87,12 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[CONFIG] = config
     app[ORIGIN_POLICY] = policy
     app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
+    app[SOCKET_SESSIONS] = SocketSessions()
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
-    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api):
+    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api,
+                   users_api):
         app.add_routes(module.routes)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload_api.close_pool)
@@ -97,7 +115,12 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         system.spawn_service(persister.checkpoint_loop(), "checkpoints")
         try:
             app[TOKENS] = token_service(config)
-            accounts = system.spawn(await start_accounts(config, storage, persister, hashing))
+            app[LOCAL_ADMIN] = new_local_admin(app[TOKENS])
+
+            def close_ended_sockets() -> None:
+                app[SOCKET_SESSIONS].close_ended(lambda claims: session_stands(app, claims), TOKEN_REVOKED)
+
+            accounts = system.spawn(await start_accounts(config, storage, persister, hashing, close_ended_sockets))
             officials = OfficialsActor(officials_from(await storage.read_document("officials")), persister,
                                        on_change=lambda: registry.republish_all())
             system.spawn(officials)
@@ -124,7 +147,8 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             yield
         finally:
             # Each step runs even if an earlier one fails (a dead disk must not hang the shutdown).
-            steps = [registry.close, *(_stopper(actor) for actor in (officials, accounts, backup_actor)),
+            steps = [registry.close, app[SOCKET_SESSIONS].close,
+                     *(_stopper(actor) for actor in (officials, accounts, backup_actor)),
                      persister.flush, _stopper(persister), system.close, _sync(hashing.close), storage.close]
             for step in steps:
                 try:

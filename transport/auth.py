@@ -3,6 +3,10 @@
 Tokens come from the `escalada_token` cookie, an `Authorization: Bearer` header, or (WebSockets and
 the spectator routes) the `token` query parameter. Every route names what it needs; `authorize`
 answers with the principal or raises a 401/403 ClientError with the reason the UI matches on.
+
+A login token also has to match its account as it is now (it exists, is active, has the same
+role, boxes and token epoch) and its session must not be logged out. Both are dict lookups on
+mappings the accounts actor replaces on each change, so every request pays next to nothing.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from aiohttp import hdrs, web
 from actors.messages import Origin
 from transport.cors import FOREIGN_ORIGIN
 from transport.errors import ClientError
-from transport.keys import ORIGIN_POLICY, TOKENS
+from transport.keys import ACCOUNTS, LOCAL_ADMIN, ORIGIN_POLICY, TOKENS
 from transport.tokens import Claims, TokenError
 
 COOKIE_NAME = "escalada_token"
@@ -26,6 +30,7 @@ TOKEN_REQUIRED = "token_required"
 FORBIDDEN_ROLE = "forbidden_role"
 FORBIDDEN_BOX = "forbidden_box"
 SPECTATOR_TOKEN_REQUIRED = "spectator_token_required"
+TOKEN_REVOKED = "token_revoked"  # logged out, or the account changed since the login
 
 
 class Need(Enum):
@@ -71,11 +76,41 @@ def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Pr
     if from_cookie and foreign is not None:  # e.g. a foreign page's WebSocket (transport/cors.py)
         raise request.app[ORIGIN_POLICY].refusal(request, foreign)
     claims = _decode(request, token)
+    if claims.role != "spectator" and not session_open(request.app, claims):
+        raise ClientError(401, TOKEN_REVOKED)
     principal = Principal(claims)
     _check(principal, need, box_id)
     if from_cookie and request.app[TOKENS].should_renew(claims):
         request[RENEW] = claims  # the renew middleware re-issues the cookie on the response
     return principal
+
+
+def session_open(app: web.Application, claims: Claims) -> bool:
+    """A login token that may be used now: its account still matches and its session is not logged out."""
+    return session_stands(app, claims) and claims.sid not in app[ACCOUNTS].revoked
+
+
+def session_stands(app: web.Application, claims: Claims) -> bool:
+    """The token still matches its account (exists, active, same role, boxes and epoch), or it is
+    this process's local-admin token. Logouts are not looked at: an open socket survives its own
+    session's logout, but not a change of its account."""
+    if claims.uid is None:
+        return claims.sid == app[LOCAL_ADMIN].sid
+    return app[ACCOUNTS].sessions.get(claims.uid) == (claims.role, claims.boxes, claims.ep)
+
+
+def sessions_in(request: web.Request) -> list[Claims]:
+    """The login sessions a logout ends: each correctly signed login token the request carries
+    (header and cookie), expired or not (a renewed token of the same session may still live)."""
+    found = []
+    for token in dict.fromkeys(t for t in (_bearer(request), request.cookies.get(COOKIE_NAME)) if t):
+        try:
+            claims = request.app[TOKENS].decode(token, allow_expired=True)
+        except TokenError:
+            continue
+        if claims.role != "spectator" and claims.uid is not None:
+            found.append(claims)
+    return found
 
 
 def _check(principal: Principal, need: Need, box_id: int | None) -> None:
@@ -110,13 +145,18 @@ def may_view(principal: Principal, box_id: int) -> bool:
 
 
 def _login_token(request: web.Request) -> tuple[str | None, bool]:
-    header = request.headers.get(hdrs.AUTHORIZATION, "")
-    if header[:7].lower() == "bearer " and header[7:].strip():
-        return header[7:].strip(), False
+    bearer = _bearer(request)
+    if bearer:
+        return bearer, False
     if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket" and request.query.get("token"):
         return request.query["token"], False
     cookie = request.cookies.get(COOKIE_NAME)
     return (cookie, True) if cookie else (None, False)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    return (header[7:].strip() or None) if header[:7].lower() == "bearer " else None
 
 
 def _decode(request: web.Request, token: str) -> Claims:

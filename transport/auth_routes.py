@@ -6,15 +6,16 @@ import math
 
 from aiohttp import web
 
-from actors.accounts import ReplaceHash, SetJudgePassword
-from actors.users import find_user, login_identity
+from actors.accounts import ReplaceHash, RevokeSession, SetJudgePassword
+from actors.users import EPOCH, find_user, login_identity
 from persistence.storage import StorageError
-from transport.auth import COOKIE_NAME, RENEW, Need, authorize
+from transport.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.http_api import parse_box_id, read_json_object
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
 from transport.hashing import RETRY_AFTER_S, HashingBusy
 from transport.passwords import MAX_PASSWORD_LENGTH, hash_password, password_problem, unmatchable_hash, verify_password
+from transport.users_api import account_refused
 
 log = logging.getLogger("belay.accounts")
 
@@ -64,7 +65,7 @@ async def login(request: web.Request) -> web.Response:
 
     boxes = [int(b) for b in record.get("assigned_boxes") or []]
     role = record.get("role") or "viewer"
-    token = request.app[TOKENS].issue(record.get("username") or key, role, boxes)
+    token = request.app[TOKENS].issue(record.get("username") or key, role, boxes, uid=key, ep=record.get(EPOCH) or "")
     response = web.json_response({"access_token": token, "token_type": "bearer", "role": role, "boxes": boxes})
     set_login_cookie(request.app, response, token)
     return response
@@ -72,7 +73,16 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/logout")
 async def logout(request: web.Request) -> web.Response:
+    """Ends the request's session(s) for new requests and new sockets; the account's other devices
+    stay logged in and open sockets stay open. Answers 200 also without a valid token (the UI calls
+    it blindly on every "clear auth")."""
+    tokens = request.app[TOKENS]
     response = web.json_response({"status": "logged_out"})
+    for claims in sessions_in(request):
+        try:
+            await request.app[ACCOUNTS].ask(RevokeSession(claims.sid, tokens.last_possible_exp(claims)))
+        except StorageError:  # refused in memory already; only a restart before the next save would forget it
+            response = web.json_response({"detail": STORAGE_UNAVAILABLE}, status=503)
     config = request.app[CONFIG]
     response.del_cookie(COOKIE_NAME, path="/", secure=config.cookie_secure, samesite=config.cookie_samesite)
     return response
@@ -98,7 +108,7 @@ async def magic_token(request: web.Request) -> web.Response:
 @routes.post("/api/admin/auth/boxes/{box_id}/password")
 async def set_judge_password(request: web.Request) -> web.Response:
     box_id = parse_box_id(request.match_info["box_id"])
-    authorize(request, Need.ADMIN, box_id)
+    principal = authorize(request, Need.ADMIN, box_id)
     body = await read_json_object(request)
     password, username = body.get("password"), body.get("username")
     if not isinstance(password, str) or not password.strip():
@@ -113,9 +123,10 @@ async def set_judge_password(request: web.Request) -> web.Response:
     except HashingBusy:
         return _too_many(RETRY_AFTER_S, "too many password hashes at once from this address")
     try:
-        reply = await request.app[ACCOUNTS].ask(SetJudgePassword(box_id, username or None, password_hash))
+        reply = await request.app[ACCOUNTS].ask(SetJudgePassword(box_id, username or None, password_hash,
+                                                                 origin_of(request, principal)))
     except ValueError as exc:
-        raise ClientError(409, str(exc)) from None
+        raise account_refused(exc) from None
     except StorageError:
         raise ClientError(503, STORAGE_UNAVAILABLE) from None
     return web.json_response(reply)
@@ -135,8 +146,8 @@ def _too_many(wait: float, why: str) -> web.Response:
 
 
 def renew_login_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    """A control panel in use is re-issued a fresh token, so it is never logged out mid-round."""
+    """A control panel in use is re-issued a fresh token of the same session, so it is never logged
+    out mid-round and never outlives a revocation (checked again: the handler may have awaited one)."""
     claims = request.get(RENEW)
-    if claims is not None and not response.prepared and response.status < 400:
-        token = request.app[TOKENS].issue(claims.sub, claims.role, list(claims.boxes))
-        set_login_cookie(request.app, response, token)
+    if claims is not None and not response.prepared and response.status < 400 and session_open(request.app, claims):
+        set_login_cookie(request.app, response, request.app[TOKENS].reissue(claims))

@@ -30,7 +30,7 @@ organiser commands (each has its own --help):
   backup   write a backup zip of a stopped server's storage directory
   restore  unpack a backup zip into a new, empty storage directory
   audit    show the newest events of the audit log (read-only)
-  users    list, add or change the password of accounts (users.json)
+  users    list, add, disable, enable or remove accounts, or set a password (users.json)
 """
 
 
@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser(
         "users", help="list or change accounts",
-        description="Accounts in users.json. Changing them needs the server stopped.")
+        description="Accounts in users.json. add and passwd need the server stopped; disable, enable and "
+                    "remove also work while it runs (through the running server).")
     actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="username, role, boxes, active (never password hashes)",
                                  description="List the accounts: username, role, boxes, active.")
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "with --password-stdin.")
     add.add_argument("name", metavar="NAME")
     add.add_argument("--role", required=True, choices=("admin", "judge", "viewer"))
-    add.add_argument("--boxes", default=None, metavar="1,2", help="boxes a judge (or viewer) may use")
+    add.add_argument("--boxes", default=None, metavar="1,2", help="boxes a judge (required) or a viewer may use")
     passwd = actions.add_parser("passwd", help="set an account's password",
                                 description="Set a new password. For a judge, every alias of the judge "
                                             "(Box N, N, custom name) gets it.")
@@ -217,6 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
         _add_storage_dir(sub)
         sub.add_argument("--password-stdin", action="store_true",
                          help="read the password from the first line of stdin (for scripts)")
+    ends = ("Its sessions end and its open live connections close. The last active admin cannot be disabled or "
+            "removed.")
+    for action, what, effect in (("disable", "Disable an account: it can no longer log in", ends),
+                                 ("enable", "Enable a disabled account again", "Its old sessions stay ended."),
+                                 ("remove", "Remove an account", ends)):
+        sub = actions.add_parser(action, help=what.split(":")[0].lower(),
+                                 description=f"{what}. A judge's other names (Box N, N, custom name) go with it. "
+                                             f"{effect} Works with the server stopped or running.")
+        sub.add_argument("name", metavar="NAME")
+        _add_storage_dir(sub)
     return parser
 
 

@@ -1,7 +1,12 @@
-"""`python run.py users list|add|passwd`: the accounts in users.json.
+"""`python run.py users list|add|passwd|disable|enable|remove`: the accounts in users.json.
 
-Listing only reads. Changing takes the directory's lock (so the server must be stopped: it keeps
-the accounts in memory and would overwrite the file) and replaces users.json atomically.
+Listing only reads. Changing takes the directory's lock (the server keeps the accounts in memory
+and would overwrite the file) and replaces users.json atomically. While a server holds the lock,
+disable, enable and remove go through it instead (transport/local_admin.py), so they take effect
+at once; add and passwd ask for the server to be stopped.
+
+A new password, deactivation and removal give the account a new token epoch or remove it, which
+ends every session of the account (actors/users.py).
 """
 from __future__ import annotations
 
@@ -13,11 +18,26 @@ from pathlib import Path
 
 import orjson
 
-from actors.users import Users, canonical_username, find_user, load_users, with_password_hash
+from actors.accounts import new_epoch
+from actors.users import (
+    MAX_BOX_ID,
+    EPOCH,
+    LAST_ADMIN,
+    USER_NOT_FOUND,
+    Users,
+    canonical_username,
+    find_user,
+    load_users,
+    with_active,
+    with_new_password,
+    without_user,
+)
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore
-from transport.cli import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
+from transport.cli import FAILED, OK, USAGE, CliError, lock_holder, locked_error, print_json, print_table, storage_dir
+from transport.local_admin import LocalCallFailed, call, read_server_file
 from transport.passwords import hash_password, password_problem
+from transport.request_numbers import whole_number
 
 USERS_FILE = "users.json"
 
@@ -28,7 +48,13 @@ def run_users(args: argparse.Namespace) -> int:
         return _list(root, args.json)
     if args.action == "add":
         return _add(root, args)
-    return _passwd(root, args)
+    if args.action == "passwd":
+        return _passwd(root, args)
+    return _switch(root, args.action, args.name)
+
+
+class _ServerRunning(Exception):
+    """The directory is locked: the change must go through the running server."""
 
 
 def _read_users(root: Path) -> Users:
@@ -70,7 +96,7 @@ def _add(root: Path, args: argparse.Namespace) -> int:
     users = _read_users(root)
     _refuse_taken(users, name)
     if args.role == "judge" and not boxes:
-        print("note: a judge without --boxes can score no box", file=sys.stderr)
+        raise CliError("a judge needs --boxes (e.g. --boxes 1,2): without boxes it could score nothing", USAGE)
     password = _new_password(args, args.role, (name,))
     password_hash = hash_password(password)
 
@@ -78,7 +104,8 @@ def _add(root: Path, args: argparse.Namespace) -> int:
         _refuse_taken(current, name)
         now = _now_iso()
         record = {"username": name, "password_hash": password_hash, "role": args.role,
-                  "assigned_boxes": boxes, "is_active": True, "created_at": now, "updated_at": now}
+                  "assigned_boxes": boxes, "is_active": True, "created_at": now, "updated_at": now,
+                  EPOCH: new_epoch()}
         return {**current, name: record}
 
     _write(root, change)
@@ -97,11 +124,71 @@ def _passwd(root: Path, args: argparse.Namespace) -> int:
     def change(current: Users) -> Users:
         if key not in current:
             raise CliError(f"the account '{key}' disappeared meanwhile; nothing was changed")
-        return with_password_hash(current, key, password_hash, _now_iso())
+        return with_new_password(current, key, password_hash, _now_iso(), new_epoch())
 
     _write(root, change)
-    print(f"password of '{key}' changed")
+    print(f"password of '{key}' changed; its sessions are ended")
     return OK
+
+
+def _switch(root: Path, action: str, name: str) -> int:
+    """disable, enable or remove: here under the lock, or through the running server."""
+    outcome: list[str] = []
+
+    def change(current: Users) -> Users:
+        found = find_user(current, name)
+        if found is None:
+            raise CliError(_refusal(USER_NOT_FOUND, name))
+        key = found[0]
+        try:
+            if action == "remove":
+                updated, removed = without_user(current, key)
+                outcome.extend(removed)
+                return updated
+            updated = with_active(current, key, action == "enable", _now_iso(), new_epoch())
+        except ValueError as exc:
+            raise CliError(_refusal(str(exc), name)) from None
+        outcome.extend(k for k, user in updated.items() if current.get(k) is not user)
+        return updated
+
+    try:
+        _write(root, change, server_may_run=True)
+        running = ""
+    except _ServerRunning:
+        outcome[:] = _through_server(root, action, name)
+        running = " (by the running server)"
+    done = {"remove": "removed", "enable": "enabled", "disable": "disabled"}[action]
+    if not outcome:
+        print(f"'{name}' was {done} already; nothing was changed")
+    else:
+        ends = "" if action == "enable" else "; their sessions are ended and their live connections closed"
+        print(f"{done} {', '.join(repr(key) for key in outcome)}{running}{ends}")
+    return OK
+
+
+def _through_server(root: Path, action: str, name: str) -> list[str]:
+    server = read_server_file(root)
+    holder = lock_holder(root)
+    if server is None or holder != str(server.pid):
+        raise locked_error(root, f"its {root / 'server.json'} is missing or not its own; stop the server, or "
+                                 f"try again once it has finished starting")
+    try:
+        status, reply = call(server, f"/api/admin/users/{action}", {"username": name})
+    except LocalCallFailed as exc:
+        raise CliError(str(exc)) from None
+    if status != 200:
+        raise CliError(_refusal(str(reply.get("detail")), name))
+    keys = reply.get("removed") if action == "remove" else reply.get("changed")
+    return [str(key) for key in keys] if isinstance(keys, list) else []
+
+
+def _refusal(code: str, name: str) -> str:
+    if code == USER_NOT_FOUND:
+        return f"there is no account '{name}' (see `python run.py users list`)"
+    if code == LAST_ADMIN:
+        return (f"'{name}' is the last active admin; nobody could log in to the control panel. Add or enable "
+                f"another admin first. Nothing was changed.")
+    return f"refused: {code}; nothing was changed"
 
 
 def _refuse_taken(users: Users, name: str) -> None:
@@ -119,10 +206,11 @@ def _parse_boxes(text: str | None) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isascii() or not part.isdigit() or int(part) > 9999:
-            raise CliError(f"--boxes: {part!r} is not a box id (0..9999)", USAGE)
-        if int(part) not in boxes:
-            boxes.append(int(part))
+        box = whole_number(part, 0, MAX_BOX_ID)
+        if box is None:
+            raise CliError(f"--boxes: {part[:20]!r} is not a box id (0..{MAX_BOX_ID})", USAGE)
+        if box not in boxes:
+            boxes.append(box)
     return boxes
 
 
@@ -144,12 +232,14 @@ def _new_password(args: argparse.Namespace, role: str, names: tuple[str, ...]) -
     return password
 
 
-def _write(root: Path, change) -> None:  # type: ignore[no-untyped-def]
+def _write(root: Path, change, *, server_may_run: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Under the directory lock: read users.json again, apply the change, replace the file atomically."""
     store = JsonStore(root)
     try:
         store.open()
     except StorageLocked:
+        if server_may_run:
+            raise _ServerRunning() from None
         raise locked_error(root, "accounts can be changed only with the server stopped (it keeps them in memory "
                                  "and would overwrite users.json); judges' passwords can also be set from the "
                                  "control panel") from None
@@ -165,6 +255,8 @@ def _write(root: Path, change) -> None:  # type: ignore[no-untyped-def]
         for key, record in updated.items():
             if key not in result or current.get(key) != record:
                 result[key] = record
+        for key in current.keys() - updated.keys():  # removed
+            result.pop(key, None)
         store.write_document("users", result)
     finally:
         store.close()

@@ -13,11 +13,13 @@ from transport.config import Config
 from transport.cors import OriginPolicy
 from transport.exports import ExportRunner
 from transport.hashing import Hashing
+from transport.local_admin import LocalAdmin
 from transport.login_throttle import LoginThrottle
 from transport.rate_limit import RateLimiter, Unlimited
 from transport.tokens import TokenService
 from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
+from transport.ws_sessions import SocketSessions
 
 CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", BoxRegistry)
@@ -35,3 +37,5 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | Unlimited)
 BACKUPS = web.AppKey("backups", BackupActor)
 EXPORT_RUNNER = web.AppKey("export_runner", ExportRunner)
 ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)
+LOCAL_ADMIN = web.AppKey("local_admin", LocalAdmin)
+SOCKET_SESSIONS = web.AppKey("socket_sessions", SocketSessions)

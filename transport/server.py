@@ -15,7 +15,8 @@ from transport.accounts_setup import StartupRefused
 from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.config import Config
-from transport.keys import HUB
+from transport.keys import HUB, LOCAL_ADMIN
+from transport.local_admin import loopback_url, remove_server_file, write_server_file
 
 log = logging.getLogger("belay")
 
@@ -67,12 +68,14 @@ async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             pass
     port = sockets[0].getsockname()[1]  # the port the OS picked for --port 0
+    write_server_file(config.storage_dir, os.getpid(), loopback_url(config.host, port), app[LOCAL_ADMIN])
     # Only now: a supervisor that reads this line may stop the server at once, and it must flush.
     print(f"listening on http://{config.host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
         log.info("stopping: no new commands, flushing the log and checkpointing every box")
+        remove_server_file(config.storage_dir)
         collector.cancel()
         await runner.cleanup()
     return 0

@@ -1,7 +1,10 @@
 """Signed session tokens (JWT, HS256) and the server secret that signs them.
 
 Claims are those of the escalada reference (`sub`, `role`, `boxes`, `exp`) plus `iat`, which lets
-an active session be renewed before it runs out instead of logging a judge out mid-round.
+an active session be renewed before it runs out instead of logging a judge out mid-round, and, on
+login tokens, what lets a session be revoked: `sid` (one per login, kept by every renewal), `uid`
+(the account's key in users.json) and `ep` (the account's token epoch, replaced by every change
+that must end its sessions). Whether a session still stands is decided in transport/auth.py.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ ROLES = frozenset({"admin", "judge", "viewer", "spectator"})
 SPECTATOR_TTL_S = 24 * 3600
 MAX_BOX_ID = 9999
 SECRET_FILE = "jwt_secret"
+SESSION_ID_BYTES = 16
+RENEWAL_MARGIN_S = 60
+MAX_CLAIM_TEXT = 256  # sid, uid and ep: a signed token is trusted for its origin, not its size
 MIN_SECRET_LENGTH = 32
 _KNOWN_DEFAULT_SECRETS = frozenset({"dev-secret-change-me", "secret", "changeme", "change-me"})
 
@@ -42,9 +48,17 @@ class Claims:
     boxes: tuple[int, ...]
     exp: int
     iat: int
+    sid: str | None = None  # the login session; None only on spectator tokens
+    uid: str | None = None  # the account's key; None on spectator and local-admin tokens
+    ep: str | None = None  # the account's token epoch when the session began
 
     def as_json(self) -> dict[str, Any]:
-        return {"sub": self.sub, "role": self.role, "boxes": list(self.boxes), "exp": self.exp, "iat": self.iat}
+        claims: dict[str, Any] = {"sub": self.sub, "role": self.role, "boxes": list(self.boxes), "exp": self.exp,
+                                  "iat": self.iat}
+        for key in ("sid", "uid", "ep"):
+            if getattr(self, key) is not None:
+                claims[key] = getattr(self, key)
+        return claims
 
 
 VERIFIED_CACHE_SIZE = 4096
@@ -64,21 +78,34 @@ class TokenService:
         # Every request of a tablet carries the same token: verify its signature once, not each time.
         self._verified: dict[str, Claims] = {}
 
-    def issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...]) -> str:
-        return self._issue(sub, role, boxes, self.ttl_s)
+    def issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...], *, uid: str | None = None,
+              ep: str | None = None, sid: str | None = None, ttl_s: int | None = None) -> str:
+        """A login token; without `sid`, a new session begins."""
+        if role == "spectator":
+            raise ValueError("spectator tokens come from issue_spectator")
+        session = sid if sid is not None else secrets.token_urlsafe(SESSION_ID_BYTES)
+        return self._issue(sub, role, boxes, self.ttl_s if ttl_s is None else ttl_s,
+                           {"sid": session, "uid": uid, "ep": ep})
+
+    def reissue(self, claims: Claims) -> str:
+        """The same session with a fresh lifetime (renewal): same sid, account and epoch, so revoking
+        the session or the account also ends every token renewed from it."""
+        return self.issue(claims.sub, claims.role, claims.boxes, uid=claims.uid, ep=claims.ep, sid=claims.sid)
 
     def issue_spectator(self) -> tuple[str, int]:
         """(token, expires_in): the free public token of `POST /api/public/token`."""
-        return self._issue("spectator", "spectator", (), SPECTATOR_TTL_S), SPECTATOR_TTL_S
+        return self._issue("spectator", "spectator", (), SPECTATOR_TTL_S, {}), SPECTATOR_TTL_S
 
-    def decode(self, token: str) -> Claims:
+    def decode(self, token: str, *, allow_expired: bool = False) -> Claims:
+        """The verified claims; `allow_expired` only for logout, which may revoke an expired token's
+        session (a renewed token of the same session may still be alive)."""
         claims = self._verified.get(token)
         if claims is None:
             claims = self._verify(token)
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = claims
-        if self._clock() >= claims.exp:
+        if not allow_expired and self._clock() >= claims.exp:
             raise TokenError("token_expired")
         return claims
 
@@ -99,6 +126,11 @@ class TokenService:
             raise TokenError("invalid_token") from exc
         return _claims_from(payload)
 
+    def last_possible_exp(self, claims: Claims) -> int:
+        """No token of this session can be valid after this epoch second, renewals included: any
+        renewal issued so far ends within one lifetime from now (plus a minute for one in flight)."""
+        return max(claims.exp, int(self._clock()) + self.ttl_s + RENEWAL_MARGIN_S)
+
     def should_renew(self, claims: Claims) -> bool:
         """True once less than half of the token's lifetime is left. Spectator tokens are free to
         fetch again, so they are never renewed."""
@@ -106,11 +138,14 @@ class TokenService:
             return False
         return claims.exp - self._clock() < (claims.exp - claims.iat) / 2
 
-    def _issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...], ttl_s: int) -> str:
+    def _issue(self, sub: str, role: str, boxes: list[int] | tuple[int, ...], ttl_s: int,
+               session: dict[str, str | None]) -> str:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
         iat = int(self._clock())
-        payload = {"sub": sub, "role": role, "boxes": [int(b) for b in boxes], "iat": iat, "exp": iat + ttl_s}
+        payload: dict[str, Any] = {"sub": sub, "role": role, "boxes": [int(b) for b in boxes], "iat": iat,
+                                   "exp": iat + ttl_s}
+        payload.update((key, value) for key, value in session.items() if value is not None)
         import jwt  # lazily, as in _verify
 
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
@@ -126,7 +161,18 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise TokenError("invalid_token")
     if not _is_int(exp) or not _is_int(iat):
         raise TokenError("invalid_token")
-    return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat)
+    if role == "spectator":
+        return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat)
+    # A login token without a session (one issued before sessions could be revoked) is refused:
+    # nothing could ever end it.
+    sid, uid, ep = payload.get("sid"), payload.get("uid"), payload.get("ep")
+    if not _is_text(sid) or not (uid is None or _is_text(uid)) or not (ep is None or _is_text(ep, empty=True)):
+        raise TokenError("invalid_token")
+    return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat, sid=sid, uid=uid, ep=ep)
+
+
+def _is_text(value: object, empty: bool = False) -> bool:
+    return isinstance(value, str) and (empty or bool(value)) and len(value) <= MAX_CLAIM_TEXT
 
 
 def _is_int(value: object) -> bool:
@@ -151,7 +197,7 @@ def load_or_create_secret(storage_dir: Path, env_secret: str | None) -> str:
         return existing
     # Missing or empty (a crash before our first write cannot leave one, a hand edit can).
     created = secrets.token_urlsafe(48)
-    _write_private(path, created)
+    write_private(path, created)
     return created
 
 
@@ -166,7 +212,7 @@ def _read_private(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Temp file born 0600 (never readable by others, not even for a moment), fsync, rename,
     directory fsync: a crash leaves the old state or the whole secret, never half of it."""
     fs = FileSystem()

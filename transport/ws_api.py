@@ -6,11 +6,13 @@ from typing import Any, Callable, Hashable
 import orjson
 from aiohttp import WSMsgType, web
 
-from transport.auth import Need, authorize, may_view
+from transport.auth import TOKEN_REVOKED, Need, authorize, may_view, session_stands
 from transport.errors import ClientError, drop_tracebacks
 from transport.http_api import MAX_BOX_ID, parse_box_id
-from transport.keys import CONFIG, HUB, REGISTRY
+from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
+from transport.tokens import Claims
 from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
+from transport.ws_sessions import CLOSE_CODE
 from transport.ws_subscriber import Subscriber, pong_frame, text_frame
 
 MAX_CLIENT_FRAME = 64 * 1024
@@ -37,7 +39,7 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
         return orjson.dumps(registry.snapshot(target))
 
     return await _serve(request, box_channel(box_id), lambda: orjson.dumps(registry.snapshot(box_id)),
-                        snapshot_for)
+                        snapshot_for, principal.claims)
 
 
 @routes.get("/api/public/ws/{box_id}")
@@ -80,9 +82,12 @@ def close_reason(text: str) -> bytes:
 
 
 async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes],
-                 on_request_state: Callable[[dict[str, Any]], bytes | None]) -> web.StreamResponse:
+                 on_request_state: Callable[[dict[str, Any]], bytes | None],
+                 claims: Claims | None = None) -> web.StreamResponse:
+    """`claims`: the login behind the socket, which is closed (4401) once its account changes."""
     config = request.app[CONFIG]
     hub = request.app[HUB]
+    sessions = request.app[SOCKET_SESSIONS]
     # No compression: one encoded frame then serves every socket (see ws_subscriber.py).
     # No per-socket heartbeat timer and no automatic pong: the hub pings (see ws_hub.py), and a
     # client's pings are answered below, so every frame the client sends proves it is alive.
@@ -90,6 +95,11 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     await ws.prepare(request)
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
                             stall_timeout_s=config.ws_stall_timeout_s)
+    if claims is not None:
+        if not session_stands(request.app, claims):  # the account changed during the handshake
+            await ws.close(code=CLOSE_CODE, message=TOKEN_REVOKED.encode())
+            return ws
+        sessions.add(subscriber, claims)
     hub.join(channel, subscriber, text_frame(first_frame()))
     try:
         async for message in ws:
@@ -99,6 +109,7 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
             elif message.type == WSMsgType.PING:
                 subscriber.send(pong_frame(message.data))
     finally:
+        sessions.discard(subscriber)
         hub.leave(channel, subscriber)
         subscriber.close()
         drop_tracebacks(ws.exception())  # a socket that died keeps its error

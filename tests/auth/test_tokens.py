@@ -36,14 +36,30 @@ def signed(payload: dict, secret: str = SECRET, algorithm: str = "HS256") -> str
 
 def good_payload(clock: FakeClock) -> dict:
     now = int(clock())
-    return {"sub": "Box 3", "role": "judge", "boxes": [3], "iat": now, "exp": now + TTL}
+    return {"sub": "Box 3", "role": "judge", "boxes": [3], "iat": now, "exp": now + TTL, "sid": "s-1",
+            "uid": "Box 3", "ep": "e-1"}
 
 
 def test_issued_token_decodes_to_its_claims(service: TokenService, clock: FakeClock) -> None:
-    claims = service.decode(service.issue("Box 3", "judge", [3]))
+    claims = service.decode(service.issue("Box 3", "judge", [3], uid="Box 3", ep="e-1"))
     now = int(clock())
-    assert claims == Claims(sub="Box 3", role="judge", boxes=(3,), exp=now + TTL, iat=now)
-    assert claims.as_json() == {"sub": "Box 3", "role": "judge", "boxes": [3], "exp": now + TTL, "iat": now}
+    assert claims.sid and len(claims.sid) >= 20, "every login starts a session with a random id"
+    assert claims == Claims(sub="Box 3", role="judge", boxes=(3,), exp=now + TTL, iat=now, sid=claims.sid,
+                            uid="Box 3", ep="e-1")
+    assert claims.as_json() == {"sub": "Box 3", "role": "judge", "boxes": [3], "exp": now + TTL, "iat": now,
+                                "sid": claims.sid, "uid": "Box 3", "ep": "e-1"}
+
+
+def test_each_login_is_a_new_session(service: TokenService) -> None:
+    first = service.decode(service.issue("admin", "admin", [], uid="admin", ep=""))
+    second = service.decode(service.issue("admin", "admin", [], uid="admin", ep=""))
+    assert first.sid != second.sid
+
+
+def test_a_login_token_without_a_session_is_invalid(service: TokenService, clock: FakeClock) -> None:
+    """A token issued before sessions existed could never be revoked: it is refused."""
+    before_sessions = {k: v for k, v in good_payload(clock).items() if k not in ("sid", "uid", "ep")}
+    assert reason(service, signed(before_sessions)) == "invalid_token"
 
 
 def test_token_expires_exactly_at_exp(service: TokenService, clock: FakeClock) -> None:
@@ -113,6 +129,13 @@ def test_garbage_is_invalid(service: TokenService, garbage: str) -> None:
         {"exp": 1.5e12},
         {"iat": None},
         {"iat": True},
+        {"sid": None},
+        {"sid": ""},
+        {"sid": 3},
+        {"sid": "s" * 257},
+        {"uid": ""},
+        {"uid": ["admin"]},
+        {"ep": 0},
     ],
 )
 def test_bad_or_missing_claims_are_invalid(service: TokenService, clock: FakeClock, change: dict) -> None:
@@ -135,8 +158,32 @@ def test_renewal_starts_once_less_than_half_the_lifetime_is_left(service: TokenS
     assert not service.should_renew(claims), "exactly half left: not yet"
     clock.advance(1)
     assert service.should_renew(claims)
-    renewed = service.decode(service.issue(claims.sub, claims.role, list(claims.boxes)))
+    renewed = service.decode(service.reissue(claims))
     assert renewed.exp > claims.exp and not service.should_renew(renewed)
+
+
+def test_renewal_keeps_the_session_the_account_and_its_epoch(service: TokenService, clock: FakeClock) -> None:
+    claims = service.decode(service.issue("Box 3", "judge", [3], uid="3", ep="e-7"))
+    clock.advance(TTL * 0.75)
+    renewed = service.decode(service.reissue(claims))
+    assert (renewed.sid, renewed.uid, renewed.ep, renewed.sub, renewed.boxes) == \
+        (claims.sid, "3", "e-7", "Box 3", (3,))
+    assert renewed.iat == int(clock()) and renewed.exp == int(clock()) + TTL
+
+
+def test_only_a_logout_may_read_an_expired_token(service: TokenService, clock: FakeClock) -> None:
+    token = service.issue("admin", "admin", [], uid="admin", ep="")
+    clock.advance(TTL)
+    assert reason(service, token) == "token_expired"
+    assert service.decode(token, allow_expired=True).sub == "admin"
+
+
+def test_no_renewal_of_a_session_can_outlive_its_last_possible_expiry(service: TokenService, clock: FakeClock) -> None:
+    claims = service.decode(service.issue("admin", "admin", [], uid="admin", ep=""))
+    clock.advance(TTL * 0.9)
+    bound = service.last_possible_exp(claims)
+    renewed = service.decode(service.reissue(claims))  # a renewal in flight while the session is revoked
+    assert renewed.exp <= bound and claims.exp <= bound
 
 
 def test_spectator_token_lasts_24_hours_and_is_never_renewed(service: TokenService, clock: FakeClock) -> None:
@@ -154,6 +201,8 @@ def test_spectator_token_lasts_24_hours_and_is_never_renewed(service: TokenServi
 def test_unknown_role_or_empty_secret_are_programming_errors(service: TokenService) -> None:
     with pytest.raises(ValueError):
         service.issue("x", "root", [])
+    with pytest.raises(ValueError):
+        service.issue("x", "spectator", [])
     with pytest.raises(ValueError):
         TokenService("", TTL)
 

@@ -1,5 +1,5 @@
-"""Every admin route, and login, under hostile input: officials, judge passwords, restore JSON,
-save_ranking, the start-list upload (random multipart parts), audit query strings, box ids and
+"""Every admin route, and login, under hostile input: officials, judge passwords, account changes,
+restore JSON, save_ranking, the start-list upload (random multipart parts), audit query strings, box ids and
 categories in paths.
 
 Every reply is 2xx, or 4xx with {"detail": str}; no 5xx; no ERROR logged; afterwards every box
@@ -17,6 +17,7 @@ from tests.hostile.figures import record
 from tests.hostile.harness import Verdicts, fuzz, fuzz_examples, send
 from tests.hostile.strategies import (
     BODIES,
+    JSON,
     JUDGE_PASSWORD,
     LOGIN,
     OFFICIALS,
@@ -27,6 +28,7 @@ from tests.hostile.strategies import (
     SAVE_RANKING,
     SEGMENTS,
     SETUP,
+    TEXT,
     dumps,
 )
 
@@ -35,6 +37,11 @@ PATH_ROUTES = ("GET /api/state/{}", "GET /api/admin/export/box/{}", "GET /api/ad
                "GET /api/admin/backup/box/{}", "GET /api/podium/{}", "POST /api/admin/auth/boxes/{}/password",
                "POST /api/admin/auth/boxes/{}/magic-token", "GET /api/ws/{}", "GET /api/public/ws/{}")
 
+
+ACCOUNT_CHANGES = st.tuples(
+    st.sampled_from(["disable", "enable", "remove"]),
+    st.fixed_dictionaries({}, optional={"username": st.sampled_from(["admin", "Box 1", "1", "box 0"]) | TEXT | JSON})
+    | JSON)
 
 BOUNDARY = "belay-hostile-boundary"
 
@@ -69,8 +76,8 @@ async def test_fuzz_admin_json_routes(hostile: Hostile) -> None:
     client = hostile.client
     for box_id in (0, 1):
         assert (await client.post("/api/cmd", json={"boxId": box_id, **SETUP})).status == 200
-    officials, judges, restore, ranking = (Verdicts(n) for n in ("officials", "judge password", "restore JSON",
-                                                                 "save_ranking"))
+    officials, judges, restore, ranking, accounts = (
+        Verdicts(n) for n in ("officials", "judge password", "restore JSON", "save_ranking", "account changes"))
 
     async def set_officials(body: Any) -> None:
         await send(officials, client, "POST /api/admin/competition_officials", "POST",
@@ -80,6 +87,11 @@ async def test_fuzz_admin_json_routes(hostile: Hostile) -> None:
         box_id, body = case
         await send(judges, client, "POST /api/admin/auth/boxes/{id}/password", "POST",
                    f"/api/admin/auth/boxes/{box_id}/password", case, data=dumps(body), headers=JSON_HEADERS)
+
+    async def change_account(case: tuple[str, Any]) -> None:
+        action, body = case
+        await send(accounts, client, "POST /api/admin/users/{action}", "POST", f"/api/admin/users/{action}", case,
+                   data=dumps(body), headers=JSON_HEADERS)
 
     async def restore_json(body: Any) -> None:
         status, reply = await send(restore, client, "POST /api/admin/restore (JSON)", "POST", "/api/admin/restore",
@@ -98,9 +110,10 @@ async def test_fuzz_admin_json_routes(hostile: Hostile) -> None:
     # scrypt costs ~50 ms per accepted password: a quarter of the examples keeps the default run short.
     await fuzz(st.tuples(st.sampled_from([0, 1, 2, 9999]), JUDGE_PASSWORD), set_judge,
                examples=max(10, fuzz_examples() // 4))
+    await fuzz(ACCOUNT_CHANGES, change_account)
     await fuzz(RESTORE, restore_json, examples=fuzz_examples() * 2)
     await fuzz(SAVE_RANKING, save_ranking)
-    _report(officials, judges, restore, ranking)
+    _report(officials, judges, accounts, restore, ranking)
     await hostile.assert_still_serving()
     hostile.assert_no_tracebacks()
 

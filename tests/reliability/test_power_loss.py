@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
+from actors.users import EPOCH
 from persistence import wal as wal_module
 from persistence.fs import FileSystem
 from tests.conftest import make_config, serving
@@ -30,7 +31,7 @@ from tests.reliability.power_fs import PowerLossFileSystem, tree_digest
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport import accounts_setup
 from transport.app import create_app
-from transport.keys import TOKENS
+from transport.keys import ACCOUNTS, TOKENS
 
 BOXES = (0, 1)
 # Every point is cut in "drop" mode; "torn" mode (a random part of the unsynced tail kept) every
@@ -146,7 +147,10 @@ async def restart(data: Path) -> Restored:
     """A fresh app (normal FileSystem) on the survivors; then the files it leaves are inspected."""
     problems: list[str] = []
     async with serving(create_app(make_config(data)), as_admin=False) as client:
-        token = client.server.app[TOKENS].issue("admin", "admin", [])
+        # Minted, not logged in: the survivors' admin has the fast fake hash of `sweep` (or a real one).
+        app = client.server.app
+        admin = app[ACCOUNTS].users["admin"]
+        token = app[TOKENS].issue("admin", "admin", [], uid="admin", ep=admin.get(EPOCH) or "")
         headers = {"Authorization": f"Bearer {token}"}
         boxes = {}
         for box in BOXES:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import ADMIN_PASSWORD, login, make_config, serving
 from transport.accounts_setup import StartupRefused
 from transport.app import create_app
-from transport.keys import CONFIG
+from transport.keys import ACCOUNTS, CONFIG
 from transport.tokens import TokenService
 
 
@@ -120,8 +120,10 @@ async def test_a_token_in_use_is_renewed_before_it_expires(anon: TestClient) -> 
     config = anon.app[CONFIG]
     secret = (config.storage_dir / "jwt_secret").read_text().strip()
     ttl = int(config.token_ttl_min * 60)
-    aging = TokenService(secret, ttl, clock=lambda: time.time() - ttl * 0.6).issue("admin", "admin", [])
-    fresh = TokenService(secret, ttl).issue("admin", "admin", [])
+    epoch = anon.app[ACCOUNTS].users["admin"]["token_epoch"]
+    aging = TokenService(secret, ttl, clock=lambda: time.time() - ttl * 0.6).issue("admin", "admin", [], uid="admin",
+                                                                                   ep=epoch)
+    fresh = TokenService(secret, ttl).issue("admin", "admin", [], uid="admin", ep=epoch)
     anon.session.cookie_jar.update_cookies({"escalada_token": fresh})
     kept = await anon.get("/api/state/0")
     assert kept.status == 200 and "escalada_token" not in kept.cookies

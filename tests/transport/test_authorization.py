@@ -13,29 +13,38 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import make_config, serving
 from transport.app import create_app
-from transport.keys import CONFIG, TOKENS
+from transport.keys import ACCOUNTS, CONFIG, TOKENS
 from transport.tokens import TokenService
 
 ROLES = ("admin", "judge1", "judge2", "viewer_all", "viewer2", "spectator", "anonymous")
 
 
+ACCOUNT_OF_ROLE = {"admin": "admin", "judge1": "Box 1", "judge2": "Box 2", "viewer_all": "tv", "viewer2": "tv2"}
+
+
 @pytest.fixture
 async def anon(tmp_path: Path) -> AsyncIterator[TestClient]:
-    async with serving(create_app(make_config(tmp_path / "data")), as_admin=False) as client:
+    """A server with an account behind every role (a token must match a current account)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    accounts = {"Box 1": ("judge", [1]), "Box 2": ("judge", [2]), "tv": ("viewer", []), "tv2": ("viewer", [2])}
+    (data / "users.json").write_bytes(orjson.dumps({
+        name: {"username": name, "password_hash": "not-a-login", "role": role, "assigned_boxes": boxes}
+        for name, (role, boxes) in accounts.items()}))
+    async with serving(create_app(make_config(data)), as_admin=False) as client:
         yield client
 
 
 def token_for(client: TestClient, role: str) -> str | None:
+    """A fresh login token of the role's account as it is now (as a login would issue it)."""
     tokens = client.app[TOKENS]
-    return {
-        "admin": lambda: tokens.issue("admin", "admin", []),
-        "judge1": lambda: tokens.issue("Box 1", "judge", [1]),
-        "judge2": lambda: tokens.issue("Box 2", "judge", [2]),
-        "viewer_all": lambda: tokens.issue("tv", "viewer", []),
-        "viewer2": lambda: tokens.issue("tv2", "viewer", [2]),
-        "spectator": lambda: tokens.issue_spectator()[0],
-        "anonymous": lambda: None,
-    }[role]()
+    if role == "spectator":
+        return tokens.issue_spectator()[0]
+    if role == "anonymous":
+        return None
+    key = ACCOUNT_OF_ROLE[role]
+    record = client.app[ACCOUNTS].users[key]
+    return tokens.issue(key, record["role"], record["assigned_boxes"], uid=key, ep=record["token_epoch"])
 
 
 def bearer(token: str | None) -> dict[str, str]:
