@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from actors.messages import Origin
-from actors.rules import Command
+from actors.rules import Command, needs_new_session
+from actors.rules.valid_state import check_epoch_ms, check_session_id
 
 RESTORE = "RESTORE"
 
@@ -47,6 +48,19 @@ def encode_restore_event(*, box_id: int, seq: int, after: dict[str, Any], now_ms
     event = _audit_fields(box_id, RESTORE, None, after, now_ms, origin, echo)
     event.update(seq=seq, nowMs=now_ms, restoredState=after)
     return orjson.dumps(event) + b"\n"
+
+
+def replay_inputs(event: dict[str, Any], command: Command) -> tuple[int, str]:
+    """The clock reading and generated session id a logged command was applied with. A damaged or
+    hand-edited line whose values the live server could never have written raises ValueError, so
+    replay stops there instead of building a state no event or client could hold."""
+    now_ms = event.get("nowMs")
+    check_epoch_ms("nowMs", now_ms)
+    if not needs_new_session(command):
+        return now_ms, ""
+    session = event.get("newSessionId")
+    check_session_id("newSessionId", session)
+    return now_ms, session
 
 
 def _audit_fields(box_id: int, action: str, action_id: str | None, after: dict[str, Any], now_ms: int,

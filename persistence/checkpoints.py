@@ -21,6 +21,9 @@ log = logging.getLogger("belay.persistence")
 
 FORMAT = 1
 MAX_BOX_ID = 9999
+# The box's next event gets seq + 1, and orjson writes no int past 64 bits: a hand-edited seq
+# beyond JavaScript's safe integers would leave the box unable to log anything.
+MAX_SEQ = 2**53 - 1
 TMP_SUFFIX = ".tmp"
 
 
@@ -127,7 +130,7 @@ class CheckpointDir:
             and doc.get("boxId") == box_id
             and is_int(doc.get("boxId"))
             and is_int(doc.get("seq"))
-            and doc["seq"] >= 0
+            and 0 <= doc["seq"] <= MAX_SEQ
             and isinstance(doc.get("state"), dict)
         ):
             return None
