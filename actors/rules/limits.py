@@ -8,6 +8,9 @@ from typing import Final
 # write an int past 64 bits, so no counter or clock value may grow beyond this.
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 
+# The last clock reading an event can record (its createdAt is a date, and dates end with year 9999).
+MAX_EPOCH_MS: Final = 253_402_300_799_999
+
 MAX_BOX_ID: Final = 9999
 MAX_BOX_VERSION: Final = MAX_SAFE_INTEGER
 # A restored box must still be able to take this many commands before its version runs out.

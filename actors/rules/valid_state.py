@@ -15,13 +15,13 @@ from .limits import (
     MAX_ACTION_ID_LENGTH,
     MAX_BOX_VERSION,
     MAX_COMPETITORS,
+    MAX_EPOCH_MS,
     MAX_HOLDS,
     MAX_NAMES,
     MAX_RANK,
     MAX_REGISTERED_TIME,
     MAX_REMAINING_SEC,
     MAX_ROUTES,
-    MAX_SAFE_INTEGER,
     MAX_SCORE,
     MAX_SESSION_ID_LENGTH,
     MAX_TIEBREAK_ENTRIES,
@@ -67,10 +67,11 @@ def check_session_id(field: str, value: object) -> None:
         raise InvalidState(field, f"must be 1 to {MAX_SESSION_ID_LENGTH} printable characters")
 
 
-def check_epoch_ms(field: str, value: object) -> None:
-    """A clock reading in epoch milliseconds, as the actor's clock gives it."""
-    if not (is_int(value) and 0 <= value <= MAX_SAFE_INTEGER):
-        raise InvalidState(field, f"must be an integer from 0 to {MAX_SAFE_INTEGER}")
+def check_epoch_ms(field: str, value: object, *, ahead_sec: int = 0) -> None:
+    """A clock reading in epoch milliseconds, as the actor's clock gives it (or up to `ahead_sec` later)."""
+    most = MAX_EPOCH_MS + ahead_sec * 1000
+    if not (is_int(value) and 0 <= value <= most):
+        raise InvalidState(field, f"must be an integer from 0 to {most}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def _check_timer(state: Mapping[str, Any]) -> None:
         raise InvalidState("started", "must be true exactly when timerState is running")
     ends = state["timerEndsAtMs"]
     if ends is not None:
-        check_epoch_ms("timerEndsAtMs", ends)
+        check_epoch_ms("timerEndsAtMs", ends, ahead_sec=MAX_REMAINING_SEC)  # a deadline: now plus the time left
         if timer != "running":
             raise InvalidState("timerEndsAtMs", "must be null unless timerState is running")
     for key in ("timerRemainingSec", "remaining"):
