@@ -28,6 +28,16 @@ def restore_boxes(recovered: Recovered) -> list[RestoredBox]:
     return boxes
 
 
+def checkpoint_problem(state: dict[str, Any]) -> str | None:
+    """Why a saved state cannot be loaded, for the storage to set its file aside like a corrupt one
+    (and rebuild the box from the log where it can), or None."""
+    try:
+        state_from_checkpoint(state)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _restore_one(box_id: int, recovered: Recovered) -> RestoredBox | None:
     checkpoint = recovered.checkpoints.get(box_id)
     events = recovered.events.get(box_id, [])

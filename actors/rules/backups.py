@@ -116,11 +116,11 @@ def _check_agreement(snapshot: Mapping[str, Any], state: Mapping[str, Any], box_
         if key == "competitorsAll":  # a snapshot may be restored into another box: its entries' boxId may differ
             given, value = _without_box_ids(given), _without_box_ids(value)
         if not _same(given, value):
-            raise InvalidState(key, f"contradicts state.{_STATE_NAMES.get(key, key)}")
+            raise InvalidState(key, f"does not match state.{_STATE_NAMES.get(key, key)}")
     remaining = snapshot.get("remaining")
     # A stopped clock shows the same time whenever it is read; a running one only has its range checked.
     if remaining is not None and state["timerEndsAtMs"] is None and remaining != remaining_seconds(state, 0):
-        raise InvalidState("remaining", "contradicts the clock in state")
+        raise InvalidState("remaining", "does not match the clock in state")
 
 
 def _from_reference(snapshot: dict[str, Any]) -> dict[str, Any]:
