@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.hostile.conftest import Hostile
 from tests.hostile.figures import record
-from tests.hostile.harness import Verdicts, fuzz, send
+from tests.hostile.harness import Verdicts, fuzz, fuzz_examples, send
 from tests.hostile.strategies import HOSTILE_TEXT, HUGE_INTS, SETUP, SPECIAL_FLOATS, dumps
 from transport.keys import CONFIG, REGISTRY
 
@@ -49,48 +49,63 @@ ODD_VALUES = st.sampled_from([
     "1", "NaN", "Infinity", "1e308", "-1", "", True, False, None, [], {}, [1], {"n": 1}, _nested(300), _nested(600),
     "x" * 100_000,
 ])
-HOSTILE = BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | HUGE_INTS | SPECIAL_FLOATS | ODD_VALUES | HOSTILE_TEXT
+# The sweep: each numeric field gets each of these, alone.
+SWEEP = [2**31, 2**53 - 1, 2**53, 2**64 - 3, 2**64, -1, 1e308, 0.5, "7", True, _nested(300)]
+ZIP_SWEEP = [2**53, 2**64 - 3, -1, 1e308, "7"]
+# Mostly the numbers: the class of defect this file hunts (a value no box can hold) lives there.
+HOSTILE = BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | HUGE_INTS | SPECIAL_FLOATS | ODD_VALUES | HOSTILE_TEXT
 
 # Paths into a snapshot's `state`. "*" is the first key (or item) found there when the example runs.
-STATE_PATHS = [
+STATE_NUMBERS = [
     ("boxVersion",), ("holdsCount",), ("holdCount",), ("routeIndex",), ("routesCount",), ("timerEndsAtMs",),
     ("timerRemainingSec",), ("timerPresetSec",), ("remaining",), ("lastRegisteredTime",), ("holdsCounts", 0),
-    ("holdsCounts", 5), ("scores", "*", 0), ("scores", "*", 998), ("times", "*", 0), ("competitors", 0, "marked"),
-    ("competitors", 0, "club"), ("competitors", 0, "bib"), ("competitors", 0, "nume"),
+    ("holdsCounts", 5), ("scores", "*", 0), ("scores", "*", 998), ("times", "*", 0),
     ("prevRoundsTiebreakRanks", "*", "*"), ("prevRoundsTiebreakLineageRanks", "*", "*"),
-    ("timeTiebreakDecisions", "*"), ("recentActionIds", 0), ("sessionId",), ("timerState",), ("started",),
-    ("leadTiebreakBadgesByName", "*", "tb_prev"), ("leadTiebreakBadgesRouteIndex",), ("currentClimber",),
-    ("timerPreset",), ("categorie",), ("initiated",), ("timeCriterionEnabled",),
+    ("leadTiebreakBadgesRouteIndex",),
 ]
+STATE_OTHERS = [
+    ("competitors", 0, "marked"), ("competitors", 0, "club"), ("competitors", 0, "bib"), ("competitors", 0, "nume"),
+    ("timeTiebreakDecisions", "*"), ("recentActionIds", 0), ("sessionId",), ("timerState",), ("started",),
+    ("leadTiebreakBadgesByName", "*", "tb_prev"), ("currentClimber",), ("timerPreset",), ("categorie",),
+    ("initiated",), ("timeCriterionEnabled",),
+]
+STATE_PATHS = STATE_NUMBERS + STATE_OTHERS
+STATE_PATH = st.sampled_from(STATE_NUMBERS) | st.sampled_from(STATE_NUMBERS) | st.sampled_from(STATE_OTHERS)
 # The escalada fields: beside a Belay `state`, or the whole of an escalada backend snapshot.
-TOP_PATHS = [
+TOP_NUMBERS = [
     ("boxId",), ("boxVersion",), ("holdsCount",), ("holdCount",), ("routeIndex",), ("routesCount",),
     ("routes_count",), ("registeredTime",), ("remaining",), ("timerPresetSec",), ("competitionId",),
-    ("holdsCounts", 0), ("competitorsAll", 0, "boxId"), ("competitorsAll", 0, "bib"), ("clubs", "*"),
-    ("scores", "*", 0), ("times", "*", 0), ("competitors", 0, "marked"), ("ranking",), ("timerState",),
-    ("started",), ("timeCriterionEnabled",), ("sessionId",),
+    ("holdsCounts", 0), ("competitorsAll", 0, "boxId"), ("competitorsAll", 0, "bib"), ("scores", "*", 0),
+    ("times", "*", 0),
 ]
+TOP_OTHERS = [("clubs", "*"), ("competitors", 0, "marked"), ("ranking",), ("timerState",), ("started",),
+              ("timeCriterionEnabled",), ("sessionId",)]
+TOP_PATH = st.sampled_from(TOP_NUMBERS) | st.sampled_from(TOP_NUMBERS) | st.sampled_from(TOP_OTHERS)
 # Both at once, so the agreement check beside the state cannot hide the state's own check.
-SHARED = [path for path in STATE_PATHS if path in TOP_PATHS]
+SHARED = [path for path in STATE_PATHS if path in TOP_NUMBERS + TOP_OTHERS]
 
 SNAPSHOT_CHANGES = st.lists(st.one_of(
-    st.tuples(st.just("state"), st.sampled_from(STATE_PATHS), HOSTILE),
-    st.tuples(st.just("top"), st.sampled_from(TOP_PATHS), HOSTILE),
     st.tuples(st.just("both"), st.sampled_from(SHARED), HOSTILE),
+    st.tuples(st.just("state"), STATE_PATH, HOSTILE),
+    st.tuples(st.just("top"), TOP_PATH, HOSTILE),
 ), min_size=1, max_size=3)
 SNAPSHOT_CASES = st.tuples(st.sampled_from(BOXES), st.sampled_from(["belay", "belay", "escalada"]), SNAPSHOT_CHANGES,
                            st.booleans())
 
 # Paths into a checkpoint file and into one event line of the log.
-CHECKPOINT_PATHS = [("seq",), ("boxId",), ("format",)] + [("state", *path) for path in STATE_PATHS]
-EVENT_PATHS = [("seq",), ("boxVersion",), ("nowMs",), ("boxId",), ("newSessionId",), ("baseSessionId",),
-               ("cmd", "boxVersion"), ("cmd", "delta"), ("cmd", "routeIndex"), ("cmd", "holdsCount"),
-               ("cmd", "remaining"), ("cmd", "score"), ("cmd", "registeredTime"), ("cmd", "idx"),
-               ("cmd", "type"), ("restoredState",)] + [("restoredState", *path) for path in STATE_PATHS]
+CHECKPOINT_PATH = (st.sampled_from([("seq",), ("boxId",), ("format",)])
+                   | STATE_PATH.map(lambda path: ("state", *path)))
+EVENT_NUMBERS = [
+    ("seq",), ("boxVersion",), ("nowMs",), ("boxId",), ("cmd", "boxVersion"), ("cmd", "delta"), ("cmd", "routeIndex"),
+    ("cmd", "holdsCount"), ("cmd", "routesCount"), ("cmd", "remaining"), ("cmd", "score"), ("cmd", "registeredTime"),
+    ("cmd", "idx"), ("cmd", "prevRoundsTiebreakRanksByName", "*"),
+]
+EVENT_PATH = st.sampled_from(EVENT_NUMBERS) | st.sampled_from([("newSessionId",), ("baseSessionId",), ("cmd", "type"), ("restoredState",)]) | STATE_PATH.map(
+    lambda path: ("restoredState", *path))
 MANIFEST_PATHS = [("files", 0, "size"), ("storageFormatVersion",), ("committedLogOffset",)]
 ZIP_CHANGE = st.one_of(
-    st.tuples(st.just("checkpoint"), st.sampled_from(BOXES), st.sampled_from(CHECKPOINT_PATHS), HOSTILE),
-    st.tuples(st.just("event"), st.integers(0, 40), st.sampled_from(EVENT_PATHS), HOSTILE),
+    st.tuples(st.just("checkpoint"), st.sampled_from(BOXES), CHECKPOINT_PATH, HOSTILE),
+    st.tuples(st.just("event"), st.integers(0, 40), EVENT_PATH, HOSTILE),
     st.tuples(st.just("manifest"), st.just(0), st.sampled_from(MANIFEST_PATHS), HOSTILE),
 )
 # Without its checkpoint a box is rebuilt from the log alone, so every event is replayed.
@@ -113,10 +128,18 @@ async def test_fuzz_restore_json_snapshots(hostile: Hostile) -> None:
                 _put(snapshot, path, value)
         body = dumps({"snapshots": [snapshot]})
         query = "?force=1" if force else ""
-        await send(restores, hostile.client, "POST /api/admin/restore (JSON)", "POST", f"/api/admin/restore{query}",
-                   (kind, changes, force), data=body, headers=JSON_HEADERS)
-        await _still_works(hostile, after, (kind, changes), box_id)
+        status, _ = await send(restores, hostile.client, "POST /api/admin/restore (JSON)", "POST",
+                               f"/api/admin/restore{query}", (kind, changes, force), data=body, headers=JSON_HEADERS)
+        await _still_works(hostile, after, (kind, changes), box_id, full=200 <= status < 300)
 
+    # Every numeric field with every boundary number, one at a time, then random mixtures.
+    for path in STATE_NUMBERS:
+        for value in SWEEP:
+            await check((0, "belay", [("both" if path in SHARED else "state", path, value)], True))
+    for path in TOP_NUMBERS:
+        for value in SWEEP:
+            await check((0, "belay", [("top", path, value)], True))
+            await check((1, "escalada", [("top", path, value)], True))
     await fuzz(SNAPSHOT_CASES, check)
     _report(restores, after)
     assert restores.statuses[200] > 0, "no hostile snapshot was ever accepted: the fuzzer is too weak"
@@ -131,18 +154,31 @@ async def test_fuzz_restore_backup_zips(hostile: Hostile) -> None:
     restores, after = Verdicts("restore zip numbers"), Verdicts("after restore zip numbers")
     runs = 0
 
-    async def check(case: tuple[list[tuple[str, int, tuple[Any, ...], Any]], set[int]]) -> None:
+    async def check(case: tuple[list[tuple[str, int, tuple[Any, ...], Any]], set[int]],
+                    boxes: tuple[int, ...] = BOXES) -> None:
         nonlocal runs
         changes, without_checkpoint = case
         body = _forged(original, changes, without_checkpoint)
-        await send(restores, hostile.client, "POST /api/admin/restore (zip)", "POST", "/api/admin/restore?force=1",
-                   (changes, sorted(without_checkpoint)), data=body, headers=ZIP_HEADERS)
-        for box_id in BOXES:
-            await _still_works(hostile, after, (changes, sorted(without_checkpoint)), box_id, full=box_id == 0)
+        example = (changes, sorted(without_checkpoint))
+        status, _ = await send(restores, hostile.client, "POST /api/admin/restore (zip)", "POST",
+                               "/api/admin/restore?force=1", example, data=body, headers=ZIP_HEADERS)
+        for box_id in boxes:
+            await _still_works(hostile, after, example, box_id, full=box_id == boxes[0] and 200 <= status < 300)
         runs += 1
-        if runs % 10 == 0:  # the competition as it now is, backed up and put back whole
-            await _zip_round_trip(hostile, after, changes)
+        if runs % 25 == 0:  # the competition as it now is, backed up and put back whole
+            await _zip_round_trip(hostile, after, example)
 
+    # A checkpoint, then every event of a box rebuilt from the log alone (box 2's log holds a
+    # RESTORE event), with every boundary number in every numeric field, then random mixtures.
+    for path in [("seq",), *(("state", *p) for p in STATE_NUMBERS)]:
+        for value in ZIP_SWEEP:
+            await check(([("checkpoint", 0, path, value)], set()), (0,))
+    for path in EVENT_NUMBERS:
+        for value in ZIP_SWEEP:
+            await check(([("box events", 0, path, value)], {0}), (0,))
+    for path in STATE_NUMBERS:
+        for value in ZIP_SWEEP:
+            await check(([("box events", 2, ("restoredState", *path), value)], {2}), (2,))
     await fuzz(ZIP_CASES, check)
     await _zip_round_trip(hostile, after, "final")
     _report(restores, after)
@@ -202,11 +238,14 @@ async def _backup_zip(hostile: Hostile) -> bytes:
 async def _still_works(hostile: Hostile, verdicts: Verdicts, example: object, box_id: int, *, full: bool = True) -> None:
     """A command, a read and a backup of the box, then (if `full`) a JSON restore of every box."""
     client = hostile.client
-    live = hostile.app[REGISTRY].state(box_id)
-    command = {"boxId": box_id, "type": "TIMER_SYNC" if live["timerState"] == "running" else "PROGRESS_UPDATE",
-               "sessionId": live["sessionId"], "boxVersion": live["boxVersion"], "delta": 1, "remaining": 30}
+    for _ in range(2):  # two: a version one short of a bound fails only on the second
+        live = hostile.app[REGISTRY].state(box_id)
+        command = {"boxId": box_id, "type": "REGISTER_TIME", "registeredTime": 12.5,
+                   "sessionId": live["sessionId"], "boxVersion": live["boxVersion"]}
+        status, body = await send(verdicts, client, "command on the box", "POST", "/api/cmd", example, json=command)
+        if status != 200:
+            verdicts.violate("command on the box", f"HTTP {status} (the box is bricked): {body[:160]!r}", example)
     for what, method, path, kwargs in (
-            ("command on the box", "POST", "/api/cmd", {"json": command}),
             ("GET its state", "GET", f"/api/state/{box_id}", {}),
             ("backup of the box", "GET", f"/api/admin/backup/box/{box_id}", {})):
         status, body = await send(verdicts, client, what, method, path, example, **kwargs)
@@ -257,6 +296,12 @@ def _forged(original: bytes, changes: list[tuple[str, int, tuple[Any, ...], Any]
             event = json.loads(lines[index % len(lines)])
             _put(event, path, value)
             lines[index % len(lines)] = _raw(event)
+        elif kind == "box events":  # every line of box `index`
+            for number, line in enumerate(lines):
+                event = json.loads(line)
+                if event.get("boxId") == index and (path[0] != "restoredState" or "restoredState" in event):
+                    _put(event, path, value)
+                    lines[number] = _raw(event)
         elif kind == "manifest":
             manifest_changes.append((path, value))
     files["events.ndjson"] = b"".join(line + b"\n" for line in lines)
