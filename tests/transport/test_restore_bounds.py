@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from actors.rules.limits import MAX_BOX_VERSION
 from tests.conftest import make_config, serving
+from tests.system.test_cli_commands import cli, play
 from tests.transport.test_backup_restore import backup_now
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.app import create_app
@@ -189,3 +190,26 @@ def _dumps(value: Any) -> str:
     """json, not orjson: a hand edit can hold integers orjson would refuse to write."""
     import json
     return json.dumps(value, ensure_ascii=False)
+
+
+async def test_check_reports_and_repair_sets_aside_a_checkpoint_with_an_impossible_number(spawn_server,
+                                                                                         tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = spawn_server(data)
+    await play(server.url, boxes=2)
+    assert server.terminate() == 0
+    saved = {box_id: orjson.loads((data / "boxes" / f"{box_id}.json").read_bytes()) for box_id in (0, 1)}
+    edit_checkpoint(data, 0, lambda doc: doc["state"].update(boxVersion=2**64 - 3))
+    edit_checkpoint(data, 1, lambda doc: doc.update(seq=2**53))
+
+    found = cli("check", "--storage-dir", str(data))
+    assert found.returncode == 1
+    assert f"invalid state: boxVersion {SAFE}" in found.stdout and "seq or state is missing or wrong" in found.stdout
+
+    repaired = cli("check", "--storage-dir", str(data), "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert len(list((data / "boxes" / "quarantine").iterdir())) == 2
+    for box_id in (0, 1):  # rebuilt from the log alone, exactly
+        rebuilt = orjson.loads((data / "boxes" / f"{box_id}.json").read_bytes())
+        assert (rebuilt["seq"], rebuilt["state"]) == (saved[box_id]["seq"], saved[box_id]["state"])
+    assert cli("check", "--storage-dir", str(data)).returncode == 0
