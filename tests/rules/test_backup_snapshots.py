@@ -159,3 +159,27 @@ def test_an_older_escalada_snapshot_gets_its_clock_fields_derived() -> None:
 def test_an_escalada_snapshot_out_of_bounds_is_refused_naming_its_own_field(key: str, value: object,
                                                                             expected: str) -> None:
     assert refusal({**REFERENCE, key: value}).startswith(expected)
+
+
+def as_javascript_writes_it(value: Any) -> Any:
+    """The UI's restore dialog sends the file through JSON.parse and JSON.stringify: 7.0 comes back as 7."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [as_javascript_writes_it(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_javascript_writes_it(item) for key, item in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("clock", ["idle", "running", "paused"])
+def test_a_backup_that_went_through_the_ui_s_javascript_still_restores(clock: str) -> None:
+    state = decided_box()
+    if clock != "idle":
+        state = send(state, {"type": "START_TIMER"}, now_ms=NOW).state
+    if clock == "paused":
+        state = send(state, {"type": "STOP_TIMER"}, now_ms=NOW + 2_000).state
+    snapshot = as_javascript_writes_it(saved(state))
+    assert snapshot["state"]["holdCount"] == 1.1 and isinstance(snapshot["remaining"], (int, float))
+    box_id, restored = state_from_backup(snapshot)
+    assert box_id == 3 and restored == state  # equal numbers: 240 == 240.0
