@@ -27,7 +27,7 @@ from .names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text, normalize_n
 
 # The limits are re-exported: transport imports MAX_ROUTES and MAX_COMPETITORS from here.
 __all__ = ["COMMAND_TYPES", "Command", "CommandError", "MAX_BOX_VERSION", "MAX_COMPETITORS", "MAX_RANK", "MAX_ROUTES",
-           "parse_command"]
+           "is_int", "is_number", "normal_timer_preset", "parse_command"]
 
 COMMAND_TYPES: tuple[str, ...] = (
     "INIT_ROUTE",

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.hostile.conftest import Hostile
 from tests.hostile.figures import record
-from tests.hostile.harness import Verdicts, fuzz, fuzz_examples, send
+from tests.hostile.harness import Verdicts, fuzz, send
 from tests.hostile.strategies import HOSTILE_TEXT, HUGE_INTS, SETUP, SPECIAL_FLOATS, dumps
 from transport.keys import CONFIG, REGISTRY
 
