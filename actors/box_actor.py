@@ -31,6 +31,7 @@ from actors.rules import (
     running_deadline_ms,
 )
 from actors.rules.backups import restored_state
+from actors.rules.valid_state import InvalidState, check_state
 from persistence.storage import StorageError
 
 log = logging.getLogger("belay.box")
@@ -157,6 +158,10 @@ class BoxActor(Actor):
         await self._settle_riding()
         now_ms = self._clock.now_ms()
         state = restored_state(message.state, self.state["boxVersion"], now_ms, str(uuid.uuid4()))
+        try:  # e.g. a live version so high that one more would leave the range a client can count
+            check_state(state)
+        except InvalidState as exc:
+            return Reply.error(400, f"box {self.box_id} cannot be restored: {exc}")
         seq = self.seq + 1
         line = encode_restore_event(box_id=self.box_id, seq=seq, after=state, now_ms=now_ms,
                                     origin=message.origin, source=message.source)

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from actors.messages import Origin
-from actors.rules import Command
+from actors.rules import Command, needs_new_session
+from actors.rules.valid_state import check_epoch_ms, check_session_id
 
 RESTORE = "RESTORE"
 # Account changes: audit-only lines (no per-box seq), which replay and `run.py check` pass over.
@@ -59,6 +60,19 @@ def encode_account_event(*, action: str, box_id: int | None, now_ms: int, origin
                          payload: dict[str, Any]) -> bytes:
     """The audit keys only: no seq and no box version (an account change is no box's history)."""
     return orjson.dumps(_audit_fields(box_id, action, None, None, now_ms, origin, payload)) + b"\n"
+
+
+def replay_inputs(event: dict[str, Any], command: Command) -> tuple[int, str]:
+    """The clock reading and generated session id a logged command was applied with. A damaged or
+    hand-edited line whose values the live server could never have written raises ValueError, so
+    replay stops there instead of building a state no event or client could hold."""
+    now_ms = event.get("nowMs")
+    check_epoch_ms("nowMs", now_ms)
+    if not needs_new_session(command):
+        return now_ms, ""
+    session = event.get("newSessionId")
+    check_session_id("newSessionId", session)
+    return now_ms, session
 
 
 def _audit_fields(box_id: int | None, action: str, action_id: str | None, after: dict[str, Any] | None,

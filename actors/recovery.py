@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.rules import CommandError, apply_command, default_state, parse_command, state_from_checkpoint
-from actors.events import RESTORE
+from actors.events import RESTORE, replay_inputs
 from persistence.storage import Recovered
 
 log = logging.getLogger("belay.recovery")
@@ -26,6 +26,16 @@ def restore_boxes(recovered: Recovered) -> list[RestoredBox]:
         if restored is not None:
             boxes.append(restored)
     return boxes
+
+
+def checkpoint_problem(state: dict[str, Any]) -> str | None:
+    """Why a saved state cannot be loaded, for the storage to set its file aside like a corrupt one
+    (and rebuild the box from the log where it can), or None."""
+    try:
+        state_from_checkpoint(state)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _restore_one(box_id: int, recovered: Recovered) -> RestoredBox | None:
@@ -61,8 +71,7 @@ def replay(box_id: int, state: dict[str, Any], seq: int, events: list[dict[str, 
                 new_state = state_from_checkpoint(event["restoredState"])
             else:
                 command = parse_command(event["cmd"])
-                new_state = apply_command(state, command, int(event["nowMs"]),
-                                          str(event.get("newSessionId") or "")).state
+                new_state = apply_command(state, command, *replay_inputs(event, command)).state
         except (CommandError, KeyError, TypeError, ValueError) as exc:
             log.error("box %d: event %d cannot be replayed (%s); replay stops here", box_id, event_seq, exc)
             break

@@ -6,7 +6,7 @@ is the last event of that box already folded into `state`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +21,12 @@ log = logging.getLogger("belay.persistence")
 
 FORMAT = 1
 MAX_BOX_ID = 9999
+# The box's next event gets seq + 1, and orjson writes no int past 64 bits: a hand-edited seq
+# beyond JavaScript's safe integers would leave the box unable to log anything.
+MAX_SEQ = 2**53 - 1
+
+# Why a checkpoint's state is unusable, or None: the rules judge the state, this module only the file.
+StateCheck = Callable[[dict[str, Any]], str | None]
 TMP_SUFFIX = ".tmp"
 
 
@@ -41,9 +47,10 @@ class LoadedCheckpoints:
 class CheckpointDir:
     """The `boxes/` folder: the only code that reads or writes checkpoint files."""
 
-    def __init__(self, path: Path, fs: FileSystem) -> None:
+    def __init__(self, path: Path, fs: FileSystem, check_state: StateCheck | None = None) -> None:
         self.path = path
         self._fs = fs
+        self._check_state = check_state
 
     @property
     def quarantine_path(self) -> Path:
@@ -127,9 +134,13 @@ class CheckpointDir:
             and doc.get("boxId") == box_id
             and is_int(doc.get("boxId"))
             and is_int(doc.get("seq"))
-            and doc["seq"] >= 0
+            and 0 <= doc["seq"] <= MAX_SEQ
             and isinstance(doc.get("state"), dict)
         ):
+            return None
+        problem = self._check_state(doc["state"]) if self._check_state is not None else None
+        if problem is not None:  # a hand-edited or damaged state counts as a corrupt file
+            log.warning("checkpoint %s holds a state no command could have produced: %s", path, problem)
             return None
         return Checkpoint(box_id, doc["seq"], doc["state"])
 

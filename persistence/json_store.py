@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from persistence.checkpoints import Checkpoint, CheckpointDir, is_box_id, is_int
+from persistence.checkpoints import Checkpoint, CheckpointDir, StateCheck, is_box_id, is_int
 from persistence.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
@@ -55,13 +55,14 @@ class FrozenPoint:
 
 
 class JsonStore:
-    def __init__(self, root: Path, fs: FileSystem | None = None, max_log_bytes: int = 50 * 2**20) -> None:
+    def __init__(self, root: Path, fs: FileSystem | None = None, max_log_bytes: int = 50 * 2**20,
+                 check_state: StateCheck | None = None) -> None:
         self.root = Path(root)
         self._fs = fs or FileSystem()
         self.max_log_bytes = max_log_bytes
         self._lock = StorageLock(self.root, self._fs)
         self._wal = WriteAheadLog(self.root, self._fs)
-        self._boxes = CheckpointDir(self.root / "boxes", self._fs)
+        self._boxes = CheckpointDir(self.root / "boxes", self._fs, check_state)
         self._documents = Documents(self.root, self._fs)
         self._open = False
         # Rotation swaps the log for an archive; audit readers on another thread need both at once.

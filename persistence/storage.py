@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from persistence.audit_log import read_latest
+from persistence.checkpoints import StateCheck
 from persistence.fs import FileSystem
 from persistence.io_thread import IoThread
 from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
@@ -39,9 +40,10 @@ class JsonStorage:
 
     mode = "json"
 
-    def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None) -> None:
+    def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None,
+                 check_state: StateCheck | None = None) -> None:
         self.root = root
-        self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes)
+        self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes, check_state=check_state)
         self._wal_thread = IoThread("belay-wal")
         self._io_thread = IoThread("belay-io")
 

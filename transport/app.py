@@ -12,7 +12,7 @@ from actors.backups import BackupActor
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
-from actors.recovery import restore_boxes
+from actors.recovery import checkpoint_problem, restore_boxes
 from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
@@ -88,7 +88,8 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[ORIGIN_POLICY] = policy
     app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[SOCKET_SESSIONS] = SocketSessions()
-    app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
+    app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs,
+                               check_state=checkpoint_problem)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
     for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api,

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from actors.backups import BackupNow
 from actors.messages import RestoreBox
-from actors.recovery import restore_boxes
+from actors.recovery import checkpoint_problem, restore_boxes
 from actors.rules.backups import backup_snapshot, state_from_backup
 from persistence.backup import BackupInvalid, backups, extract, read_zip
 from persistence.json_store import JsonStore
@@ -261,7 +261,7 @@ def _recover_zip(path: Path) -> dict[int, dict[str, Any]]:
     scratch = Path(tempfile.mkdtemp(prefix="belay-restore-"))
     try:
         extract(contents, scratch)
-        store = JsonStore(scratch)
+        store = JsonStore(scratch, check_state=checkpoint_problem)
         try:
             recovered = store.open()
         finally:

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from actors.events import RESTORE
-from actors.recovery import restore_boxes
+from actors.events import RESTORE, replay_inputs
+from actors.recovery import checkpoint_problem, restore_boxes
 from actors.rules import CommandError, apply_command, default_state, parse_command, state_from_checkpoint
-from persistence.checkpoints import FORMAT, TMP_SUFFIX, is_box_id, is_int, parse_box_id
+from persistence.checkpoints import FORMAT, MAX_SEQ, TMP_SUFFIX, is_box_id, is_int, parse_box_id
 from persistence.documents import DOCUMENT_FILES
 from persistence.errors import StorageLocked
 from persistence.json_store import RESET_DIR_RE, JsonStore
@@ -130,7 +130,7 @@ def _parse_checkpoint(raw: bytes, box_id: int) -> tuple[str, _Checkpoint | None]
         return f"not a format-{FORMAT} checkpoint", None
     if doc.get("boxId") != box_id or not is_int(doc.get("boxId")):
         return f"it names box {doc.get('boxId')!r}", None
-    if not is_int(doc.get("seq")) or doc["seq"] < 0 or not isinstance(doc.get("state"), dict):
+    if not is_int(doc.get("seq")) or not 0 <= doc["seq"] <= MAX_SEQ or not isinstance(doc.get("state"), dict):
         return "seq or state is missing or wrong", None
     try:
         state = state_from_checkpoint(doc["state"])
@@ -312,7 +312,7 @@ def _step(state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
             new_state = state_from_checkpoint(event["restoredState"])
         else:
             command = parse_command(event["cmd"])
-            new_state = apply_command(state, command, int(event["nowMs"]), str(event.get("newSessionId") or "")).state
+            new_state = apply_command(state, command, *replay_inputs(event, command)).state
     except (CommandError, KeyError, TypeError, ValueError) as exc:
         raise _ReplayError(f"{type(exc).__name__}: {exc}") from None
     if new_state.get("boxVersion") != event.get("boxVersion"):
@@ -332,7 +332,7 @@ def _differences(replayed: dict[str, Any], saved: dict[str, Any]) -> list[str]:
 
 def repair(root: Path) -> list[str]:
     """What a server start does, plus fresh checkpoints of every box; returns sentences of what it did."""
-    store = JsonStore(root)
+    store = JsonStore(root, check_state=checkpoint_problem)
     try:
         recovered = store.open()
     except StorageLocked:

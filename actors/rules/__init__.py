@@ -15,18 +15,21 @@ from .transitions import (
     is_duplicate_action,
     needs_new_session,
 )
+from .valid_state import InvalidState, check_state
 
 __all__ = [
     "ACTION_WINDOW",
     "COMMAND_TYPES",
     "Command",
     "CommandError",
+    "InvalidState",
     "NO_DISK_WAIT",
     "Outcome",
     "apply_command",
     "build_public_box",
     "build_snapshot",
     "check_freshness",
+    "check_state",
     "default_state",
     "is_duplicate_action",
     "LeadRanking",

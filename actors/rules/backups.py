@@ -7,12 +7,16 @@ preparing climber and all. Snapshots from the escalada backend (no `state`) are 
 from collections.abc import Mapping
 from typing import Any
 
+from .commands import is_int, is_number, normal_timer_preset
+from .limits import MAX_BOX_ID, MAX_COMPETITORS, MAX_REMAINING_SEC, MAX_RESTORED_VERSION, MAX_SAFE_INTEGER
 from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
 from .timer import remaining_seconds
+from .transitions import preset_seconds
+from .valid_state import InvalidState
 
-MAX_NAMES = 2000
-MAX_ROUTES = 999
+# A snapshot's own fields that name a state field differently (the reference's names).
+_STATE_NAMES = {"registeredTime": "lastRegisteredTime", "clubs": "competitors", "competitorsAll": "competitors"}
 
 
 def backup_snapshot(state: Mapping[str, Any], box_id: int, now_ms: int) -> dict[str, Any]:
@@ -50,17 +54,30 @@ def backup_snapshot(state: Mapping[str, Any], box_id: int, now_ms: int) -> dict[
 
 
 def state_from_backup(snapshot: object) -> tuple[int, dict[str, Any]]:
-    """(boxId, full state) from a backup snapshot; raises ValueError with the reason."""
+    """(boxId, full state) from a backup snapshot; raises ValueError naming the field at fault.
+
+    A snapshot with `state` is Belay's: the state must be valid and the escalada fields beside it
+    must say the same. One without is the escalada backend's: its fields become the state.
+    """
     if not isinstance(snapshot, dict):
         raise ValueError("a snapshot must be a JSON object")
     box_id = snapshot.get("boxId")
-    if not isinstance(box_id, int) or isinstance(box_id, bool) or not 0 <= box_id <= 9999:
-        raise ValueError("snapshot boxId must be an integer from 0 to 9999")
+    if not is_int(box_id) or not 0 <= box_id <= MAX_BOX_ID:
+        raise ValueError(f"snapshot boxId must be an integer from 0 to {MAX_BOX_ID}")
+    _check_unstored_fields(snapshot)
     if "state" in snapshot:
-        state = state_from_checkpoint(snapshot["state"])
+        try:
+            state = state_from_checkpoint(snapshot["state"])
+        except InvalidState as exc:
+            raise exc.under("state") from None
+        _check_agreement(snapshot, state, box_id)
+        where = "state.boxVersion"
     else:
         state = _from_reference(snapshot)
-    check_restorable(state)
+        where = "boxVersion"
+    if state["boxVersion"] > MAX_RESTORED_VERSION:
+        raise InvalidState(where, f"must be at most {MAX_RESTORED_VERSION}, so that the restored box "
+                                  "has room for later commands")
     try:  # whatever the checks above missed must not surface later as a broken box
         build_snapshot(state, box_id, 0, {})
         build_public_box(state, box_id, 0)
@@ -69,12 +86,50 @@ def state_from_backup(snapshot: object) -> tuple[int, dict[str, Any]]:
     return box_id, state
 
 
+def _check_unstored_fields(snapshot: Mapping[str, Any]) -> None:
+    """Fields that are written for readers and never become state: wrong types are still refused."""
+    remaining = snapshot.get("remaining")
+    if remaining is not None and not (is_number(remaining) and 0 <= remaining <= MAX_REMAINING_SEC):
+        raise InvalidState("remaining", f"must be a number from 0 to {MAX_REMAINING_SEC} or null")
+    competition = snapshot.get("competitionId")
+    if competition is not None and not (is_int(competition) and 0 <= competition <= MAX_SAFE_INTEGER):
+        raise InvalidState("competitionId", f"must be an integer from 0 to {MAX_SAFE_INTEGER} or null")
+    clubs = snapshot.get("clubs")
+    if clubs is not None and not (isinstance(clubs, dict) and len(clubs) <= MAX_COMPETITORS
+                                  and all(isinstance(club, str) for club in clubs.values())):
+        raise InvalidState("clubs", f"must map at most {MAX_COMPETITORS} names to clubs")
+    everyone = snapshot.get("competitorsAll")
+    if everyone is not None and not (isinstance(everyone, list) and len(everyone) <= MAX_COMPETITORS
+                                     and all(isinstance(entry, dict) for entry in everyone)):
+        raise InvalidState("competitorsAll", f"must be a list of at most {MAX_COMPETITORS} objects")
+    if snapshot.get("ranking") is not None and not isinstance(snapshot["ranking"], list):
+        raise InvalidState("ranking", "must be a list")
+
+
+def _check_agreement(snapshot: Mapping[str, Any], state: Mapping[str, Any], box_id: int) -> None:
+    """Every escalada field beside `state` must be what a backup of that state writes (null = absent)."""
+    expected = backup_snapshot(state, box_id, 0)
+    for key, value in expected.items():
+        given = snapshot.get(key)
+        if key in ("state", "boxId", "competitionId", "remaining") or given is None:
+            continue
+        if key == "competitorsAll":  # a snapshot may be restored into another box: its entries' boxId may differ
+            given, value = _without_box_ids(given), _without_box_ids(value)
+        if not _same(given, value):
+            raise InvalidState(key, f"does not match state.{_STATE_NAMES.get(key, key)}")
+    remaining = snapshot.get("remaining")
+    # A stopped clock shows the same time whenever it is read; a running one only has its range checked.
+    if remaining is not None and state["timerEndsAtMs"] is None and remaining != remaining_seconds(state, 0):
+        raise InvalidState("remaining", "does not match the clock in state")
+
+
 def _from_reference(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """An escalada backend snapshot: the fields it has, defaults for the rest."""
+    """An escalada backend snapshot: the fields it has, defaults for the rest, then the same checks
+    as any state (an error names the snapshot's field)."""
     session = snapshot.get("sessionId")
-    state = default_state(session if isinstance(session, str) and session else "restored")
+    state = default_state(session if session is not None else "restored")
     copied = ("initiated", "holdsCount", "routeIndex", "holdsCounts", "currentClimber", "started", "timerState",
-              "holdCount", "competitors", "categorie", "timerPreset", "timerPresetSec", "scores", "times",
+              "holdCount", "categorie", "timerPreset", "timerPresetSec", "scores", "times",
               "timeCriterionEnabled", "boxVersion", "preparingClimber")
     state.update({key: snapshot[key] for key in copied if snapshot.get(key) is not None})
     routes = snapshot.get("routesCount", snapshot.get("routes_count"))
@@ -82,12 +137,35 @@ def _from_reference(snapshot: dict[str, Any]) -> dict[str, Any]:
         state["routesCount"] = routes
     if snapshot.get("registeredTime") is not None:
         state["lastRegisteredTime"] = snapshot["registeredTime"]
-    if isinstance(snapshot.get("remaining"), (int, float)) and not isinstance(snapshot["remaining"], bool):
+    if snapshot.get("remaining") is not None:
         state["timerRemainingSec"] = float(snapshot["remaining"])
-    state["competitors"] = [{"nume": c["nume"], "marked": bool(c.get("marked")), **({"club": c["club"]} if c.get("club") else {})}
-                            for c in state["competitors"] if isinstance(c, dict) and isinstance(c.get("nume"), str)] \
-        if isinstance(state["competitors"], list) else state["competitors"]
-    return state_from_checkpoint(state)
+    if snapshot.get("timerState") is None:  # older snapshots knew only `started`
+        state["timerState"] = "running" if state["started"] is True else "idle"
+    preset = state["timerPreset"]
+    if snapshot.get("timerPresetSec") is None and preset is not None and normal_timer_preset(preset) == preset:
+        state["timerPresetSec"] = preset_seconds(state["timerPreset"])
+    competitors = snapshot.get("competitors")
+    if competitors is not None:
+        state["competitors"] = [_reference_competitor(c) for c in competitors] \
+            if isinstance(competitors, list) and len(competitors) <= MAX_COMPETITORS else competitors
+    try:
+        return state_from_checkpoint(state)
+    except InvalidState as exc:
+        raise InvalidState(_snapshot_name(exc.field), exc.rule) from None
+
+
+def _reference_competitor(competitor: object) -> object:
+    """The escalada backend writes `marked` as anything truthy and an absent club as null or ""."""
+    if not isinstance(competitor, dict):
+        return competitor
+    out = {key: value for key, value in competitor.items() if key != "club" or value not in (None, "")}
+    out["marked"] = bool(competitor.get("marked"))
+    return out
+
+
+def _snapshot_name(field: str) -> str:
+    renamed = {"lastRegisteredTime": "registeredTime", "timerRemainingSec": "remaining"}
+    return renamed.get(field, field)
 
 
 def restored_state(backup: Mapping[str, Any], live_version: int, now_ms: int, new_session_id: str) -> dict[str, Any]:
@@ -103,30 +181,21 @@ def restored_state(backup: Mapping[str, Any], live_version: int, now_ms: int, ne
     return state
 
 
-def check_restorable(state: Mapping[str, Any]) -> None:
-    """Deeper checks than a checkpoint load: a restored state comes from a file a person handed in."""
-    names = state["competitors"]
-    if len(names) > 500:
-        raise ValueError("more than 500 competitors")
-    for competitor in names:
-        if not isinstance(competitor.get("marked", False), bool):
-            raise ValueError("competitor 'marked' must be true or false")
-        if len(competitor["nume"]) > 255 or not isinstance(competitor.get("club", ""), str):
-            raise ValueError("competitor name or club is not valid text")
-    for key in ("scores", "times"):
-        table = state[key]
-        if len(table) > MAX_NAMES:
-            raise ValueError(f"{key} has too many names")
-        for name, values in table.items():
-            if not isinstance(values, list) or len(values) > MAX_ROUTES or not all(
-                    v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == v) for v in values):
-                raise ValueError(f"{key} of {name!r} must be a list of numbers or nulls")
-    if not all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 100 for h in state["holdsCounts"]):
-        raise ValueError("holdsCounts must be integers from 0 to 100")
-    for key in ("timeTiebreakDecisions", "prevRoundsTiebreakDecisions"):
-        decisions = state.get(key)
-        if not isinstance(decisions, dict) or not all(v in ("yes", "no") for v in decisions.values()):
-            raise ValueError(f"{key} must map fingerprints to yes/no")
-    for key in ("prevRoundsTiebreakOrders", "prevRoundsTiebreakRanks", "prevRoundsTiebreakLineageRanks"):
-        if not isinstance(state.get(key), dict):
-            raise ValueError(f"{key} must be an object")
+def _same(given: object, expected: object) -> bool:
+    """Equal values of the same JSON types (true is not 1); the walk is only as deep as `expected`."""
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return type(given) is type(expected) and given == expected
+    if isinstance(expected, (int, float)):
+        return is_number(given) and given == expected
+    if isinstance(expected, list):
+        return isinstance(given, list) and len(given) == len(expected) and all(map(_same, given, expected))
+    if isinstance(expected, dict):
+        return (isinstance(given, dict) and given.keys() == expected.keys()
+                and all(_same(given[key], value) for key, value in expected.items()))
+    return False
+
+
+def _without_box_ids(entries: object) -> object:
+    if not isinstance(entries, list):
+        return entries
+    return [{k: v for k, v in entry.items() if k != "boxId"} if isinstance(entry, dict) else entry for entry in entries]

@@ -7,9 +7,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import CommandError
+from .limits import (
+    MAX_ACTION_ID_LENGTH,
+    MAX_BOX_ID,
+    MAX_BOX_VERSION,
+    MAX_COMPETITORS,
+    MAX_DELTA,
+    MAX_HOLDS,
+    MAX_IDX,
+    MAX_RANK,
+    MAX_REGISTERED_TIME,
+    MAX_REMAINING_SEC,
+    MAX_ROUTES,
+    MAX_SCORE,
+    MAX_SESSION_ID_LENGTH,
+    MAX_TOKEN_LENGTH,
+)
 from .names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text, normalize_name
 
-__all__ = ["COMMAND_TYPES", "Command", "CommandError", "parse_command"]
+# The limits are re-exported: transport imports MAX_ROUTES and MAX_COMPETITORS from here.
+__all__ = ["COMMAND_TYPES", "Command", "CommandError", "MAX_BOX_VERSION", "MAX_COMPETITORS", "MAX_RANK", "MAX_ROUTES",
+           "is_int", "is_number", "normal_timer_preset", "parse_command"]
 
 COMMAND_TYPES: tuple[str, ...] = (
     "INIT_ROUTE",
@@ -32,11 +50,6 @@ COMMAND_TYPES: tuple[str, ...] = (
 )
 
 SESSION_REQUIRED = "sessionId required for all commands except INIT_ROUTE"
-
-MAX_COMPETITORS = 500
-MAX_ROUTES = 999
-MAX_BOX_VERSION = 2**31
-MAX_RANK = 1_000_000
 
 # Which validated fields each type keeps (everything else is checked, then dropped), and which it needs.
 # Each entry of REQUIRED is a set of alternatives, one of which must be present.
@@ -114,7 +127,7 @@ def parse_command(raw: object) -> Command:
 
     if "boxId" not in body:
         raise CommandError("Invalid command: boxId is required")
-    box_id = _int("boxId", body["boxId"], 0, 9999)
+    box_id = _int("boxId", body["boxId"], 0, MAX_BOX_ID)
     cmd_type = body.get("type")
     if not isinstance(cmd_type, str) or cmd_type not in _TYPE_FIELDS:
         raise CommandError("Invalid command: type must be one of " + ", ".join(COMMAND_TYPES))
@@ -128,13 +141,13 @@ def parse_command(raw: object) -> Command:
         if fields.keys().isdisjoint(options):
             raise CommandError(f"Invalid command: {cmd_type} requires {' or '.join(options)}")
 
-    session_id = _optional_text("sessionId", body.get("sessionId"), 64, strip=False)
+    session_id = _optional_text("sessionId", body.get("sessionId"), MAX_SESSION_ID_LENGTH, strip=False)
     if session_id is None and cmd_type != "INIT_ROUTE":
         raise CommandError(SESSION_REQUIRED)
     box_version = _int("boxVersion", body["boxVersion"], 0, MAX_BOX_VERSION) if "boxVersion" in body else None
     action_id = body.get("actionId")
-    if action_id is not None and (not isinstance(action_id, str) or not 1 <= len(action_id) <= 128):
-        raise CommandError("Invalid command: actionId must be a string of 1 to 128 characters")
+    if action_id is not None and (not isinstance(action_id, str) or not 1 <= len(action_id) <= MAX_ACTION_ID_LENGTH):
+        raise CommandError(f"Invalid command: actionId must be a string of 1 to {MAX_ACTION_ID_LENGTH} characters")
 
     kept = {name: fields[name] for name in _TYPE_FIELDS[cmd_type] if name in fields}
     return Command(cmd_type, box_id, session_id, box_version, action_id, kept)
@@ -145,21 +158,26 @@ def parse_command(raw: object) -> Command:
 # (None = treat as absent) or raises CommandError.
 
 
-def _is_number(value: object) -> bool:
-    """JSON numbers only: bools are not numbers and NaN/inf never pass."""
-    if isinstance(value, float):
-        return math.isfinite(value)
+def is_int(value: object) -> bool:
+    """A JSON integer: bools are not numbers."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_number(value: object) -> bool:
+    """JSON numbers only: bools are not numbers and NaN/inf never pass."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return is_int(value)
+
+
 def _float(name: str, value: object, lo: float, hi: float) -> float:
-    if not _is_number(value) or not lo <= value <= hi:
+    if not is_number(value) or not lo <= value <= hi:
         raise CommandError(f"Invalid command: {name} must be a number between {lo:g} and {hi:g}")
     return float(value)
 
 
 def _int(name: str, value: object, lo: int, hi: int) -> int:
-    if not _is_number(value) or value != int(value) or not lo <= value <= hi:
+    if not is_number(value) or value != int(value) or not lo <= value <= hi:
         raise CommandError(f"Invalid command: {name} must be an integer between {lo} and {hi}")
     return int(value)
 
@@ -183,9 +201,9 @@ def _optional_text(name: str, value: object, max_len: int, *, strip: bool = True
 
 
 def _token(name: str, value: object) -> str:
-    text = _optional_text(name, value, 256)
+    text = _optional_text(name, value, MAX_TOKEN_LENGTH)
     if text is None:
-        raise CommandError(f"Invalid command: {name} must be 1 to 256 characters")
+        raise CommandError(f"Invalid command: {name} must be 1 to {MAX_TOKEN_LENGTH} characters")
     return text
 
 
@@ -197,15 +215,15 @@ def _decision(name: str, value: object) -> str:
 
 
 def _delta(name: str, value: object) -> float:
-    if not _is_number(value) or not -10 <= value <= 10 or value == 0:
-        raise CommandError(f"Invalid command: {name} must be a number between -10 and 10, not 0")
+    if not is_number(value) or not -MAX_DELTA <= value <= MAX_DELTA or value == 0:
+        raise CommandError(f"Invalid command: {name} must be a number between -{MAX_DELTA} and {MAX_DELTA}, not 0")
     return float(value)
 
 
 def _holds_counts(name: str, value: object) -> list[int]:
     if not isinstance(value, list) or len(value) > MAX_ROUTES:
         raise CommandError(f"Invalid command: {name} must be a list of at most {MAX_ROUTES} integers")
-    return [_int(name, item, 0, 100) for item in value]
+    return [_int(name, item, 0, MAX_HOLDS) for item in value]
 
 
 def _categorie(name: str, value: object) -> str:
@@ -219,11 +237,19 @@ def _categorie(name: str, value: object) -> str:
 _PRESET = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
-def _timer_preset(name: str, value: object) -> str:
+def normal_timer_preset(value: object) -> str | None:
+    """The preset as the rules store it ("MM:SS", zero-padded, seconds 0-59), or None if it is none."""
     match = _PRESET.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None or int(match.group(2)) > 59:
-        raise CommandError(f'Invalid command: {name} must look like "MM:SS" (minutes 0-99, seconds 0-59)')
+        return None
     return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _timer_preset(name: str, value: object) -> str:
+    preset = normal_timer_preset(value)
+    if preset is None:
+        raise CommandError(f'Invalid command: {name} must look like "MM:SS" (minutes 0-99, seconds 0-59)')
+    return preset
 
 
 _TRUTHY = frozenset({"true", "1", "yes", "y", "on"})
@@ -233,13 +259,13 @@ def _marked(value: object) -> bool:
     """Spreadsheets and old clients send `marked` as anything; only clear yeses count."""
     if isinstance(value, bool):
         return value
-    if _is_number(value):
+    if is_number(value):
         return value != 0
     return isinstance(value, str) and value.strip().lower() in _TRUTHY
 
 
 def _club(value: object) -> str | None:
-    if _is_number(value):
+    if is_number(value):
         value = str(value)  # a spreadsheet cell may hold a club number
     if not isinstance(value, str):
         raise CommandError("Invalid command: competitor club must be a string")
@@ -279,13 +305,13 @@ def _ranks_by_name(name: str, value: object) -> dict[str, int] | None:
 
 _FIELD_PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "delta": _delta,
-    "score": lambda n, v: _float(n, v, 0, 100),
-    "registeredTime": lambda n, v: _float(n, v, 0, 3600),
-    "remaining": lambda n, v: _float(n, v, 0, 9999),
+    "score": lambda n, v: _float(n, v, 0, MAX_SCORE),
+    "registeredTime": lambda n, v: _float(n, v, 0, MAX_REGISTERED_TIME),
+    "remaining": lambda n, v: _float(n, v, 0, MAX_REMAINING_SEC),
     "routeIndex": lambda n, v: _int(n, v, 1, MAX_ROUTES),
-    "holdsCount": lambda n, v: _int(n, v, 0, 100),
+    "holdsCount": lambda n, v: _int(n, v, 0, MAX_HOLDS),
     "routesCount": lambda n, v: _int(n, v, 1, MAX_ROUTES),
-    "idx": lambda n, v: _int(n, v, 0, 1000),
+    "idx": lambda n, v: _int(n, v, 0, MAX_IDX),
     "holdsCounts": _holds_counts,
     "competitors": _competitors,
     "competitor": lambda n, v: normalize_name(v),

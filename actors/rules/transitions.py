@@ -11,10 +11,12 @@ from typing import Any
 
 from .commands import Command
 from .errors import CommandError
+from .limits import ACTION_WINDOW, MAX_BOX_VERSION, MAX_HOLDS, MAX_NAMES, MAX_TIEBREAK_ENTRIES
 from .tiebreak import BADGES_KEY, RANKING_INPUT_KEYS, remembered_badges
 from .timer import remaining_seconds
 
-ACTION_WINDOW = 256
+LAST_VERSION = (f"Invalid command: the box is at version {MAX_BOX_VERSION}, the highest a client can count to; "
+                "it takes no more changes")
 
 STATUS = "BOX_STATUS_UPDATE"
 FLOW = "BOX_FLOW_UPDATE"
@@ -67,6 +69,8 @@ def apply_command(state: dict[str, Any], cmd: Command, now_ms: int, new_session_
     if cmd.type == "TIMER_SYNC":
         return _timer_sync(state, cmd)
     transition, public = _TRANSITIONS[cmd.type]
+    if state["boxVersion"] >= MAX_BOX_VERSION:  # one more would be a version the UI cannot hold
+        raise CommandError(LAST_VERSION)
     new = dict(state)
     overrides = transition(new, cmd, now_ms, new_session_id)
     if cmd.type in _SETTINGS and _same_state(new, state):
@@ -176,9 +180,8 @@ def _progress(new: dict[str, Any], cmd: Command, now_ms: int, new_session_id: st
     current = new["holdCount"]
     # +1 is "next hold": it replaces a pending "+" (7.1 -> 8), while other deltas add exactly.
     value = float(math.floor(current) + 1) if delta == 1 else round(current + delta, 1)
-    value = max(0.0, value)
-    if new["holdsCount"] > 0:
-        value = min(value, float(new["holdsCount"]))
+    # A route without a hold count still stops at the most holds a route can have.
+    value = min(max(0.0, value), float(new["holdsCount"] or MAX_HOLDS))
     new["holdCount"] = value
     return {"holdCount": value}
 
@@ -209,6 +212,9 @@ def _submit_score(new: dict[str, Any], cmd: Command, now_ms: int, new_session_id
     else:
         name = fields["competitor"]
     time = fields.get("registeredTime", _finite_or_none(new.get("lastRegisteredTime")))
+    for key, value in (("scores", fields.get("score")), ("times", time)):
+        if value is not None and name not in new[key] and len(new[key]) >= MAX_NAMES:
+            raise CommandError(f"Invalid command: the box already holds {key} of {MAX_NAMES} names")
 
     route = new["routeIndex"] - 1
     if "score" in fields:
@@ -241,7 +247,7 @@ def _set_time_tiebreak(new: dict[str, Any], cmd: Command, now_ms: int, new_sessi
     decision = cmd.fields["timeTiebreakDecision"]
     fingerprint = cmd.fields["timeTiebreakFingerprint"]
     new.update(
-        timeTiebreakDecisions={**new["timeTiebreakDecisions"], fingerprint: decision},
+        timeTiebreakDecisions=_newest({**new["timeTiebreakDecisions"], fingerprint: decision}, MAX_TIEBREAK_ENTRIES),
         timeTiebreakPreference=decision,
         timeTiebreakResolvedFingerprint=fingerprint,
         timeTiebreakResolvedDecision=decision,
@@ -258,7 +264,8 @@ def _set_prev_rounds_tiebreak(new: dict[str, Any], cmd: Command, now_ms: int, ne
     lineage_key = fields.get("prevRoundsTiebreakLineageKey")
     use = decision == "yes"
     new.update(
-        prevRoundsTiebreakDecisions={**new["prevRoundsTiebreakDecisions"], fingerprint: decision},
+        prevRoundsTiebreakDecisions=_newest({**new["prevRoundsTiebreakDecisions"], fingerprint: decision},
+                                            MAX_TIEBREAK_ENTRIES),
         prevRoundsTiebreakOrders=_with_entry(new["prevRoundsTiebreakOrders"], fingerprint, order if use else None),
         prevRoundsTiebreakRanks=_with_entry(new["prevRoundsTiebreakRanks"], fingerprint, ranks if use else None),
         prevRoundsTiebreakPreference=decision,
@@ -267,7 +274,8 @@ def _set_prev_rounds_tiebreak(new: dict[str, Any], cmd: Command, now_ms: int, ne
     )
     if use and lineage_key and ranks:  # lineage ranks survive fingerprint changes, so they merge
         lineage = new["prevRoundsTiebreakLineageRanks"]
-        new["prevRoundsTiebreakLineageRanks"] = {**lineage, lineage_key: {**lineage.get(lineage_key, {}), **ranks}}
+        merged = _newest({**lineage.get(lineage_key, {}), **ranks}, MAX_NAMES)
+        new["prevRoundsTiebreakLineageRanks"] = _newest({**lineage, lineage_key: merged}, MAX_TIEBREAK_ENTRIES)
     return {"prevRoundsTiebreakOrder": order, "prevRoundsTiebreakRanksByName": ranks}
 
 
@@ -391,7 +399,15 @@ def _with_entry(mapping: Mapping[str, Any], key: str, value: Any) -> dict[str, A
         copy[key] = value
     else:
         copy.pop(key, None)
-    return copy
+    return _newest(copy, MAX_TIEBREAK_ENTRIES)
+
+
+def _newest(mapping: dict[str, Any], limit: int) -> dict[str, Any]:
+    """At most `limit` entries, the latest added (dicts keep insertion order). Only decisions on
+    ties long gone are dropped: the one just made is always the newest."""
+    if len(mapping) <= limit:
+        return mapping
+    return dict(list(mapping.items())[len(mapping) - limit :])
 
 
 def _finite_or_none(value: object) -> float | None:

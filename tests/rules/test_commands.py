@@ -94,9 +94,15 @@ def test_session_id_longer_than_64_characters_is_rejected() -> None:
     assert "sessionId" in error_of({"type": "START_TIMER", "boxId": 0, "sessionId": "x" * 65})
 
 
-@pytest.mark.parametrize("version", [-1, 2**31 + 1, "3", True, 1.5])
-def test_box_version_must_be_an_integer_from_0_to_2_pow_31(version: object) -> None:
+@pytest.mark.parametrize("version", [-1, 2**53, 2**64, "3", True, 1.5])
+def test_box_version_must_be_an_integer_from_0_to_2_pow_53_minus_1(version: object) -> None:
     assert "boxVersion" in error_of({"type": "START_TIMER", **S, "boxVersion": version})
+
+
+def test_box_version_may_be_any_version_a_box_can_reach() -> None:
+    """A box's version may pass 2**31 (restores add one to the higher of two versions); a client
+    must still be able to send it, or the box would refuse every command from the UI."""
+    assert parse_command({"type": "START_TIMER", **S, "boxVersion": 2**53 - 1}).box_version == 2**53 - 1
 
 
 @pytest.mark.parametrize("action_id", ["", "x" * 129, 7])
