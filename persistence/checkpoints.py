@@ -6,8 +6,8 @@ is the last event of that box already folded into `state`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,10 @@ FORMAT = 1
 MAX_BOX_ID = 9999
 TMP_SUFFIX = ".tmp"
 
+# The caller's rule for a checkpoint's state: returns the state to use, or raises ValueError saying
+# why it cannot be used. Storage does not know the contest rules; the actors pass theirs in.
+StateLoader = Callable[[dict[str, Any]], dict[str, Any]]
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -36,6 +40,9 @@ class LoadedCheckpoints:
     valid: dict[int, Checkpoint]
     quarantined: list[str]          # destination paths under boxes/quarantine/
     quarantined_boxes: set[int]     # box ids whose checkpoint was set aside (when the name says one)
+    reasons: dict[int, str] = field(default_factory=dict)  # why each box's checkpoint was set aside
+    # (seq, boxVersion) that a set-aside checkpoint still names, where it names them
+    set_aside_points: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 class CheckpointDir:
@@ -72,32 +79,44 @@ class CheckpointDir:
             self._fs.fsync_dir(self.path)
         return len(stray)
 
-    def load(self) -> LoadedCheckpoints:
-        valid: dict[int, Checkpoint] = {}
-        quarantined: list[str] = []
-        quarantined_boxes: set[int] = set()
+    def load(self, load_state: StateLoader | None = None) -> LoadedCheckpoints:
+        """Every usable checkpoint; any other box file (corrupt, misnamed, or a state `load_state`
+        refuses) is moved to the quarantine, so the box is rebuilt from the log instead."""
+        loaded = LoadedCheckpoints({}, [], set())
         for name in self._fs.list_files(self.path):
             if not name.endswith(".json"):
                 continue
             box_id = parse_box_id(name[: -len(".json")])
-            checkpoint = self._read(name, box_id) if box_id is not None else None
-            if checkpoint is not None:
-                valid[checkpoint.box_id] = checkpoint
+            if box_id is None:
+                loaded.quarantined.append(str(self.quarantine(name, "not named after a box id")))
                 continue
-            quarantined.append(str(self.quarantine(name)))
-            if box_id is not None:
-                quarantined_boxes.add(box_id)
-        return LoadedCheckpoints(valid, quarantined, quarantined_boxes)
+            raw = self._read_bytes(name)
+            checkpoint, reason = parse_checkpoint(raw, box_id)
+            if checkpoint is not None and load_state is not None:
+                try:
+                    checkpoint = Checkpoint(box_id, checkpoint.seq, load_state(checkpoint.state))
+                except Exception as exc:  # whatever the rule refuses; the file is kept in quarantine
+                    checkpoint, reason = None, f"invalid state: {exc}"
+            if checkpoint is not None:
+                loaded.valid[box_id] = checkpoint
+                continue
+            loaded.quarantined.append(str(self.quarantine(name, reason)))
+            loaded.quarantined_boxes.add(box_id)
+            loaded.reasons[box_id] = reason
+            point = named_point(raw)
+            if point is not None:
+                loaded.set_aside_points[box_id] = point
+        return loaded
 
-    def quarantine(self, name: str) -> Path:
-        """Move a corrupt file aside under a name never used before; never fatal, never lossy."""
+    def quarantine(self, name: str, reason: str = "corrupt") -> Path:
+        """Move an unusable file aside under a name never used before; never fatal, never lossy."""
         self._fs.makedirs(self.quarantine_path)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         dest = unique_path(self._fs, self.quarantine_path, f"{name}.{stamp}")
         self._fs.replace(self.path / name, dest)
         self._fs.fsync_dir(self.quarantine_path)
         self._fs.fsync_dir(self.path)
-        log.warning("corrupt checkpoint %s moved to %s", self.path / name, dest)
+        log.warning("unusable checkpoint %s (%s) moved to %s", self.path / name, reason, dest)
         return dest
 
     def move_all_to(self, folder: Path) -> int:
@@ -110,28 +129,42 @@ class CheckpointDir:
         self._fs.fsync_dir(self.path)
         return len(names)
 
-    def _read(self, name: str, box_id: int) -> Checkpoint | None:
+    def _read_bytes(self, name: str) -> bytes:
         path = self.path / name
         try:
-            raw = self._fs.read_bytes(path)
+            return self._fs.read_bytes(path)
         except OSError as exc:
             # Not corruption: a transient read error must not move a good file aside.
             raise StorageError(f"cannot read checkpoint {path}: {exc}") from exc
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not (
-            isinstance(doc, dict)
-            and doc.get("format") == FORMAT
-            and doc.get("boxId") == box_id
-            and is_int(doc.get("boxId"))
-            and is_int(doc.get("seq"))
-            and doc["seq"] >= 0
-            and isinstance(doc.get("state"), dict)
-        ):
-            return None
-        return Checkpoint(box_id, doc["seq"], doc["state"])
+
+
+def parse_checkpoint(raw: bytes, box_id: int) -> tuple[Checkpoint | None, str]:
+    """The checkpoint in a box file's bytes with its state as stored, or None and why not.
+    Whether the state itself can be used is the caller's rule (a `StateLoader`)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, "not valid JSON"
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return None, f"not a format-{FORMAT} checkpoint"
+    if doc.get("boxId") != box_id or not is_int(doc.get("boxId")):
+        return None, f"it names box {doc.get('boxId')!r}"
+    if not is_int(doc.get("seq")) or doc["seq"] < 0 or not isinstance(doc.get("state"), dict):
+        return None, "seq or state is missing or wrong"
+    return Checkpoint(box_id, doc["seq"], doc["state"]), ""
+
+
+def named_point(raw: bytes) -> tuple[int, int] | None:
+    """(seq, boxVersion) an unusable checkpoint still names: a box that starts over must go on above them."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or not is_int(doc.get("seq")) or doc["seq"] < 0:
+        return None
+    state = doc.get("state")
+    version = state.get("boxVersion") if isinstance(state, dict) else None
+    return doc["seq"], version if is_int(version) and version >= 0 else 0
 
 
 def _encode(box_id: int, seq: int, state: dict[str, Any]) -> bytes:

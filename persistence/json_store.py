@@ -10,35 +10,42 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persistence.checkpoints import Checkpoint, CheckpointDir, is_box_id, is_int
+from persistence.box_events import close_all, open_sources, read_box_events
+from persistence.checkpoints import Checkpoint, CheckpointDir, StateLoader, is_box_id, is_int
 from persistence.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
 from persistence.storage_lock import StorageLock
-from persistence.wal import WriteAheadLog, iter_lines
+from persistence.wal import LOG_NAME, WriteAheadLog, iter_lines, list_archives
 
 __all__ = ["Checkpoint", "JsonStore", "Recovered", "StorageError", "StorageLocked"]
 
 log = logging.getLogger("belay.persistence")
 
 RESET_DIR_RE = re.compile(r"^reset-(\d+)$")
+OPEN_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class Recovered:
-    checkpoints: dict[int, Checkpoint]  # valid checkpoints; the caller validates `state`
-    # Per box, ascending: the contiguous run of events after its checkpoint (from seq 1 without
-    # one). For an unrecoverable box the run stops at the first missing seq.
+    # Usable checkpoints: their state is what the caller's `load_state` returned (as stored without one).
+    checkpoints: dict[int, Checkpoint]
+    # Per box, ascending by seq: every event of the current history after its checkpoint (from
+    # seq 1 without one). Where the history has a hole the list has one too: replay decides.
     events: dict[int, list[dict[str, Any]]]
-    quarantined: list[str]              # where corrupt checkpoints were moved
+    quarantined: list[str]              # where unusable checkpoints were moved
     unrecoverable: list[int]            # boxes whose history after the checkpoint has a hole
     torn_bytes: int                     # bytes cut from the log tail
     bad_lines: int                      # unparsable complete lines skipped
     stray_temp_files: int               # *.tmp removed from boxes/
+    unusable: dict[int, str] = field(default_factory=dict)  # why a box's checkpoint was set aside
+    # Per box, the highest (seq, boxVersion) the log or any checkpoint (used or set aside) names:
+    # a box that cannot be rebuilt and starts over goes on above them, never reusing a seq.
+    highest: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 RESULTS_DIR = "results"  # official result sheets, written by their own component
@@ -76,11 +83,13 @@ class JsonStore:
         """End of the last durable line; readers never read past it."""
         return self._wal.committed_offset
 
-    def open(self, reset_boxes: bool = False) -> Recovered:
+    def open(self, reset_boxes: bool = False, load_state: StateLoader | None = None) -> Recovered:
         """Lock the directory, repair what a crash left, and return what to replay.
 
         reset_boxes=True is a clean start that loses nothing: the log becomes an archive and the
-        checkpoints move to `boxes/reset-NNNNNN/`, so there is nothing to replay.
+        checkpoints move to `boxes/reset-NNNNNN/`, so there is nothing to replay. A checkpoint
+        whose state `load_state` refuses is set aside exactly like a corrupt file, and the box's
+        earlier history is read from the archives.
         """
         if self._open:
             raise RuntimeError("JsonStore is already open")
@@ -90,7 +99,7 @@ class JsonStore:
             raise StorageError(f"cannot create {self._boxes.path}: {exc}") from exc
         self._lock.acquire()
         try:
-            recovered = self._recover(reset_boxes)
+            recovered = self._recover(reset_boxes, load_state)
         except BaseException:
             self._wal.close()
             self._lock.release()
@@ -167,6 +176,13 @@ class JsonStore:
                 files.append(relative)
         return FrozenPoint(staging, offset, tuple(files))
 
+    def box_events(self, box_id: int) -> list[dict[str, Any]]:
+        """Every committed event of one box since the last reset, ascending by seq."""
+        self._require_open()
+        with self._rotation:  # the files are opened together; reading them can wait
+            sources = open_sources(self._fs, self.log_path, self.committed_offset, self._current_era_archives())
+        return read_box_events(self._fs, sources, box_id)
+
     def audit_view(self) -> tuple[Path, int, list[Path]]:
         """The log, its committed end and the archives (newest first), consistent with each other."""
         with self._rotation:
@@ -183,17 +199,22 @@ class JsonStore:
         if not self._open:
             raise RuntimeError("JsonStore is not open")
 
-    def _recover(self, reset_boxes: bool) -> Recovered:
+    def _recover(self, reset_boxes: bool, load_state: StateLoader | None) -> Recovered:
         try:
             stray = self._boxes.remove_stray_temp_files()
             log_data, torn = self._wal.open()
             if reset_boxes:
                 self._reset()
                 return Recovered({}, {}, [], [], torn, 0, stray)
-            loaded = self._boxes.load()
+            loaded = self._boxes.load(load_state)
         except OSError as exc:
             raise StorageError(f"cannot recover {self.root}: {exc}") from exc
         history = _History({box: cp.seq for box, cp in loaded.valid.items()})
+        for box, checkpoint in loaded.valid.items():
+            version = checkpoint.state.get("boxVersion")
+            history.note(box, checkpoint.seq, version if is_int(version) else 0)
+        for box, (seq, version) in loaded.set_aside_points.items():
+            history.note(box, seq, version)
         history.add(iter_lines(log_data))
         missing = history.incomplete(loaded.quarantined_boxes)
         for archive in reversed(self._current_era_archives()):
@@ -208,7 +229,8 @@ class JsonStore:
         unrecoverable = sorted(holes | missing)
         if unrecoverable:
             log.error("boxes with incomplete history (cannot rebuild exactly): %s", unrecoverable)
-        return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray)
+        return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
+                         loaded.reasons, history.highest)
 
     def _reset(self) -> None:
         """Set the log and the checkpoints aside under one new number: it also marks where the
@@ -231,9 +253,28 @@ class JsonStore:
         return max(used, default=0) + 1
 
     def _current_era_archives(self) -> list[Path]:
-        """Archives written after the last reset, oldest first."""
-        since = max(self._reset_numbers(), default=0)
-        return [path for n, path in self._wal.archives() if n > since]
+        return era_archives(self.root, self._fs)
+
+
+def era_archives(root: Path, fs: FileSystem) -> list[Path]:
+    """Archives written after the last reset, oldest first: the only history a start replays."""
+    since = max((int(m.group(1)) for name in fs.list_dirs(root / "boxes") if (m := RESET_DIR_RE.match(name))),
+                default=0)
+    return [path for n, path in list_archives(root, fs) if n > since]
+
+
+def read_box_events_offline(root: Path, box_id: int, fs: FileSystem | None = None) -> list[dict[str, Any]]:
+    """`JsonStore.box_events` without the directory's lock (beside a running server, or on a
+    stopped one): a batch still being written is never read, and a rotation that falls between
+    listing the files and opening them is retried."""
+    fs = fs or FileSystem()
+    for _ in range(OPEN_ATTEMPTS):
+        archives = era_archives(root, fs)
+        sources = open_sources(fs, root / LOG_NAME, None, archives)
+        if era_archives(root, fs) == archives:
+            return read_box_events(fs, sources, box_id)
+        close_all(fs, sources)
+    raise StorageError(f"the log in {root} kept rotating while it was read; try again")
 
 
 class _History:
@@ -243,6 +284,11 @@ class _History:
         self._after = checkpoint_seqs
         self._by_box: dict[int, dict[int, dict[str, Any]]] = {}
         self.bad_lines = 0
+        self.highest: dict[int, tuple[int, int]] = {}
+
+    def note(self, box: int, seq: int, version: int) -> None:
+        seen_seq, seen_version = self.highest.get(box, (0, 0))
+        self.highest[box] = (max(seq, seen_seq), max(version, seen_version))
 
     def add(self, lines: Iterable[dict[str, Any] | None]) -> None:
         for event in lines:
@@ -251,7 +297,11 @@ class _History:
                 continue
             box, seq = event.get("boxId"), event.get("seq")
             # Lines without a per-box seq are audit-only (e.g. written by the old backend).
-            if not is_box_id(box) or not is_int(seq) or seq <= self._after.get(box, 0):
+            if not is_box_id(box) or not is_int(seq):
+                continue
+            version = event.get("boxVersion")
+            self.note(box, seq, version if is_int(version) else 0)
+            if seq <= self._after.get(box, 0):
                 continue
             # An earlier copy of a seq wins: the log is read before older archives, and within
             # one file a repeated seq can only be a stale line.
@@ -263,16 +313,15 @@ class _History:
         return {box for box in boxes if self._after.get(box, 0) + 1 not in self._by_box.get(box, {})}
 
     def runs(self) -> tuple[dict[int, list[dict[str, Any]]], set[int]]:
-        """The contiguous run per box, and the boxes whose events stop at a hole."""
+        """The events per box in seq order, and the boxes whose events do not run without a hole
+        from the first needed seq. Events past a hole are kept: a later self-contained event
+        (a restore) may still rebuild the box."""
         runs: dict[int, list[dict[str, Any]]] = {}
         holes: set[int] = set()
         for box, by_seq in self._by_box.items():
-            seq, run = self._after.get(box, 0) + 1, []
-            while seq in by_seq:
-                run.append(by_seq[seq])
-                seq += 1
-            if len(run) < len(by_seq):
+            seqs = sorted(by_seq)
+            first = self._after.get(box, 0) + 1
+            if seqs[0] != first or seqs[-1] - first + 1 != len(seqs):
                 holes.add(box)
-            if run:
-                runs[box] = run
+            runs[box] = [by_seq[seq] for seq in seqs]
         return runs, holes
