@@ -33,6 +33,44 @@ class Append:
 
 
 @dataclass(frozen=True, slots=True)
+class AppendAll:
+    """Events that must share one write and one fdatasync: all durable, or none."""
+
+    appends: tuple[Append, ...]
+
+
+class GroupAborted(Exception):
+    """A box of a group commit failed before its event was ready: nothing of the group is written."""
+
+
+class GroupCommit:
+    """Events of several box actors that are durable together or not at all (a restore of many
+    boxes). Each actor joins with its event and waits; the last to join hands all of them to the
+    persister as one message. `abort` releases the waiters while nothing was handed over yet."""
+
+    def __init__(self, persister: "Persister", expected: int) -> None:
+        self._persister = persister
+        self._expected = expected
+        self._joined: list[Append] = []
+        self._verdict: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent = False
+
+    def join(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> asyncio.Future[None]:
+        self._joined.append(Append(box_id, seq, line, state, self._verdict))
+        if len(self._joined) == self._expected and not self._verdict.done():
+            self._sent = True
+            try:
+                self._persister.tell(AppendAll(tuple(self._joined)))
+            except ActorStopped:
+                self._verdict.set_exception(StorageError("the server is shutting down"))
+        return self._verdict
+
+    def abort(self) -> None:
+        if not self._sent and not self._verdict.done():
+            self._verdict.set_exception(GroupAborted())
+
+
+@dataclass(frozen=True, slots=True)
 class Flush:
     """Commit everything queued before it and checkpoint every dirty box."""
 
@@ -94,12 +132,17 @@ class Persister(Actor):
             self._mailbox.put_nowait(_STOP)
 
     async def _process(self, batch: list[_Envelope]) -> None:
-        appends = [env.message for env in batch if isinstance(env.message, Append)]
+        appends: list[Append] = []
+        for env in batch:
+            if isinstance(env.message, Append):
+                appends.append(env.message)
+            elif isinstance(env.message, AppendAll):
+                appends.extend(env.message.appends)
         if appends:
             await self._commit(appends)
         for env in batch:
             message = env.message
-            if isinstance(message, Append):
+            if isinstance(message, (Append, AppendAll)):
                 continue
             result: Any = None
             try:

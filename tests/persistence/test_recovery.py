@@ -173,7 +173,11 @@ def test_corrupt_checkpoint_without_full_history_is_unrecoverable(root: Path) ->
     recovered = reopen(root)
 
     assert recovered.unrecoverable == [5]
-    assert 5 not in recovered.events  # the run from seq 1 stops at once
+    # What the log still holds is handed over (replay decides: a later restore event could rebuild it),
+    # with the highest seq and version it names, so a box that starts over never reuses one.
+    assert seqs(recovered.events[5]) == [3]
+    assert recovered.highest[5] == (3, 3)
+    assert recovered.unusable == {5: "not a format-1 checkpoint"}
     assert len(recovered.quarantined) == 1
 
 
@@ -244,7 +248,7 @@ def test_stray_temp_files_are_removed_and_counted(root: Path) -> None:
     assert recovered.quarantined == []
 
 
-def test_a_hole_after_a_valid_checkpoint_stops_the_run_and_is_reported(root: Path) -> None:
+def test_a_hole_after_a_valid_checkpoint_is_reported_and_left_to_replay(root: Path) -> None:
     store = open_store(root)
     store.append([line(1, 1)])
     store.write_checkpoint(1, 1, {})
@@ -253,5 +257,5 @@ def test_a_hole_after_a_valid_checkpoint_stops_the_run_and_is_reported(root: Pat
 
     recovered = reopen(root)
 
-    assert seqs(recovered.events[1]) == [2]
+    assert seqs(recovered.events[1]) == [2, 4]  # the hole is left to replay, which refuses it
     assert recovered.unrecoverable == [1]
