@@ -6,6 +6,7 @@ from typing import Any, Callable, Hashable
 import orjson
 from aiohttp import WSMsgType, web
 
+from actors.registry import BoxRegistry, BoxUnavailable
 from transport.auth import Need, authorize, may_view
 from transport.errors import ClientError, drop_tracebacks
 from transport.http_api import MAX_BOX_ID, parse_box_id
@@ -33,10 +34,9 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
             return None
         if target != box_id and not may_view(principal, target):
             return None
-        return orjson.dumps(registry.snapshot(target))
+        return _snapshot_frame(registry, target)
 
-    return await _serve(request, box_channel(box_id), lambda: orjson.dumps(registry.snapshot(box_id)),
-                        snapshot_for)
+    return await _serve(request, box_channel(box_id), lambda: _snapshot_frame(registry, box_id), snapshot_for)
 
 
 @routes.get("/api/public/ws/{box_id}")
@@ -48,10 +48,19 @@ async def public_box_socket(request: web.Request) -> web.StreamResponse:
         return await _refuse(request, exc, always_4401=True)
     registry = request.app[REGISTRY]
 
-    def first() -> bytes:
-        return orjson.dumps(registry.snapshot(box_id))
+    def first() -> bytes | None:
+        return _snapshot_frame(registry, box_id)
 
     return await _serve(request, public_box_channel(box_id), first, lambda _m: first())
+
+
+def _snapshot_frame(registry: BoxRegistry, box_id: int) -> bytes | None:
+    """None for a box whose history cannot rebuild it: the socket stays open and quiet, and gets
+    the box's snapshot as soon as an admin brings it back."""
+    try:
+        return orjson.dumps(registry.snapshot(box_id))
+    except BoxUnavailable:
+        return None
 
 
 @routes.get("/api/public/ws")
@@ -73,7 +82,7 @@ async def _refuse(request: web.Request, error: ClientError, always_4401: bool = 
     return ws
 
 
-async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes],
+async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes | None],
                  on_request_state: Callable[[dict[str, Any]], bytes | None]) -> web.StreamResponse:
     config = request.app[CONFIG]
     hub = request.app[HUB]
@@ -84,7 +93,8 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     await ws.prepare(request)
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
                             stall_timeout_s=config.ws_stall_timeout_s)
-    hub.join(channel, subscriber, text_frame(first_frame()))
+    first = first_frame()
+    hub.join(channel, subscriber, None if first is None else text_frame(first))
     try:
         async for message in ws:
             subscriber.heard()
