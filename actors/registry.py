@@ -130,6 +130,10 @@ class BoxRegistry:
             return actor.state
         return default_state(self._provisional_session(box_id))
 
+    def now_ms(self) -> int:
+        """The boxes' clock: anything that reads their timers (a backup snapshot) reads it too."""
+        return self._clock.now_ms()
+
     def snapshot(self, box_id: int) -> dict[str, Any]:
         return build_snapshot(self.state(box_id), box_id, self._clock.now_ms(), self._officials())
 

@@ -32,10 +32,6 @@ MAX_RESTORE_UNPACKED = 512 << 20
 _TRUTHY = {"1", "true", "yes", "on", "y"}
 
 
-def _now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
-
-
 @routes.get("/api/admin/backup/box/{box_id}")
 async def backup_box(request: web.Request) -> web.Response:
     box_id = parse_box_id(request.match_info["box_id"])
@@ -43,13 +39,14 @@ async def backup_box(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     if box_id not in registry:
         raise ClientError(404, "box_not_found")
-    return _json({"status": "ok", "snapshot": backup_snapshot(registry.state(box_id), box_id, _now_ms())})
+    return _json({"status": "ok", "snapshot": backup_snapshot(registry.state(box_id), box_id, registry.now_ms())})
 
 
 @routes.get("/api/admin/backup/full")
 async def backup_full(request: web.Request) -> web.Response:
     authorize(request, Need.ADMIN)
-    registry, now_ms = request.app[REGISTRY], _now_ms()
+    registry = request.app[REGISTRY]
+    now_ms = registry.now_ms()
     return _json({"status": "ok",
                   "snapshots": [backup_snapshot(registry.state(b), b, now_ms) for b in registry.box_ids()]})
 
