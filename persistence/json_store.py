@@ -228,7 +228,8 @@ class JsonStore:
         events, holes = history.runs()
         unrecoverable = sorted(holes | missing)
         if unrecoverable:
-            log.error("boxes with incomplete history (cannot rebuild exactly): %s", unrecoverable)
+            log.warning("boxes whose history after the checkpoint has a hole: %s (replay decides whether a later "
+                        "restore still rebuilds them)", unrecoverable)
         return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
                          loaded.reasons, history.highest)
 

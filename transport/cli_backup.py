@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from actors.backups import STAGING_DIR
-from actors.recovery import BackupBox, NotRebuildable, open_store, rebuild_backup
+from actors.recovery import BackupBox, NotRebuildable, open_store, rebuild_backup, restore_boxes
 from persistence.backup import BackupContents, BackupInvalid, build_zip, extract, read_zip, remove_staging
 from persistence.errors import StorageError, StorageLocked
 from persistence.json_store import JsonStore
@@ -28,9 +28,9 @@ def run_backup(args: argparse.Namespace) -> int:
                                  "instead: the control panel, or POST /api/admin/ops/backup/now") from None
     progress = Progress("backup")
     try:
-        if recovered.unrecoverable:
-            print(f"warning: box(es) {', '.join(map(str, recovered.unrecoverable))} have a hole in their history; "
-                  f"the backup holds the files as they are")
+        for lost in restore_boxes(recovered).unavailable:
+            print(f"warning: box {lost.box_id} cannot be rebuilt ({lost.reason}); the backup holds the files as "
+                  f"they are, and restoring it is refused until the box is brought back (see the README)")
         point = store.freeze(root / STAGING_DIR / uuid.uuid4().hex)
         try:
             path = build_zip(point, backup_dir, datetime.now(timezone.utc), progress)
