@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from persistence.box_events import close_all, open_sources, read_box_events
-from persistence.checkpoints import Checkpoint, CheckpointDir, StateLoader, is_box_id, is_int
+from persistence.checkpoints import Checkpoint, CheckpointDir, LoadedCheckpoints, StateLoader, is_box_id, is_int
 from persistence.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
@@ -210,11 +210,6 @@ class JsonStore:
         except OSError as exc:
             raise StorageError(f"cannot recover {self.root}: {exc}") from exc
         history = _History({box: cp.seq for box, cp in loaded.valid.items()})
-        for box, checkpoint in loaded.valid.items():
-            version = checkpoint.state.get("boxVersion")
-            history.note(box, checkpoint.seq, version if is_int(version) else 0)
-        for box, (seq, version) in loaded.set_aside_points.items():
-            history.note(box, seq, version)
         history.add(iter_lines(log_data))
         missing = history.incomplete(loaded.quarantined_boxes)
         for archive in reversed(self._current_era_archives()):
@@ -226,12 +221,13 @@ class JsonStore:
                 raise StorageError(f"cannot read {archive}: {exc}") from exc
             missing = history.incomplete(loaded.quarantined_boxes)
         events, holes = history.runs()
+        highest = _highest(loaded, events, holes)
         unrecoverable = sorted(holes | missing)
         if unrecoverable:
             log.warning("boxes whose history after the checkpoint has a hole: %s (replay decides whether a later "
                         "restore still rebuilds them)", unrecoverable)
         return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
-                         loaded.reasons, history.highest)
+                         loaded.reasons, highest)
 
     def _reset(self) -> None:
         """Set the log and the checkpoints aside under one new number: it also marks where the
@@ -278,6 +274,29 @@ def read_box_events_offline(root: Path, box_id: int, fs: FileSystem | None = Non
     raise StorageError(f"the log in {root} kept rotating while it was read; try again")
 
 
+def _highest(loaded: LoadedCheckpoints, events: dict[int, list[dict[str, Any]]],
+             holes: set[int]) -> dict[int, tuple[int, int]]:
+    """Per box, the highest (seq, boxVersion) named by its checkpoint (used or set aside) or its
+    events after it. Versions only grow along a sound history, so only a broken one is searched."""
+    highest: dict[int, tuple[int, int]] = {}
+
+    def note(box: int, seq: int, version: object) -> None:
+        seen_seq, seen_version = highest.get(box, (0, 0))
+        highest[box] = (max(seq, seen_seq), max(version if is_int(version) else 0, seen_version))  # type: ignore[type-var]
+
+    for box, checkpoint in loaded.valid.items():
+        note(box, checkpoint.seq, checkpoint.state.get("boxVersion"))
+    for box, (seq, version) in loaded.set_aside_points.items():
+        note(box, seq, version)
+    for box, run in events.items():
+        if box in holes or box in loaded.quarantined_boxes:
+            for event in run:
+                note(box, event["seq"], event.get("boxVersion"))
+        else:
+            note(box, run[-1]["seq"], run[-1].get("boxVersion"))
+    return highest
+
+
 class _History:
     """Events per box from the log and, when needed, older archives, keyed by seq."""
 
@@ -285,11 +304,6 @@ class _History:
         self._after = checkpoint_seqs
         self._by_box: dict[int, dict[int, dict[str, Any]]] = {}
         self.bad_lines = 0
-        self.highest: dict[int, tuple[int, int]] = {}
-
-    def note(self, box: int, seq: int, version: int) -> None:
-        seen_seq, seen_version = self.highest.get(box, (0, 0))
-        self.highest[box] = (max(seq, seen_seq), max(version, seen_version))
 
     def add(self, lines: Iterable[dict[str, Any] | None]) -> None:
         for event in lines:
@@ -298,11 +312,7 @@ class _History:
                 continue
             box, seq = event.get("boxId"), event.get("seq")
             # Lines without a per-box seq are audit-only (e.g. written by the old backend).
-            if not is_box_id(box) or not is_int(seq):
-                continue
-            version = event.get("boxVersion")
-            self.note(box, seq, version if is_int(version) else 0)
-            if seq <= self._after.get(box, 0):
+            if not is_box_id(box) or not is_int(seq) or seq <= self._after.get(box, 0):
                 continue
             # An earlier copy of a seq wins: the log is read before older archives, and within
             # one file a repeated seq can only be a stale line.
