@@ -12,11 +12,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
 from persistence.json_store import FrozenPoint
-from persistence.storage import Storage, StorageError
+from persistence.storage import SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")
 
@@ -107,7 +107,7 @@ class Persister(Actor):
         self.storage = storage
         self.status = StorageStatus()
         self._interval = checkpoint_interval_s
-        self._dirty: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._dirty: dict[int, tuple[int, SavedState]] = {}
         self._checkpointing = asyncio.Lock()
 
     def append(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> asyncio.Future[None]:
@@ -204,6 +204,13 @@ class Persister(Actor):
                 for box_id, entry in pending.items():  # still dirty, unless a newer state arrived
                     self._dirty.setdefault(box_id, entry)
                 raise StorageError(f"checkpoint failed: {exc}") from exc
+
+    def remember(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
+        """States the checkpoints lag behind (boxes rebuilt from the log at start, or marks for boxes
+        it cannot rebuild): written with the next checkpoints, and before the log rotates, so a box's
+        events never end up only in an archive that a later start has no reason to read."""
+        for box_id, seq, state in items:
+            self._dirty.setdefault(box_id, (seq, state))
 
     async def checkpoint_loop(self) -> None:
         """Coalesced checkpoints: at most one write per dirty box per interval."""

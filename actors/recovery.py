@@ -15,7 +15,7 @@ from typing import Any
 from actors.replay import ReplayError, load_state, rebuild
 from actors.rules.backups import state_from_backup
 from persistence.json_store import JsonStore
-from persistence.storage import Recovered
+from persistence.storage import Recovered, SavedState, Unrebuildable
 
 log = logging.getLogger("belay.recovery")
 
@@ -64,13 +64,29 @@ def restore_boxes(recovered: Recovered) -> Recovery:
         except ReplayError as exc:
             reason = str(exc)
             if box_id in recovered.unusable:
-                reason = f"its checkpoint was set aside ({recovered.unusable[box_id]}) and {reason}"
+                reason = f"{recovered.unusable[box_id]}, and {reason}"
             log.error("box %d cannot be rebuilt: %s. It answers 503 box_unavailable until an admin restores "
                       "a backup, rolls it back or starts it over", box_id, reason)
             unavailable.append(UnavailableBox(box_id, last_seq, last_version, reason))
             continue
         restored.append(RestoredBox(box_id, rebuilt.seq, rebuilt.state, rebuilt.now_ms))
     return Recovery(restored, unavailable)
+
+
+def lagging_checkpoints(recovered: Recovered, recovery: Recovery) -> list[tuple[int, int, SavedState]]:
+    """What the checkpoints must catch up with after a start: boxes rebuilt past their checkpoint
+    (or without one), and a mark for each box that cannot be rebuilt and has no usable checkpoint.
+    Otherwise, once the log rotates, a later start would have no reason to read the archive that
+    holds those events (and a box known only by a checkpoint now in quarantine would be forgotten)."""
+    items: list[tuple[int, int, SavedState]] = []
+    for box in recovery.restored:
+        checkpoint = recovered.checkpoints.get(box.box_id)
+        if checkpoint is None or checkpoint.seq < box.seq:
+            items.append((box.box_id, box.seq, box.state))
+    for lost in recovery.unavailable:
+        if lost.box_id not in recovered.checkpoints:
+            items.append((lost.box_id, lost.seq, Unrebuildable(lost.box_version, lost.reason)))
+    return items
 
 
 def rebuild_directory(root: Path) -> list[RestoredBox]:

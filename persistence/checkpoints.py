@@ -1,7 +1,9 @@
 """Box checkpoints: `boxes/{boxId}.json`, written atomically, loaded with corrupt files set aside.
 
 A checkpoint is `{"format":1,"boxId":int,"seq":int,"savedAt":iso8601,"state":{...}}`, where `seq`
-is the last event of that box already folded into `state`.
+is the last event of that box already folded into `state`. A box whose history cannot rebuild it
+has `"state": null` and `"unrebuildable": {"boxVersion": int, "reason": str}` instead: no state,
+but a later start still knows the box exists, and where its history ends.
 """
 from __future__ import annotations
 
@@ -36,6 +38,18 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Unrebuildable:
+    """Saved instead of a state for a box whose history cannot rebuild it: without it, a box whose
+    only trace was a checkpoint now in quarantine would be recreated empty on top of its history."""
+
+    box_version: int  # the highest the box's history names: whatever brings it back goes on above
+    reason: str
+
+
+SavedState = dict[str, Any] | Unrebuildable
+
+
+@dataclass(frozen=True)
 class LoadedCheckpoints:
     valid: dict[int, Checkpoint]
     quarantined: list[str]          # destination paths under boxes/quarantine/
@@ -43,6 +57,7 @@ class LoadedCheckpoints:
     reasons: dict[int, str] = field(default_factory=dict)  # why each box's checkpoint was set aside
     # (seq, boxVersion) that a set-aside checkpoint still names, where it names them
     set_aside_points: dict[int, tuple[int, int]] = field(default_factory=dict)
+    unrebuildable: dict[int, tuple[int, Unrebuildable]] = field(default_factory=dict)  # (seq, mark) by box
 
 
 class CheckpointDir:
@@ -56,7 +71,7 @@ class CheckpointDir:
     def quarantine_path(self) -> Path:
         return self.path / "quarantine"
 
-    def write(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+    def write(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         """(box, seq, state) each to a temp file, fsync, replace; then ONE directory fsync for all
         the renames, so checkpointing 15 boxes costs 16 syncs, not 30 (they share the disk with
         the log's fdatasync)."""
@@ -92,6 +107,10 @@ class CheckpointDir:
                 continue
             raw = self._read_bytes(name)
             checkpoint, reason = parse_checkpoint(raw, box_id)
+            mark = parse_unrebuildable(raw, box_id) if checkpoint is None else None
+            if mark is not None:
+                loaded.unrebuildable[box_id] = mark
+                continue
             if checkpoint is not None and load_state is not None:
                 try:
                     checkpoint = Checkpoint(box_id, checkpoint.seq, load_state(checkpoint.state))
@@ -154,6 +173,21 @@ def parse_checkpoint(raw: bytes, box_id: int) -> tuple[Checkpoint | None, str]:
     return Checkpoint(box_id, doc["seq"], doc["state"]), ""
 
 
+def parse_unrebuildable(raw: bytes, box_id: int) -> tuple[int, Unrebuildable] | None:
+    """(seq, mark) of a box file that says its box cannot be rebuilt, else None."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("boxId") != box_id:
+        return None
+    mark = doc.get("unrebuildable")
+    if (doc.get("state") is not None or not is_int(doc.get("seq")) or doc["seq"] < 0 or not isinstance(mark, dict)
+            or not is_int(mark.get("boxVersion")) or mark["boxVersion"] < 0 or not isinstance(mark.get("reason"), str)):
+        return None
+    return doc["seq"], Unrebuildable(mark["boxVersion"], mark["reason"])
+
+
 def named_point(raw: bytes) -> tuple[int, int] | None:
     """(seq, boxVersion) an unusable checkpoint still names: a box that starts over must go on above them."""
     try:
@@ -167,11 +201,14 @@ def named_point(raw: bytes) -> tuple[int, int] | None:
     return doc["seq"], version if is_int(version) and version >= 0 else 0
 
 
-def _encode(box_id: int, seq: int, state: dict[str, Any]) -> bytes:
+def _encode(box_id: int, seq: int, state: SavedState) -> bytes:
     if not is_box_id(box_id):
         raise ValueError(f"box id must be an int 0..{MAX_BOX_ID}, got {box_id!r}")
-    doc = {"format": FORMAT, "boxId": box_id, "seq": seq, "savedAt": datetime.now(timezone.utc).isoformat(),
-           "state": state}
+    doc: dict[str, Any] = {"format": FORMAT, "boxId": box_id, "seq": seq,
+                           "savedAt": datetime.now(timezone.utc).isoformat(), "state": state}
+    if isinstance(state, Unrebuildable):
+        doc["state"] = None
+        doc["unrebuildable"] = {"boxVersion": state.box_version, "reason": state.reason}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 

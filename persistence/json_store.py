@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from persistence.box_events import close_all, open_sources, read_box_events
-from persistence.checkpoints import Checkpoint, CheckpointDir, LoadedCheckpoints, StateLoader, is_box_id, is_int
+from persistence.checkpoints import (
+    Checkpoint,
+    CheckpointDir,
+    LoadedCheckpoints,
+    SavedState,
+    StateLoader,
+    is_box_id,
+    is_int,
+)
 from persistence.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
@@ -42,7 +50,7 @@ class Recovered:
     torn_bytes: int                     # bytes cut from the log tail
     bad_lines: int                      # unparsable complete lines skipped
     stray_temp_files: int               # *.tmp removed from boxes/
-    unusable: dict[int, str] = field(default_factory=dict)  # why a box's checkpoint was set aside
+    unusable: dict[int, str] = field(default_factory=dict)  # why a box has no usable checkpoint
     # Per box, the highest (seq, boxVersion) the log or any checkpoint (used or set aside) names:
     # a box that cannot be rebuilt and starts over goes on above them, never reusing a seq.
     highest: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -116,9 +124,9 @@ class JsonStore:
         self._require_open()
         return self._wal.append(lines)
 
-    def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+    def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         """Atomically replace `boxes/{box_id}.json` for each (box_id, seq, state); `seq` is the last
-        event folded into `state`."""
+        event folded into `state` (an Unrebuildable mark: the last event the box's history names)."""
         self._require_open()
         self._boxes.write(items)
 
@@ -211,7 +219,9 @@ class JsonStore:
             raise StorageError(f"cannot recover {self.root}: {exc}") from exc
         history = _History({box: cp.seq for box, cp in loaded.valid.items()})
         history.add(iter_lines(log_data))
-        missing = history.incomplete(loaded.quarantined_boxes)
+        # Boxes without a usable checkpoint need their history from seq 1, archives included.
+        needy = loaded.quarantined_boxes | set(loaded.unrebuildable)
+        missing = history.incomplete(needy)
         for archive in reversed(self._current_era_archives()):
             if not missing:
                 break  # older archives are read only for boxes that need earlier history
@@ -219,15 +229,17 @@ class JsonStore:
                 history.add(iter_lines(self._fs.read_bytes(archive)))
             except OSError as exc:
                 raise StorageError(f"cannot read {archive}: {exc}") from exc
-            missing = history.incomplete(loaded.quarantined_boxes)
+            missing = history.incomplete(needy)
         events, holes = history.runs()
         highest = _highest(loaded, events, holes)
         unrecoverable = sorted(holes | missing)
         if unrecoverable:
             log.warning("boxes whose history after the checkpoint has a hole: %s (replay decides whether a later "
                         "restore still rebuilds them)", unrecoverable)
+        unusable = {box: f"its checkpoint was set aside ({reason})" for box, reason in loaded.reasons.items()}
+        unusable.update({box: "an earlier start could not rebuild it" for box in loaded.unrebuildable})
         return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
-                         loaded.reasons, highest)
+                         unusable, highest)
 
     def _reset(self) -> None:
         """Set the log and the checkpoints aside under one new number: it also marks where the
@@ -288,8 +300,10 @@ def _highest(loaded: LoadedCheckpoints, events: dict[int, list[dict[str, Any]]],
         note(box, checkpoint.seq, checkpoint.state.get("boxVersion"))
     for box, (seq, version) in loaded.set_aside_points.items():
         note(box, seq, version)
+    for box, (seq, mark) in loaded.unrebuildable.items():
+        note(box, seq, mark.box_version)
     for box, run in events.items():
-        if box in holes or box in loaded.quarantined_boxes:
+        if box in holes or box in loaded.quarantined_boxes or box in loaded.unrebuildable:
             for event in run:
                 note(box, event["seq"], event.get("boxVersion"))
         else:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from persistence.audit_log import read_latest
-from persistence.checkpoints import StateLoader
+from persistence.checkpoints import SavedState, StateLoader, Unrebuildable
 from persistence.fs import FileSystem
 from persistence.io_thread import IoThread
 from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
 
-__all__ = ["Storage", "JsonStorage", "Recovered", "StateLoader", "StorageError"]
+__all__ = ["Storage", "JsonStorage", "Recovered", "SavedState", "StateLoader", "StorageError", "Unrebuildable"]
 
 T = TypeVar("T")
 
@@ -29,7 +29,11 @@ class Storage(Protocol):
         ...
 
     async def append(self, lines: Sequence[bytes]) -> None: ...
-    async def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None: ...
+    async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
+        """(box, seq, state) as the box's checkpoint; an Unrebuildable instead of a state keeps a box
+        its history cannot rebuild known to later starts."""
+        ...
+
     async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool: ...
     async def read_document(self, name: str) -> Any | None: ...
     async def freeze(self, staging: Path) -> FrozenPoint: ...
@@ -64,7 +68,7 @@ class JsonStorage:
     async def append(self, lines: Sequence[bytes]) -> None:
         await self._on(self._wal_thread, self._store.append, lines)
 
-    async def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+    async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         await self._on(self._io_thread, self._store.write_checkpoints, items)
 
     async def freeze(self, staging: Path) -> FrozenPoint:

@@ -12,7 +12,7 @@ from actors.backups import BackupActor
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
-from actors.recovery import Recovery, restore_boxes
+from actors.recovery import Recovery, lagging_checkpoints, restore_boxes
 from actors.replay import load_state
 from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
@@ -115,6 +115,9 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
             recovery = restore_boxes(recovered)
             registry.adopt(recovery)
+            persister.remember(lagging_checkpoints(recovered, recovery))
+            if recovery.unavailable:  # the mark must be on disk before anything else can happen
+                await persister.flush()
             system.spawn_service(hub.ping_loop(), "ws-ping")
             backup_actor = system.spawn(BackupActor(persister, config.storage_dir, config.backup_dir,
                                                     config.backup_retention_files, clock))

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from actors.recovery import open_store, restore_boxes
+from actors.recovery import lagging_checkpoints, open_store, restore_boxes
 from actors.replay import ReplayError, load_state, rebuild, replay
 from persistence.checkpoints import (
     TMP_SUFFIX,
@@ -24,11 +24,13 @@ from persistence.checkpoints import (
     named_point,
     parse_box_id,
     parse_checkpoint,
+    parse_unrebuildable,
 )
 from persistence.documents import DOCUMENT_FILES
 from persistence.errors import StorageLocked
 from persistence.fs import FileSystem
 from persistence.json_store import JsonStore, era_archives
+from persistence.storage import Unrebuildable
 from persistence.wal import LOG_NAME, committed_length, parse_line
 from transport.cli import lock_holder, locked_error
 
@@ -112,6 +114,10 @@ def _check_checkpoints(boxes_dir: Path, report: Report) -> dict[int, _Checkpoint
             found[box_id] = _Checkpoint(None, None, 0)
             continue
         stored, reason = parse_checkpoint(raw, box_id)
+        mark = parse_unrebuildable(raw, box_id) if stored is None else None
+        if mark is not None:  # written by a start for a box it could not rebuild: judged below
+            found[box_id] = _Checkpoint(None, None, mark[0])
+            continue
         checkpoint = None
         if stored is not None:
             try:
@@ -299,8 +305,8 @@ def repair(root: Path) -> list[str]:
             if store.read_document(name) is None and existed and not path.exists():
                 done.append(f"{DOCUMENT_FILES[name]} did not parse; moved aside next to it")
         recovery = restore_boxes(recovered)
-        for box in recovery.restored:
-            store.write_checkpoint(box.box_id, box.seq, box.state)
+        marks = [item for item in lagging_checkpoints(recovered, recovery) if isinstance(item[2], Unrebuildable)]
+        store.write_checkpoints([(box.box_id, box.seq, box.state) for box in recovery.restored] + marks)
         done.append(f"rebuilt {len(recovery.restored)} box(es) from checkpoint and log and wrote fresh checkpoints")
         for lost in recovery.unavailable:  # nothing is written for them: their history stays as it is
             done.append(f"box {lost.box_id} cannot be rebuilt ({lost.reason}); a server keeps it unavailable "

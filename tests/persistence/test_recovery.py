@@ -177,7 +177,7 @@ def test_corrupt_checkpoint_without_full_history_is_unrecoverable(root: Path) ->
     # with the highest seq and version it names, so a box that starts over never reuses one.
     assert seqs(recovered.events[5]) == [3]
     assert recovered.highest[5] == (3, 3)
-    assert recovered.unusable == {5: "not a format-1 checkpoint"}
+    assert recovered.unusable == {5: "its checkpoint was set aside (not a format-1 checkpoint)"}
     assert len(recovered.quarantined) == 1
 
 
