@@ -75,7 +75,7 @@ def restore_boxes(recovered: Recovered) -> Recovery:
 
 def lagging_checkpoints(recovered: Recovered, recovery: Recovery) -> list[tuple[int, int, SavedState]]:
     """What the checkpoints must catch up with after a start: boxes rebuilt past their checkpoint
-    (or without one), and a mark for each box that cannot be rebuilt and has no usable checkpoint.
+    (or without one), and a mark for each box that cannot be rebuilt and has no box file at all.
     Otherwise, once the log rotates, a later start would have no reason to read the archive that
     holds those events (and a box known only by a checkpoint now in quarantine would be forgotten)."""
     items: list[tuple[int, int, SavedState]] = []
@@ -84,8 +84,9 @@ def lagging_checkpoints(recovered: Recovered, recovery: Recovery) -> list[tuple[
         if checkpoint is None or checkpoint.seq < box.seq:
             items.append((box.box_id, box.seq, box.state))
     for lost in recovery.unavailable:
-        if lost.box_id not in recovered.checkpoints:
-            items.append((lost.box_id, lost.seq, Unrebuildable(lost.box_version, lost.reason)))
+        if lost.box_id not in recovered.checkpoints and lost.box_id not in recovered.unusable:
+            mark = Unrebuildable(lost.box_version, f"an earlier start could not rebuild it ({lost.reason})")
+            items.append((lost.box_id, lost.seq, mark))
     return items
 
 

@@ -54,10 +54,8 @@ class LoadedCheckpoints:
     valid: dict[int, Checkpoint]
     quarantined: list[str]          # destination paths under boxes/quarantine/
     quarantined_boxes: set[int]     # box ids whose checkpoint was set aside (when the name says one)
-    reasons: dict[int, str] = field(default_factory=dict)  # why each box's checkpoint was set aside
-    # (seq, boxVersion) that a set-aside checkpoint still names, where it names them
-    set_aside_points: dict[int, tuple[int, int]] = field(default_factory=dict)
-    unrebuildable: dict[int, tuple[int, Unrebuildable]] = field(default_factory=dict)  # (seq, mark) by box
+    # Boxes with no usable state: (seq, mark) of those set aside now or marked earlier.
+    unrebuildable: dict[int, tuple[int, Unrebuildable]] = field(default_factory=dict)
 
 
 class CheckpointDir:
@@ -96,7 +94,9 @@ class CheckpointDir:
 
     def load(self, load_state: StateLoader | None = None) -> LoadedCheckpoints:
         """Every usable checkpoint; any other box file (corrupt, misnamed, or a state `load_state`
-        refuses) is moved to the quarantine, so the box is rebuilt from the log instead."""
+        refuses) is moved to the quarantine, so the box is rebuilt from the log instead. A box's
+        set-aside file is replaced by an Unrebuildable mark, so the box stays known (and its whole
+        history is read) until a state is written for it again, whoever opened the directory."""
         loaded = LoadedCheckpoints({}, [], set())
         for name in self._fs.list_files(self.path):
             if not name.endswith(".json"):
@@ -121,10 +121,10 @@ class CheckpointDir:
                 continue
             loaded.quarantined.append(str(self.quarantine(name, reason)))
             loaded.quarantined_boxes.add(box_id)
-            loaded.reasons[box_id] = reason
-            point = named_point(raw)
-            if point is not None:
-                loaded.set_aside_points[box_id] = point
+            seq, version = named_point(raw) or (0, 0)
+            mark = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
+            self.write([(box_id, seq, mark)])
+            loaded.unrebuildable[box_id] = (seq, mark)
         return loaded
 
     def quarantine(self, name: str, reason: str = "corrupt") -> Path:

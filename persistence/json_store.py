@@ -220,7 +220,7 @@ class JsonStore:
         history = _History({box: cp.seq for box, cp in loaded.valid.items()})
         history.add(iter_lines(log_data))
         # Boxes without a usable checkpoint need their history from seq 1, archives included.
-        needy = loaded.quarantined_boxes | set(loaded.unrebuildable)
+        needy = set(loaded.unrebuildable)
         missing = history.incomplete(needy)
         for archive in reversed(self._current_era_archives()):
             if not missing:
@@ -236,8 +236,7 @@ class JsonStore:
         if unrecoverable:
             log.warning("boxes whose history after the checkpoint has a hole: %s (replay decides whether a later "
                         "restore still rebuilds them)", unrecoverable)
-        unusable = {box: f"its checkpoint was set aside ({reason})" for box, reason in loaded.reasons.items()}
-        unusable.update({box: "an earlier start could not rebuild it" for box in loaded.unrebuildable})
+        unusable = {box: mark.reason for box, (_, mark) in loaded.unrebuildable.items()}
         return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
                          unusable, highest)
 
@@ -298,12 +297,10 @@ def _highest(loaded: LoadedCheckpoints, events: dict[int, list[dict[str, Any]]],
 
     for box, checkpoint in loaded.valid.items():
         note(box, checkpoint.seq, checkpoint.state.get("boxVersion"))
-    for box, (seq, version) in loaded.set_aside_points.items():
-        note(box, seq, version)
     for box, (seq, mark) in loaded.unrebuildable.items():
         note(box, seq, mark.box_version)
     for box, run in events.items():
-        if box in holes or box in loaded.quarantined_boxes or box in loaded.unrebuildable:
+        if box in holes or box in loaded.unrebuildable:
             for event in run:
                 note(box, event["seq"], event.get("boxVersion"))
         else:

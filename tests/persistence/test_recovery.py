@@ -157,7 +157,10 @@ def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_seq_1(root: Path) ->
     moved = Path(recovered.quarantined[0])
     assert moved.parent == root / "boxes" / "quarantine"
     assert moved.read_bytes() == b'{"format":1,"boxId":4,"se'
-    assert not (root / "boxes" / "4.json").exists()
+    # In its place, a mark without a state keeps the box known until a state is written again.
+    mark = orjson.loads((root / "boxes" / "4.json").read_bytes())
+    assert mark["state"] is None and mark["unrebuildable"]["reason"] == "its checkpoint was set aside (not valid JSON)"
+    assert reopen(root).events[4] == recovered.events[4]  # and its whole history is read again
 
 
 def test_corrupt_checkpoint_without_full_history_is_unrecoverable(root: Path) -> None:
