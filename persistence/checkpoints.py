@@ -119,24 +119,35 @@ class CheckpointDir:
             if checkpoint is not None:
                 loaded.valid[box_id] = checkpoint
                 continue
-            loaded.quarantined.append(str(self.quarantine(name, reason)))
-            loaded.quarantined_boxes.add(box_id)
             seq, version = named_point(raw) or (0, 0)
             mark = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
+            # A copy first, then the mark replaces the file: a crash at any point leaves the box a file.
+            loaded.quarantined.append(str(self._copy_aside(name, raw, reason)))
             self.write([(box_id, seq, mark)])
+            loaded.quarantined_boxes.add(box_id)
             loaded.unrebuildable[box_id] = (seq, mark)
         return loaded
+
+    def _copy_aside(self, name: str, raw: bytes, reason: str) -> Path:
+        self._fs.makedirs(self.quarantine_path)
+        dest = self._quarantine_name(name)
+        write_atomic(self._fs, dest, raw)
+        log.warning("unusable checkpoint %s (%s) set aside as %s", self.path / name, reason, dest)
+        return dest
 
     def quarantine(self, name: str, reason: str = "corrupt") -> Path:
         """Move an unusable file aside under a name never used before; never fatal, never lossy."""
         self._fs.makedirs(self.quarantine_path)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        dest = unique_path(self._fs, self.quarantine_path, f"{name}.{stamp}")
+        dest = self._quarantine_name(name)
         self._fs.replace(self.path / name, dest)
         self._fs.fsync_dir(self.quarantine_path)
         self._fs.fsync_dir(self.path)
         log.warning("unusable checkpoint %s (%s) moved to %s", self.path / name, reason, dest)
         return dest
+
+    def _quarantine_name(self, name: str) -> Path:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return unique_path(self._fs, self.quarantine_path, f"{name}.{stamp}")
 
     def move_all_to(self, folder: Path) -> int:
         """Move every checkpoint into `folder` (a clean start that keeps the old files)."""
