@@ -30,7 +30,7 @@ def run_history(args: argparse.Namespace) -> int:
             print_json(version.to_json())
         return OK
     if not found:
-        print(f"box {args.box}: no versions" + (" (with these filters)" if args.before or args.action else
+        print(f"box {args.box}: no versions" + (" (with these filters)" if args.before is not None or args.action else
                                                " since the last reset"))
         return OK
     print_table(["version", "time", "action", "user", "role", "category", "route", "scores"],
