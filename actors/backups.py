@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actors.messages import Clock
 from actors.persister import Persister
 from actors.runtime import Actor
 from actors.worker_process import background_executor
@@ -55,10 +56,12 @@ class BackupStatus:
 class BackupActor(Actor):
     answered_errors = (Exception,)  # a failed backup is logged and counted here, then reported to the caller
 
-    def __init__(self, persister: Persister, storage_dir: Path, backup_dir: Path, retention: int) -> None:
+    def __init__(self, persister: Persister, storage_dir: Path, backup_dir: Path, retention: int,
+                 clock: Clock) -> None:
         super().__init__("backups")
         self.status = BackupStatus()
         self._persister = persister
+        self._clock = clock  # the boxes' clock: a restore reads a running clock as of the backup's time
         self._staging_root = storage_dir / STAGING_DIR
         self.backup_dir = backup_dir
         self._retention = retention
@@ -73,7 +76,7 @@ class BackupActor(Actor):
         if not isinstance(message, BackupNow):
             raise TypeError(f"unexpected message {message!r}")
         started = asyncio.get_running_loop().time()
-        now = datetime.now(timezone.utc)
+        now = datetime.fromtimestamp(self._clock.now_ms() / 1000, timezone.utc)
         staging = self._staging_root / uuid.uuid4().hex
         try:
             try:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Mapping
 
-from actors.events import encode_event, encode_restore_event
+from actors.events import encode_event, encode_restore
 from actors.messages import Clock, Execute, Fanout, Republish, Reply, RestoreBox, RideAlongFailed, TimerFired
-from actors.persister import Persister
+from actors.persister import GroupAborted, Persister
 from actors.runtime import NOT_NOW, Actor
 from actors.rules import (
     NO_DISK_WAIT,
@@ -26,17 +26,23 @@ from actors.rules import (
     build_public_box,
     build_snapshot,
     check_freshness,
+    default_state,
     is_duplicate_action,
     needs_new_session,
     running_deadline_ms,
 )
-from actors.rules.backups import restored_state
-from actors.rules.valid_state import InvalidState, check_state
+from actors.rules.snapshot import score_count
+from actors.rules.valid_state import InvalidState
 from persistence.storage import StorageError
 
 log = logging.getLogger("belay.box")
 
 STORAGE_UNAVAILABLE = "storage_unavailable"
+BOX_UNAVAILABLE = "box_unavailable"  # its history cannot rebuild it (see actors/recovery.py)
+RESTORE_ABORTED = "restore_aborted"  # another box of the same restore failed
+# What starts an unavailable box over, and who may: the control panel's own ways to begin anew.
+STARTS_OVER = frozenset({"RESET_BOX", "INIT_ROUTE"})
+STARTS_OVER_ROLE = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +56,15 @@ class _Change:
 
 class BoxActor(Actor):
     def __init__(self, box_id: int, state: dict[str, Any], seq: int, *, persister: Persister,
-                 fanout: Fanout, clock: Clock, officials: Callable[[], Mapping[str, str]]) -> None:
+                 fanout: Fanout, clock: Clock, officials: Callable[[], Mapping[str, str]],
+                 unavailable: str | None = None) -> None:
         super().__init__(f"box-{box_id}")
         self.box_id = box_id
         self.state = state  # the latest state; never mutated, only replaced
         self.seq = seq  # number of the last event of this box handed to the persister
+        # Why the box's history cannot rebuild it, until a restore or an admin starts it over.
+        # Meanwhile `state` only holds the last logged boxVersion, and nothing is ever shown.
+        self.unavailable = unavailable
         self._persister = persister
         self._fanout = fanout
         self._clock = clock
@@ -88,6 +98,8 @@ class BoxActor(Actor):
         if (not isinstance(message, Execute) or message.command.type not in NO_DISK_WAIT
                 or not self._riding_settled()):
             return NOT_NOW
+        if self.unavailable is not None:
+            return Reply.error(503, BOX_UNAVAILABLE)
         change = self._decide(message)
         if isinstance(change, Reply):
             return change
@@ -97,6 +109,8 @@ class BoxActor(Actor):
 
     async def _execute(self, message: Execute) -> Reply:
         await self._settle_riding()
+        if self.unavailable is not None:
+            return await self._start_over(message)
         change = self._decide(message)
         if isinstance(change, Reply):
             return change
@@ -107,7 +121,46 @@ class BoxActor(Actor):
             await self._persister.append(self.box_id, seq, line, change.outcome.state)
         except StorageError:
             return Reply.error(503, STORAGE_UNAVAILABLE)
+        self._warn_if_scores_replaced(message, change.outcome.state)
         return self._advance(seq, change.outcome)
+
+    async def _start_over(self, message: Execute) -> Reply:
+        """An unavailable box answers nothing but an admin's RESET_BOX or INIT_ROUTE, which begins
+        a new session above the last version its log holds. Its event carries the whole state,
+        so it replays without the unusable history before it."""
+        cmd = message.command
+        if cmd.type not in STARTS_OVER or message.origin.role != STARTS_OVER_ROLE:
+            return Reply.error(503, BOX_UNAVAILABLE)
+        base = {**default_state(str(uuid.uuid4())), "boxVersion": self.state["boxVersion"]}
+        now_ms = self._clock.now_ms()
+        try:
+            outcome = apply_command(base, cmd, now_ms, str(uuid.uuid4()))
+        except CommandError as exc:
+            return Reply.error(400, exc.detail)
+        seq = self.seq + 1
+        line = encode_event(box_id=self.box_id, seq=seq, command=cmd, before=base, after=outcome.state,
+                            now_ms=now_ms, origin=message.origin, echo=outcome.echo, self_contained=True)
+        try:
+            await self._persister.append(self.box_id, seq, line, outcome.state)
+        except StorageError:
+            return Reply.error(503, STORAGE_UNAVAILABLE)
+        log.warning("box %d started over by %s with %s at version %d (its earlier history could not rebuild it)",
+                    self.box_id, message.origin.username, cmd.type, outcome.state["boxVersion"])
+        self.unavailable = None
+        return self._advance(seq, outcome)
+
+    def _warn_if_scores_replaced(self, message: Execute, after: dict[str, Any]) -> None:
+        """The control panel keeps its box list in the browser: a second one can initiate another
+        category on a box full of scores. The log keeps them (see history and rollback)."""
+        cmd, before = message.command, self.state
+        if cmd.type != "INIT_ROUTE" or cmd.session_id is not None:
+            return
+        had, kept = score_count(before), score_count(after)
+        if had and (kept < had or after["categorie"] != before["categorie"]):
+            log.warning("box %d: INIT_ROUTE without a sessionId from %s (%s) replaced %r with %d score(s) "
+                        "by %r; version %d still holds them (history and rollback: see the README)",
+                        self.box_id, message.origin.username, message.origin.ip, before["categorie"], had,
+                        after["categorie"], before["boxVersion"])
 
     def _decide(self, message: Execute) -> Reply | _Change:
         """The reply of a command that changes nothing, or the change it makes. No I/O, and
@@ -156,20 +209,21 @@ class BoxActor(Actor):
 
     async def _restore(self, message: RestoreBox) -> Reply:
         await self._settle_riding()
-        now_ms = self._clock.now_ms()
-        state = restored_state(message.state, self.state["boxVersion"], now_ms, str(uuid.uuid4()))
-        try:  # e.g. a live version so high that one more would leave the range a client can count
-            check_state(state)
-        except InvalidState as exc:
-            return Reply.error(400, f"box {self.box_id} cannot be restored: {exc}")
         seq = self.seq + 1
-        line = encode_restore_event(box_id=self.box_id, seq=seq, after=state, now_ms=now_ms,
-                                    origin=message.origin, source=message.source)
         try:
-            await self._persister.append(self.box_id, seq, line, state)
+            state, line = encode_restore(box_id=self.box_id, seq=seq, live_version=self.state["boxVersion"],
+                                         message=message, now_ms=self._clock.now_ms(),
+                                         new_session_id=str(uuid.uuid4()))
+        except InvalidState as exc:  # e.g. a live version so high that one more leaves the range a client counts
+            return Reply.error(400, f"box {self.box_id} cannot be restored: {exc}")
+        commit = self._persister.append if message.group is None else message.group.join
+        try:
+            await commit(self.box_id, seq, line, state)
         except StorageError:
             return Reply.error(503, STORAGE_UNAVAILABLE)
-        self.seq, self.state = seq, state
+        except GroupAborted:
+            return Reply.error(409, RESTORE_ABORTED)
+        self.seq, self.state, self.unavailable = seq, state, None
         self._publish(None, True, "BOX_STATUS_UPDATE")
         self.arm_timer()
         return Reply(200, {"boxId": self.box_id, "boxVersion": state["boxVersion"],
@@ -236,6 +290,8 @@ class BoxActor(Actor):
 
     def _publish(self, echo: dict[str, Any] | None, snapshot: bool, public_kind: str | None) -> None:
         """Views are built lazily: the hub builds only those some subscriber will receive."""
+        if self.unavailable is not None:
+            return  # there is no state to show
         state, box_id, now_ms = self.state, self.box_id, self._clock.now_ms()
         self._fanout.box_changed(
             box_id,

@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 
-from actors.messages import Origin
+from actors.messages import Origin, RestoreBox
 from actors.rules import Command, needs_new_session
-from actors.rules.valid_state import check_epoch_ms, check_session_id
+from actors.rules.backups import restored_state
+from actors.rules.valid_state import check_epoch_ms, check_session_id, check_state
 
 RESTORE = "RESTORE"
 # Account changes: audit-only lines (no per-box seq), which replay and `run.py check` pass over.
@@ -35,15 +36,31 @@ def new_event_id() -> str:
 
 def encode_event(*, box_id: int, seq: int, command: Command, before: dict[str, Any],
                  after: dict[str, Any], now_ms: int, origin: Origin,
-                 echo: dict[str, Any] | None) -> bytes:
-    """The audit keys of the spec first, then the replay inputs (seq, nowMs, cmd, generated ids)."""
+                 echo: dict[str, Any] | None, self_contained: bool = False) -> bytes:
+    """The audit keys of the spec first, then the replay inputs (seq, nowMs, cmd, generated ids).
+    A self-contained event also carries the resulting state, so replay needs nothing before it
+    (a box started over on top of a history that cannot rebuild it)."""
     event = _audit_fields(box_id, command.type, command.action_id, after, now_ms, origin, echo)
     event.update(seq=seq, nowMs=now_ms, cmd=command.to_json())
     if after["sessionId"] != before["sessionId"]:
         event["newSessionId"] = after["sessionId"]
     if seq == 1:
         event["baseSessionId"] = before["sessionId"]
+    if self_contained:
+        event["restoredState"] = after
     return orjson.dumps(event) + b"\n"
+
+
+def encode_restore(*, box_id: int, seq: int, live_version: int, message: RestoreBox, now_ms: int,
+                   new_session_id: str) -> tuple[dict[str, Any], bytes]:
+    """The state a restore or rollback puts on a box, and its event line: the box actor and the
+    offline `run.py rollback` both write exactly this."""
+    as_of_ms = now_ms if message.as_of_ms is None else message.as_of_ms
+    state = restored_state(message.state, live_version, as_of_ms, new_session_id)
+    check_state(state)  # raises InvalidState: one more version may leave the range a client can count
+    line = encode_restore_event(box_id=box_id, seq=seq, after=state, now_ms=now_ms, origin=message.origin,
+                                source=message.source)
+    return state, line
 
 
 def encode_restore_event(*, box_id: int, seq: int, after: dict[str, Any], now_ms: int, origin: Origin,

@@ -1,6 +1,7 @@
 """Messages between transport and the box actors, and the actors' replies."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -23,13 +24,23 @@ class Execute:
     origin: Origin
 
 
+class CommitGroup(Protocol):
+    """Events of several boxes that become durable together or not at all (actors/persister.py)."""
+
+    def join(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> "asyncio.Future[None]": ...
+
+
 @dataclass(frozen=True, slots=True)
 class RestoreBox:
-    """Put a backed-up state back on the box, as one audited, durable event."""
+    """Put a saved state back on the box (a restore, a rollback), as one audited, durable event."""
 
     state: dict[str, Any]
     source: str
     origin: Origin
+    # When the state's clock was read (the backup's time, the rolled-back version's): a running
+    # clock comes back paused with the time it had left then. None = now.
+    as_of_ms: int | None = None
+    group: CommitGroup | None = None  # set when several boxes are restored at once
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
 from persistence.json_store import FrozenPoint
-from persistence.storage import Storage, StorageError
+from persistence.storage import SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")
 
@@ -39,6 +39,44 @@ class AuditLine:
 
     line: bytes
     verdict: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendAll:
+    """Events that must share one write and one fdatasync: all durable, or none."""
+
+    appends: tuple[Append, ...]
+
+
+class GroupAborted(Exception):
+    """A box of a group commit failed before its event was ready: nothing of the group is written."""
+
+
+class GroupCommit:
+    """Events of several box actors that are durable together or not at all (a restore of many
+    boxes). Each actor joins with its event and waits; the last to join hands all of them to the
+    persister as one message. `abort` releases the waiters while nothing was handed over yet."""
+
+    def __init__(self, persister: "Persister", expected: int) -> None:
+        self._persister = persister
+        self._expected = expected
+        self._joined: list[Append] = []
+        self._verdict: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent = False
+
+    def join(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> asyncio.Future[None]:
+        self._joined.append(Append(box_id, seq, line, state, self._verdict))
+        if len(self._joined) == self._expected and not self._verdict.done():
+            self._sent = True
+            try:
+                self._persister.tell(AppendAll(tuple(self._joined)))
+            except ActorStopped:
+                self._verdict.set_exception(StorageError("the server is shutting down"))
+        return self._verdict
+
+    def abort(self) -> None:
+        if not self._sent and not self._verdict.done():
+            self._verdict.set_exception(GroupAborted())
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +116,7 @@ class Persister(Actor):
         self.storage = storage
         self.status = StorageStatus()
         self._interval = checkpoint_interval_s
-        self._dirty: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._dirty: dict[int, tuple[int, SavedState]] = {}
         self._checkpointing = asyncio.Lock()
 
     def append(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> asyncio.Future[None]:
@@ -108,12 +146,17 @@ class Persister(Actor):
             self._mailbox.put_nowait(_STOP)
 
     async def _process(self, batch: list[_Envelope]) -> None:
-        appends = [env.message for env in batch if isinstance(env.message, (Append, AuditLine))]
+        appends: list[Append | AuditLine] = []
+        for env in batch:
+            if isinstance(env.message, (Append, AuditLine)):
+                appends.append(env.message)
+            elif isinstance(env.message, AppendAll):
+                appends.extend(env.message.appends)
         if appends:
             await self._commit(appends)
         for env in batch:
             message = env.message
-            if isinstance(message, (Append, AuditLine)):
+            if isinstance(message, (Append, AuditLine, AppendAll)):
                 continue
             result: Any = None
             try:
@@ -176,6 +219,13 @@ class Persister(Actor):
                 for box_id, entry in pending.items():  # still dirty, unless a newer state arrived
                     self._dirty.setdefault(box_id, entry)
                 raise StorageError(f"checkpoint failed: {exc}") from exc
+
+    def remember(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
+        """States the checkpoints lag behind (boxes rebuilt from the log at start, or marks for boxes
+        it cannot rebuild): written with the next checkpoints, and before the log rotates, so a box's
+        events never end up only in an archive that a later start has no reason to read."""
+        for box_id, seq, state in items:
+            self._dirty.setdefault(box_id, (seq, state))
 
     async def checkpoint_loop(self) -> None:
         """Coalesced checkpoints: at most one write per dirty box per interval."""

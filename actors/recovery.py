@@ -1,13 +1,21 @@
-"""Rebuilds box states at startup: checkpoint, then replay of the later events through the rules."""
+"""Rebuilds the boxes of a storage directory: at start-up, and to prove a backup would start.
+
+Each box is its checkpoint plus the later events replayed through the rules (actors/replay.py).
+A box that cannot be rebuilt exactly is never recreated on top of its own history: it is kept
+as unavailable, with the last seq and version its history holds, until an admin brings it back.
+"""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from actors.rules import CommandError, apply_command, default_state, parse_command, state_from_checkpoint
-from actors.events import RESTORE, replay_inputs
-from persistence.storage import Recovered
+from actors.replay import ReplayError, load_state, rebuild
+from actors.rules.backups import state_from_backup
+from persistence.json_store import JsonStore
+from persistence.storage import Recovered, SavedState, Unrebuildable
 
 log = logging.getLogger("belay.recovery")
 
@@ -17,66 +25,122 @@ class RestoredBox:
     box_id: int
     seq: int
     state: dict[str, Any]
+    last_event_ms: int | None = None  # server time of the last event replayed, if any
 
 
-def restore_boxes(recovered: Recovered) -> list[RestoredBox]:
-    boxes: list[RestoredBox] = []
-    for box_id in sorted(set(recovered.checkpoints) | set(recovered.events)):
-        restored = _restore_one(box_id, recovered)
-        if restored is not None:
-            boxes.append(restored)
-    return boxes
+@dataclass(frozen=True, slots=True)
+class UnavailableBox:
+    """A box whose history cannot rebuild it; whatever brings it back continues above these."""
+
+    box_id: int
+    seq: int  # the highest seq its history (or a checkpoint) names
+    box_version: int  # likewise, the highest boxVersion
+    reason: str
 
 
-def checkpoint_problem(state: dict[str, Any]) -> str | None:
-    """Why a saved state cannot be loaded, for the storage to set its file aside like a corrupt one
-    (and rebuild the box from the log where it can), or None."""
-    try:
-        state_from_checkpoint(state)
-    except ValueError as exc:
-        return str(exc)
-    return None
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    restored: list[RestoredBox]
+    unavailable: list[UnavailableBox]
 
 
-def _restore_one(box_id: int, recovered: Recovered) -> RestoredBox | None:
-    checkpoint = recovered.checkpoints.get(box_id)
-    events = recovered.events.get(box_id, [])
-    state: dict[str, Any] | None = None
-    seq = 0
-    if checkpoint is not None:
+class NotRebuildable(ValueError):
+    """Some box of a directory (an unpacked backup) cannot be rebuilt exactly; the message names each."""
+
+
+def open_store(store: JsonStore, reset_boxes: bool = False) -> Recovered:
+    """Open a directory exactly as a server start does (same checkpoint rule)."""
+    return store.open(reset_boxes, load_state)
+
+
+def restore_boxes(recovered: Recovered) -> Recovery:
+    restored: list[RestoredBox] = []
+    unavailable: list[UnavailableBox] = []
+    for box_id in sorted(set(recovered.checkpoints) | set(recovered.events) | set(recovered.unrecoverable)
+                         | set(recovered.unusable)):
+        last_seq, last_version = recovered.highest.get(box_id, (0, 0))
         try:
-            state = state_from_checkpoint(checkpoint.state)
-            seq = checkpoint.seq
-        except ValueError as exc:
-            log.error("box %d: checkpoint is invalid (%s); rebuilding from the log", box_id, exc)
-    if state is None:
-        if not events or events[0].get("seq") != 1:
-            log.error("box %d: no usable checkpoint and the log lacks its history; not restored", box_id)
-            return None
-        state = default_state(str(events[0].get("baseSessionId") or ""))
-    return replay(box_id, state, seq, events)
-
-
-def replay(box_id: int, state: dict[str, Any], seq: int, events: list[dict[str, Any]]) -> RestoredBox:
-    """Apply logged events in order; the rules are pure, so this rebuilds the acknowledged state."""
-    for event in events:
-        event_seq = event.get("seq")
-        if not isinstance(event_seq, int) or event_seq <= seq:
+            rebuilt = rebuild(recovered.checkpoints.get(box_id), recovered.events.get(box_id, []), last_seq=last_seq)
+        except ReplayError as exc:
+            reason = str(exc)
+            if box_id in recovered.unusable:
+                reason = f"{recovered.unusable[box_id]}, and {reason}"
+            log.error("box %d cannot be rebuilt: %s. It answers 503 box_unavailable until an admin restores "
+                      "a backup, rolls it back or starts it over", box_id, reason)
+            unavailable.append(UnavailableBox(box_id, last_seq, last_version, reason))
             continue
-        if event_seq != seq + 1:
-            log.error("box %d: event %d follows %d; a gap in the log, replay stops here", box_id, event_seq, seq)
-            break
+        restored.append(RestoredBox(box_id, rebuilt.seq, rebuilt.state, rebuilt.now_ms))
+    return Recovery(restored, unavailable)
+
+
+def lagging_checkpoints(recovered: Recovered, recovery: Recovery) -> list[tuple[int, int, SavedState]]:
+    """What the checkpoints must catch up with after a start: boxes rebuilt past their checkpoint
+    (or without one), and a mark for each box that cannot be rebuilt and has no box file at all.
+    Otherwise, once the log rotates, a later start would have no reason to read the archive that
+    holds those events (and a box known only by a checkpoint now in quarantine would be forgotten)."""
+    items: list[tuple[int, int, SavedState]] = []
+    for box in recovery.restored:
+        checkpoint = recovered.checkpoints.get(box.box_id)
+        if checkpoint is None or checkpoint.seq < box.seq:
+            items.append((box.box_id, box.seq, box.state))
+    for lost in recovery.unavailable:
+        if lost.box_id not in recovered.checkpoints and lost.box_id not in recovered.unusable:
+            mark = Unrebuildable(lost.box_version, f"an earlier start could not rebuild it ({lost.reason})")
+            items.append((lost.box_id, lost.seq, mark))
+    return items
+
+
+def rebuild_directory(root: Path) -> list[RestoredBox]:
+    """Every box of a directory nobody else uses, rebuilt as a start would; raises NotRebuildable
+    naming each box that cannot be rebuilt exactly."""
+    store = JsonStore(root)
+    recovered = open_store(store)
+    store.close()
+    recovery = restore_boxes(recovered)
+    if recovery.unavailable:
+        raise NotRebuildable("; ".join(f"box {box.box_id} cannot be rebuilt: {box.reason}"
+                                       for box in recovery.unavailable))
+    return recovery.restored
+
+
+@dataclass(frozen=True, slots=True)
+class BackupBox:
+    box_id: int
+    state: dict[str, Any]
+    as_of_ms: int | None  # when the backup recorded it: a running clock comes back with the time left then
+
+
+def rebuild_backup(root: Path, created_at: object) -> list[BackupBox]:
+    """An unpacked backup zip, all or nothing: every box rebuilt exactly and restorable, or
+    NotRebuildable naming each box that is not. `run.py restore` and `POST /api/admin/restore`
+    both rely on this one check.
+
+    The backup's time is its manifest's `createdAt`, but never before a box's last event (a clock
+    started just before the backup's durable point must not get time back)."""
+    boxes = rebuild_directory(root)
+    taken_ms = _iso_ms(created_at)
+    verified: list[BackupBox] = []
+    problems: list[str] = []
+    for box in boxes:
         try:
-            if event.get("action") == RESTORE:
-                new_state = state_from_checkpoint(event["restoredState"])
-            else:
-                command = parse_command(event["cmd"])
-                new_state = apply_command(state, command, *replay_inputs(event, command)).state
-        except (CommandError, KeyError, TypeError, ValueError) as exc:
-            log.error("box %d: event %d cannot be replayed (%s); replay stops here", box_id, event_seq, exc)
-            break
-        if new_state.get("boxVersion") != event.get("boxVersion"):
-            log.warning("box %d: event %d replays to version %s, log says %s", box_id, event_seq,
-                        new_state.get("boxVersion"), event.get("boxVersion"))
-        state, seq = new_state, event_seq
-    return RestoredBox(box_id, seq, state)
+            _, state = state_from_backup({"boxId": box.box_id, "state": box.state})
+        except ValueError as exc:
+            problems.append(f"box {box.box_id}: {exc}")
+            continue
+        times = [ms for ms in (taken_ms, box.last_event_ms) if ms is not None]
+        verified.append(BackupBox(box.box_id, state, max(times) if times else None))
+    if problems:
+        raise NotRebuildable("; ".join(problems))
+    return verified
+
+
+def _iso_ms(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return int(moment.timestamp() * 1000)

@@ -1,13 +1,15 @@
 """Box checkpoints: `boxes/{boxId}.json`, written atomically, loaded with corrupt files set aside.
 
 A checkpoint is `{"format":1,"boxId":int,"seq":int,"savedAt":iso8601,"state":{...}}`, where `seq`
-is the last event of that box already folded into `state`.
+is the last event of that box already folded into `state`. A box whose history cannot rebuild it
+has `"state": null` and `"unrebuildable": {"boxVersion": int, "reason": str}` instead: no state,
+but a later start still knows the box exists, and where its history ends.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,11 @@ MAX_BOX_ID = 9999
 # The box's next event gets seq + 1, and orjson writes no int past 64 bits: a hand-edited seq
 # beyond JavaScript's safe integers would leave the box unable to log anything.
 MAX_SEQ = 2**53 - 1
-
-# Why a checkpoint's state is unusable, or None: the rules judge the state, this module only the file.
-StateCheck = Callable[[dict[str, Any]], str | None]
 TMP_SUFFIX = ".tmp"
+
+# The caller's rule for a checkpoint's state: returns the state to use, or raises ValueError saying
+# why it cannot be used. Storage does not know the contest rules; the actors pass theirs in.
+StateLoader = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -38,25 +41,38 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Unrebuildable:
+    """Saved instead of a state for a box whose history cannot rebuild it: without it, a box whose
+    only trace was a checkpoint now in quarantine would be recreated empty on top of its history."""
+
+    box_version: int  # the highest the box's history names: whatever brings it back goes on above
+    reason: str
+
+
+SavedState = dict[str, Any] | Unrebuildable
+
+
+@dataclass(frozen=True)
 class LoadedCheckpoints:
     valid: dict[int, Checkpoint]
     quarantined: list[str]          # destination paths under boxes/quarantine/
     quarantined_boxes: set[int]     # box ids whose checkpoint was set aside (when the name says one)
+    # Boxes with no usable state: (seq, mark) of those set aside now or marked earlier.
+    unrebuildable: dict[int, tuple[int, Unrebuildable]] = field(default_factory=dict)
 
 
 class CheckpointDir:
     """The `boxes/` folder: the only code that reads or writes checkpoint files."""
 
-    def __init__(self, path: Path, fs: FileSystem, check_state: StateCheck | None = None) -> None:
+    def __init__(self, path: Path, fs: FileSystem) -> None:
         self.path = path
         self._fs = fs
-        self._check_state = check_state
 
     @property
     def quarantine_path(self) -> Path:
         return self.path / "quarantine"
 
-    def write(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+    def write(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         """(box, seq, state) each to a temp file, fsync, replace; then ONE directory fsync for all
         the renames, so checkpointing 15 boxes costs 16 syncs, not 30 (they share the disk with
         the log's fdatasync)."""
@@ -79,33 +95,62 @@ class CheckpointDir:
             self._fs.fsync_dir(self.path)
         return len(stray)
 
-    def load(self) -> LoadedCheckpoints:
-        valid: dict[int, Checkpoint] = {}
-        quarantined: list[str] = []
-        quarantined_boxes: set[int] = set()
+    def load(self, load_state: StateLoader | None = None) -> LoadedCheckpoints:
+        """Every usable checkpoint; any other box file (corrupt, misnamed, or a state `load_state`
+        refuses) is moved to the quarantine, so the box is rebuilt from the log instead. A box's
+        set-aside file is replaced by an Unrebuildable mark, so the box stays known (and its whole
+        history is read) until a state is written for it again, whoever opened the directory."""
+        loaded = LoadedCheckpoints({}, [], set())
         for name in self._fs.list_files(self.path):
             if not name.endswith(".json"):
                 continue
             box_id = parse_box_id(name[: -len(".json")])
-            checkpoint = self._read(name, box_id) if box_id is not None else None
-            if checkpoint is not None:
-                valid[checkpoint.box_id] = checkpoint
+            if box_id is None:
+                loaded.quarantined.append(str(self.quarantine(name, "not named after a box id")))
                 continue
-            quarantined.append(str(self.quarantine(name)))
-            if box_id is not None:
-                quarantined_boxes.add(box_id)
-        return LoadedCheckpoints(valid, quarantined, quarantined_boxes)
+            raw = self._read_bytes(name)
+            checkpoint, reason = parse_checkpoint(raw, box_id)
+            mark = parse_unrebuildable(raw, box_id) if checkpoint is None else None
+            if mark is not None:
+                loaded.unrebuildable[box_id] = mark
+                continue
+            if checkpoint is not None and load_state is not None:
+                try:
+                    checkpoint = Checkpoint(box_id, checkpoint.seq, load_state(checkpoint.state))
+                except Exception as exc:  # whatever the rule refuses; the file is kept in quarantine
+                    checkpoint, reason = None, f"invalid state: {exc}"
+            if checkpoint is not None:
+                loaded.valid[box_id] = checkpoint
+                continue
+            seq, version = named_point(raw) or (0, 0)
+            mark = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
+            # A copy first, then the mark replaces the file: a crash at any point leaves the box a file.
+            loaded.quarantined.append(str(self._copy_aside(name, raw, reason)))
+            self.write([(box_id, seq, mark)])
+            loaded.quarantined_boxes.add(box_id)
+            loaded.unrebuildable[box_id] = (seq, mark)
+        return loaded
 
-    def quarantine(self, name: str) -> Path:
-        """Move a corrupt file aside under a name never used before; never fatal, never lossy."""
+    def _copy_aside(self, name: str, raw: bytes, reason: str) -> Path:
         self._fs.makedirs(self.quarantine_path)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        dest = unique_path(self._fs, self.quarantine_path, f"{name}.{stamp}")
+        dest = self._quarantine_name(name)
+        write_atomic(self._fs, dest, raw)
+        log.warning("unusable checkpoint %s (%s) set aside as %s", self.path / name, reason, dest)
+        return dest
+
+    def quarantine(self, name: str, reason: str = "corrupt") -> Path:
+        """Move an unusable file aside under a name never used before; never fatal, never lossy."""
+        self._fs.makedirs(self.quarantine_path)
+        dest = self._quarantine_name(name)
         self._fs.replace(self.path / name, dest)
         self._fs.fsync_dir(self.quarantine_path)
         self._fs.fsync_dir(self.path)
-        log.warning("corrupt checkpoint %s moved to %s", self.path / name, dest)
+        log.warning("unusable checkpoint %s (%s) moved to %s", self.path / name, reason, dest)
         return dest
+
+    def _quarantine_name(self, name: str) -> Path:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return unique_path(self._fs, self.quarantine_path, f"{name}.{stamp}")
 
     def move_all_to(self, folder: Path) -> int:
         """Move every checkpoint into `folder` (a clean start that keeps the old files)."""
@@ -117,39 +162,68 @@ class CheckpointDir:
         self._fs.fsync_dir(self.path)
         return len(names)
 
-    def _read(self, name: str, box_id: int) -> Checkpoint | None:
+    def _read_bytes(self, name: str) -> bytes:
         path = self.path / name
         try:
-            raw = self._fs.read_bytes(path)
+            return self._fs.read_bytes(path)
         except OSError as exc:
             # Not corruption: a transient read error must not move a good file aside.
             raise StorageError(f"cannot read checkpoint {path}: {exc}") from exc
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not (
-            isinstance(doc, dict)
-            and doc.get("format") == FORMAT
-            and doc.get("boxId") == box_id
-            and is_int(doc.get("boxId"))
-            and is_int(doc.get("seq"))
-            and 0 <= doc["seq"] <= MAX_SEQ
-            and isinstance(doc.get("state"), dict)
-        ):
-            return None
-        problem = self._check_state(doc["state"]) if self._check_state is not None else None
-        if problem is not None:  # a hand-edited or damaged state counts as a corrupt file
-            log.warning("checkpoint %s holds a state no command could have produced: %s", path, problem)
-            return None
-        return Checkpoint(box_id, doc["seq"], doc["state"])
 
 
-def _encode(box_id: int, seq: int, state: dict[str, Any]) -> bytes:
+def parse_checkpoint(raw: bytes, box_id: int) -> tuple[Checkpoint | None, str]:
+    """The checkpoint in a box file's bytes with its state as stored, or None and why not.
+    Whether the state itself can be used is the caller's rule (a `StateLoader`)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, "not valid JSON"
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return None, f"not a format-{FORMAT} checkpoint"
+    if doc.get("boxId") != box_id or not is_int(doc.get("boxId")):
+        return None, f"it names box {doc.get('boxId')!r}"
+    if not is_int(doc.get("seq")) or not 0 <= doc["seq"] <= MAX_SEQ or not isinstance(doc.get("state"), dict):
+        return None, "seq or state is missing or wrong"
+    return Checkpoint(box_id, doc["seq"], doc["state"]), ""
+
+
+def parse_unrebuildable(raw: bytes, box_id: int) -> tuple[int, Unrebuildable] | None:
+    """(seq, mark) of a box file that says its box cannot be rebuilt, else None."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("boxId") != box_id:
+        return None
+    mark = doc.get("unrebuildable")
+    if (doc.get("state") is not None or not is_int(doc.get("seq")) or doc["seq"] < 0 or not isinstance(mark, dict)
+            or not is_int(mark.get("boxVersion")) or mark["boxVersion"] < 0 or not isinstance(mark.get("reason"), str)):
+        return None
+    return doc["seq"], Unrebuildable(mark["boxVersion"], mark["reason"])
+
+
+def named_point(raw: bytes) -> tuple[int, int] | None:
+    """(seq, boxVersion) an unusable checkpoint still names: a box that starts over must go on above them.
+    A number no server could have written (past MAX_SEQ) names nothing: it is the damage, not history."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or not is_int(doc.get("seq")) or not 0 <= doc["seq"] <= MAX_SEQ:
+        return None
+    state = doc.get("state")
+    version = state.get("boxVersion") if isinstance(state, dict) else None
+    return doc["seq"], version if is_int(version) and 0 <= version <= MAX_SEQ else 0
+
+
+def _encode(box_id: int, seq: int, state: SavedState) -> bytes:
     if not is_box_id(box_id):
         raise ValueError(f"box id must be an int 0..{MAX_BOX_ID}, got {box_id!r}")
-    doc = {"format": FORMAT, "boxId": box_id, "seq": seq, "savedAt": datetime.now(timezone.utc).isoformat(),
-           "state": state}
+    doc: dict[str, Any] = {"format": FORMAT, "boxId": box_id, "seq": seq,
+                           "savedAt": datetime.now(timezone.utc).isoformat(), "state": state}
+    if isinstance(state, Unrebuildable):
+        doc["state"] = None
+        doc["unrebuildable"] = {"boxVersion": state.box_version, "reason": state.reason}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 

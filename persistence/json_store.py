@@ -10,35 +10,50 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persistence.checkpoints import Checkpoint, CheckpointDir, StateCheck, is_box_id, is_int
+from persistence.box_events import close_all, open_sources, read_box_events
+from persistence.checkpoints import (
+    Checkpoint,
+    CheckpointDir,
+    LoadedCheckpoints,
+    SavedState,
+    StateLoader,
+    is_box_id,
+    is_int,
+)
 from persistence.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
 from persistence.storage_lock import StorageLock
-from persistence.wal import WriteAheadLog, iter_lines
+from persistence.wal import LOG_NAME, WriteAheadLog, iter_lines, list_archives
 
 __all__ = ["Checkpoint", "JsonStore", "Recovered", "StorageError", "StorageLocked"]
 
 log = logging.getLogger("belay.persistence")
 
 RESET_DIR_RE = re.compile(r"^reset-(\d+)$")
+OPEN_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class Recovered:
-    checkpoints: dict[int, Checkpoint]  # valid checkpoints; the caller validates `state`
-    # Per box, ascending: the contiguous run of events after its checkpoint (from seq 1 without
-    # one). For an unrecoverable box the run stops at the first missing seq.
+    # Usable checkpoints: their state is what the caller's `load_state` returned (as stored without one).
+    checkpoints: dict[int, Checkpoint]
+    # Per box, ascending by seq: every event of the current history after its checkpoint (from
+    # seq 1 without one). Where the history has a hole the list has one too: replay decides.
     events: dict[int, list[dict[str, Any]]]
-    quarantined: list[str]              # where corrupt checkpoints were moved
+    quarantined: list[str]              # where unusable checkpoints were moved
     unrecoverable: list[int]            # boxes whose history after the checkpoint has a hole
     torn_bytes: int                     # bytes cut from the log tail
     bad_lines: int                      # unparsable complete lines skipped
     stray_temp_files: int               # *.tmp removed from boxes/
+    unusable: dict[int, str] = field(default_factory=dict)  # why a box has no usable checkpoint
+    # Per box, the highest (seq, boxVersion) the log or any checkpoint (used or set aside) names:
+    # a box that cannot be rebuilt and starts over goes on above them, never reusing a seq.
+    highest: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 RESULTS_DIR = "results"  # official result sheets, written by their own component
@@ -55,14 +70,13 @@ class FrozenPoint:
 
 
 class JsonStore:
-    def __init__(self, root: Path, fs: FileSystem | None = None, max_log_bytes: int = 50 * 2**20,
-                 check_state: StateCheck | None = None) -> None:
+    def __init__(self, root: Path, fs: FileSystem | None = None, max_log_bytes: int = 50 * 2**20) -> None:
         self.root = Path(root)
         self._fs = fs or FileSystem()
         self.max_log_bytes = max_log_bytes
         self._lock = StorageLock(self.root, self._fs)
         self._wal = WriteAheadLog(self.root, self._fs)
-        self._boxes = CheckpointDir(self.root / "boxes", self._fs, check_state)
+        self._boxes = CheckpointDir(self.root / "boxes", self._fs)
         self._documents = Documents(self.root, self._fs)
         self._open = False
         # Rotation swaps the log for an archive; audit readers on another thread need both at once.
@@ -77,11 +91,13 @@ class JsonStore:
         """End of the last durable line; readers never read past it."""
         return self._wal.committed_offset
 
-    def open(self, reset_boxes: bool = False) -> Recovered:
+    def open(self, reset_boxes: bool = False, load_state: StateLoader | None = None) -> Recovered:
         """Lock the directory, repair what a crash left, and return what to replay.
 
         reset_boxes=True is a clean start that loses nothing: the log becomes an archive and the
-        checkpoints move to `boxes/reset-NNNNNN/`, so there is nothing to replay.
+        checkpoints move to `boxes/reset-NNNNNN/`, so there is nothing to replay. A checkpoint
+        whose state `load_state` refuses is set aside exactly like a corrupt file, and the box's
+        earlier history is read from the archives.
         """
         if self._open:
             raise RuntimeError("JsonStore is already open")
@@ -91,7 +107,7 @@ class JsonStore:
             raise StorageError(f"cannot create {self._boxes.path}: {exc}") from exc
         self._lock.acquire()
         try:
-            recovered = self._recover(reset_boxes)
+            recovered = self._recover(reset_boxes, load_state)
         except BaseException:
             self._wal.close()
             self._lock.release()
@@ -108,9 +124,9 @@ class JsonStore:
         self._require_open()
         return self._wal.append(lines)
 
-    def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+    def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         """Atomically replace `boxes/{box_id}.json` for each (box_id, seq, state); `seq` is the last
-        event folded into `state`."""
+        event folded into `state` (an Unrebuildable mark: the last event the box's history names)."""
         self._require_open()
         self._boxes.write(items)
 
@@ -168,6 +184,13 @@ class JsonStore:
                 files.append(relative)
         return FrozenPoint(staging, offset, tuple(files))
 
+    def box_events(self, box_id: int) -> list[dict[str, Any]]:
+        """Every committed event of one box since the last reset, ascending by seq."""
+        self._require_open()
+        with self._rotation:  # the files are opened together; reading them can wait
+            sources = open_sources(self._fs, self.log_path, self.committed_offset, self._current_era_archives())
+        return read_box_events(self._fs, sources, box_id)
+
     def audit_view(self) -> tuple[Path, int, list[Path]]:
         """The log, its committed end and the archives (newest first), consistent with each other."""
         with self._rotation:
@@ -184,19 +207,21 @@ class JsonStore:
         if not self._open:
             raise RuntimeError("JsonStore is not open")
 
-    def _recover(self, reset_boxes: bool) -> Recovered:
+    def _recover(self, reset_boxes: bool, load_state: StateLoader | None) -> Recovered:
         try:
             stray = self._boxes.remove_stray_temp_files()
             log_data, torn = self._wal.open()
             if reset_boxes:
                 self._reset()
                 return Recovered({}, {}, [], [], torn, 0, stray)
-            loaded = self._boxes.load()
+            loaded = self._boxes.load(load_state)
         except OSError as exc:
             raise StorageError(f"cannot recover {self.root}: {exc}") from exc
         history = _History({box: cp.seq for box, cp in loaded.valid.items()})
         history.add(iter_lines(log_data))
-        missing = history.incomplete(loaded.quarantined_boxes)
+        # Boxes without a usable checkpoint need their history from seq 1, archives included.
+        needy = set(loaded.unrebuildable)
+        missing = history.incomplete(needy)
         for archive in reversed(self._current_era_archives()):
             if not missing:
                 break  # older archives are read only for boxes that need earlier history
@@ -204,12 +229,16 @@ class JsonStore:
                 history.add(iter_lines(self._fs.read_bytes(archive)))
             except OSError as exc:
                 raise StorageError(f"cannot read {archive}: {exc}") from exc
-            missing = history.incomplete(loaded.quarantined_boxes)
+            missing = history.incomplete(needy)
         events, holes = history.runs()
+        highest = _highest(loaded, events, holes)
         unrecoverable = sorted(holes | missing)
         if unrecoverable:
-            log.error("boxes with incomplete history (cannot rebuild exactly): %s", unrecoverable)
-        return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray)
+            log.warning("boxes whose history after the checkpoint has a hole: %s (replay decides whether a later "
+                        "restore still rebuilds them)", unrecoverable)
+        unusable = {box: mark.reason for box, (_, mark) in loaded.unrebuildable.items()}
+        return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
+                         unusable, highest)
 
     def _reset(self) -> None:
         """Set the log and the checkpoints aside under one new number: it also marks where the
@@ -232,9 +261,51 @@ class JsonStore:
         return max(used, default=0) + 1
 
     def _current_era_archives(self) -> list[Path]:
-        """Archives written after the last reset, oldest first."""
-        since = max(self._reset_numbers(), default=0)
-        return [path for n, path in self._wal.archives() if n > since]
+        return era_archives(self.root, self._fs)
+
+
+def era_archives(root: Path, fs: FileSystem) -> list[Path]:
+    """Archives written after the last reset, oldest first: the only history a start replays."""
+    since = max((int(m.group(1)) for name in fs.list_dirs(root / "boxes") if (m := RESET_DIR_RE.match(name))),
+                default=0)
+    return [path for n, path in list_archives(root, fs) if n > since]
+
+
+def read_box_events_offline(root: Path, box_id: int, fs: FileSystem | None = None) -> list[dict[str, Any]]:
+    """`JsonStore.box_events` without the directory's lock (beside a running server, or on a
+    stopped one): a batch still being written is never read, and a rotation that falls between
+    listing the files and opening them is retried."""
+    fs = fs or FileSystem()
+    for _ in range(OPEN_ATTEMPTS):
+        archives = era_archives(root, fs)
+        sources = open_sources(fs, root / LOG_NAME, None, archives)
+        if era_archives(root, fs) == archives:
+            return read_box_events(fs, sources, box_id)
+        close_all(fs, sources)
+    raise StorageError(f"the log in {root} kept rotating while it was read; try again")
+
+
+def _highest(loaded: LoadedCheckpoints, events: dict[int, list[dict[str, Any]]],
+             holes: set[int]) -> dict[int, tuple[int, int]]:
+    """Per box, the highest (seq, boxVersion) named by its checkpoint (used or set aside) or its
+    events after it. Versions only grow along a sound history, so only a broken one is searched."""
+    highest: dict[int, tuple[int, int]] = {}
+
+    def note(box: int, seq: int, version: object) -> None:
+        seen_seq, seen_version = highest.get(box, (0, 0))
+        highest[box] = (max(seq, seen_seq), max(version if is_int(version) else 0, seen_version))  # type: ignore[type-var]
+
+    for box, checkpoint in loaded.valid.items():
+        note(box, checkpoint.seq, checkpoint.state.get("boxVersion"))
+    for box, (seq, mark) in loaded.unrebuildable.items():
+        note(box, seq, mark.box_version)
+    for box, run in events.items():
+        if box in holes or box in loaded.unrebuildable:
+            for event in run:
+                note(box, event["seq"], event.get("boxVersion"))
+        else:
+            note(box, run[-1]["seq"], run[-1].get("boxVersion"))
+    return highest
 
 
 class _History:
@@ -264,16 +335,15 @@ class _History:
         return {box for box in boxes if self._after.get(box, 0) + 1 not in self._by_box.get(box, {})}
 
     def runs(self) -> tuple[dict[int, list[dict[str, Any]]], set[int]]:
-        """The contiguous run per box, and the boxes whose events stop at a hole."""
+        """The events per box in seq order, and the boxes whose events do not run without a hole
+        from the first needed seq. Events past a hole are kept: a later self-contained event
+        (a restore) may still rebuild the box."""
         runs: dict[int, list[dict[str, Any]]] = {}
         holes: set[int] = set()
         for box, by_seq in self._by_box.items():
-            seq, run = self._after.get(box, 0) + 1, []
-            while seq in by_seq:
-                run.append(by_seq[seq])
-                seq += 1
-            if len(run) < len(by_seq):
+            seqs = sorted(by_seq)
+            first = self._after.get(box, 0) + 1
+            if seqs[0] != first or seqs[-1] - first + 1 != len(seqs):
                 holes.add(box)
-            if run:
-                runs[box] = run
+            runs[box] = [by_seq[seq] for seq in seqs]
         return runs, holes

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from persistence.audit_log import read_latest
-from persistence.checkpoints import StateCheck
+from persistence.checkpoints import SavedState, StateLoader, Unrebuildable
 from persistence.fs import FileSystem
 from persistence.io_thread import IoThread
 from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
 
-__all__ = ["Storage", "JsonStorage", "Recovered", "StorageError"]
+__all__ = ["Storage", "JsonStorage", "Recovered", "SavedState", "StateLoader", "StorageError", "Unrebuildable"]
 
 T = TypeVar("T")
 
@@ -23,14 +23,27 @@ T = TypeVar("T")
 class Storage(Protocol):
     mode: str
 
-    async def open(self, reset_boxes: bool) -> Recovered: ...
+    async def open(self, reset_boxes: bool, load_state: StateLoader | None = None) -> Recovered:
+        """Lock the storage and return what to replay. A checkpoint whose state `load_state`
+        refuses is set aside like a corrupt one, and the box is rebuilt from its events."""
+        ...
+
     async def append(self, lines: Sequence[bytes]) -> None: ...
-    async def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None: ...
+    async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
+        """(box, seq, state) as the box's checkpoint; an Unrebuildable instead of a state keeps a box
+        its history cannot rebuild known to later starts."""
+        ...
+
     async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool: ...
     async def read_document(self, name: str) -> Any | None: ...
     async def freeze(self, staging: Path) -> FrozenPoint: ...
     async def write_document(self, name: str, value: Any) -> None: ...
     async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]: ...
+
+    async def read_box_events(self, box_id: int) -> list[dict[str, Any]]:
+        """Every committed event of one box since the last reset, ascending by seq (history, rollback)."""
+        ...
+
     def describe(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
@@ -40,23 +53,22 @@ class JsonStorage:
 
     mode = "json"
 
-    def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None,
-                 check_state: StateCheck | None = None) -> None:
+    def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None) -> None:
         self.root = root
-        self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes, check_state=check_state)
+        self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes)
         self._wal_thread = IoThread("belay-wal")
         self._io_thread = IoThread("belay-io")
 
     async def _on(self, thread: IoThread, fn: Callable[..., T], *args: Any) -> T:
         return await thread.run(fn, *args)
 
-    async def open(self, reset_boxes: bool) -> Recovered:
-        return await self._on(self._wal_thread, self._store.open, reset_boxes)
+    async def open(self, reset_boxes: bool, load_state: StateLoader | None = None) -> Recovered:
+        return await self._on(self._wal_thread, self._store.open, reset_boxes, load_state)
 
     async def append(self, lines: Sequence[bytes]) -> None:
         await self._on(self._wal_thread, self._store.append, lines)
 
-    async def write_checkpoints(self, items: Sequence[tuple[int, int, dict[str, Any]]]) -> None:
+    async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         await self._on(self._io_thread, self._store.write_checkpoints, items)
 
     async def freeze(self, staging: Path) -> FrozenPoint:
@@ -84,6 +96,9 @@ class JsonStorage:
                                include_payload=include_payload)
 
         return await self._on(self._io_thread, read)
+
+    async def read_box_events(self, box_id: int) -> list[dict[str, Any]]:
+        return await self._on(self._io_thread, self._store.box_events, box_id)
 
     def describe(self) -> dict[str, Any]:
         try:

@@ -88,12 +88,7 @@ class WriteAheadLog:
 
     def archives(self) -> list[tuple[int, Path]]:
         """(number, path) of every rotated log, oldest first."""
-        found = []
-        for name in self._fs.list_files(self.root):
-            match = ARCHIVE_RE.match(name)
-            if match:
-                found.append((int(match.group(1)), self.root / name))
-        return sorted(found)
+        return list_archives(self.root, self._fs)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -140,6 +135,16 @@ class WriteAheadLog:
             self._fs.close(fd)
         except OSError as exc:  # its data was fdatasync'ed already
             log.warning("closing the rotated log failed: %s", exc)
+
+
+def list_archives(root: Path, fs: FileSystem) -> list[tuple[int, Path]]:
+    """(number, path) of every rotated log in `root`, oldest first."""
+    found = []
+    for name in fs.list_files(root):
+        match = ARCHIVE_RE.match(name)
+        if match:
+            found.append((int(match.group(1)), root / name))
+    return sorted(found)
 
 
 def committed_length(data: bytes) -> int:

@@ -12,7 +12,8 @@ from actors.backups import BackupActor
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
-from actors.recovery import checkpoint_problem, restore_boxes
+from actors.recovery import Recovery, lagging_checkpoints, restore_boxes
+from actors.replay import load_state
 from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
@@ -22,6 +23,7 @@ from transport import (
     auth_routes,
     backup_api,
     health,
+    history_api,
     http_api,
     public_api,
     results_api,
@@ -88,12 +90,11 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[ORIGIN_POLICY] = policy
     app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[SOCKET_SESSIONS] = SocketSessions()
-    app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs,
-                               check_state=checkpoint_problem)
+    app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
     for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api,
-                   users_api):
+                   history_api, users_api):
         app.add_routes(module.routes)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload_api.close_pool)
@@ -107,7 +108,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
 def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config, storage, hub = app[CONFIG], app[STORAGE], app[HUB]
-        recovered = await storage.open(config.reset_boxes_on_start)
+        recovered = await storage.open(config.reset_boxes_on_start, load_state)
         system = ActorSystem()
         await system.start()
         hashing = Hashing()
@@ -126,11 +127,14 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
                                        on_change=lambda: registry.republish_all())
             system.spawn(officials)
             registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
-            restored = restore_boxes(recovered)
-            registry.adopt(restored)
+            recovery = restore_boxes(recovered)
+            registry.adopt(recovery)
+            persister.remember(lagging_checkpoints(recovered, recovery))
+            if recovery.unavailable:  # the mark must be on disk before anything else can happen
+                await persister.flush()
             system.spawn_service(hub.ping_loop(), "ws-ping")
             backup_actor = system.spawn(BackupActor(persister, config.storage_dir, config.backup_dir,
-                                                    config.backup_retention_files))
+                                                    config.backup_retention_files, clock))
             if config.backup_interval_min > 0:
                 system.spawn_service(backup_actor.periodic(config.backup_interval_min), "periodic-backups")
         except BaseException:
@@ -143,7 +147,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         app[ACCOUNTS], app[HASHING], app[BACKUPS] = accounts, hashing, backup_actor  # type: ignore[assignment]
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
-                 config.storage_dir.resolve(), len(restored), _recovery_notes(recovered))
+                 config.storage_dir.resolve(), len(recovery.restored), _recovery_notes(recovered, recovery))
         try:
             yield
         finally:
@@ -174,7 +178,7 @@ def _sync(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     return run
 
 
-def _recovery_notes(recovered: Recovered) -> str:
+def _recovery_notes(recovered: Recovered, recovery: Recovery) -> str:
     notes = []
     if recovered.torn_bytes:
         notes.append(f"cut a torn log tail of {recovered.torn_bytes} bytes")
@@ -182,8 +186,9 @@ def _recovery_notes(recovered: Recovered) -> str:
         notes.append(f"skipped {recovered.bad_lines} unreadable log line(s)")
     if recovered.quarantined:
         notes.append(f"quarantined {', '.join(recovered.quarantined)}")
-    if recovered.unrecoverable:
-        notes.append(f"could not rebuild box(es) {recovered.unrecoverable}")
+    if recovery.unavailable:
+        notes.append(f"box(es) {[box.box_id for box in recovery.unavailable]} cannot be rebuilt and answer "
+                     f"503 box_unavailable until an admin brings them back")
     return "; " + "; ".join(notes) if notes else ""
 
 

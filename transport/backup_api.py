@@ -12,11 +12,11 @@ import orjson
 from aiohttp import web
 
 from actors.backups import BackupNow
+from actors.box_actor import RESTORE_ABORTED
 from actors.messages import RestoreBox
-from actors.recovery import checkpoint_problem, restore_boxes
-from actors.rules.backups import backup_snapshot, state_from_backup
+from actors.recovery import NotRebuildable, rebuild_backup
+from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup
 from persistence.backup import BackupInvalid, backups, extract, read_zip
-from persistence.json_store import JsonStore
 from persistence.storage import StorageError
 from transport.auth import Need, authorize, origin_of
 from transport.errors import BODY_TOO_LARGE, MALFORMED_JSON, ClientError
@@ -32,10 +32,6 @@ MAX_RESTORE_UNPACKED = 512 << 20
 _TRUTHY = {"1", "true", "yes", "on", "y"}
 
 
-def _now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
-
-
 @routes.get("/api/admin/backup/box/{box_id}")
 async def backup_box(request: web.Request) -> web.Response:
     box_id = parse_box_id(request.match_info["box_id"])
@@ -43,13 +39,14 @@ async def backup_box(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     if box_id not in registry:
         raise ClientError(404, "box_not_found")
-    return _json({"status": "ok", "snapshot": backup_snapshot(registry.state(box_id), box_id, _now_ms())})
+    return _json({"status": "ok", "snapshot": backup_snapshot(registry.state(box_id), box_id, registry.now_ms())})
 
 
 @routes.get("/api/admin/backup/full")
 async def backup_full(request: web.Request) -> web.Response:
     authorize(request, Need.ADMIN)
-    registry, now_ms = request.app[REGISTRY], _now_ms()
+    registry = request.app[REGISTRY]
+    now_ms = registry.now_ms()
     return _json({"status": "ok",
                   "snapshots": [backup_snapshot(registry.state(b), b, now_ms) for b in registry.box_ids()]})
 
@@ -92,6 +89,7 @@ async def ops_status(request: web.Request) -> web.Response:
         "counts": {"competitions": 0, "boxes": report["boxes"], "events": None,
                    "lastEventAt": report["last_durable_write"]},
         "storage": report,
+        "unavailableBoxes": {str(box): reason for box, reason in app[REGISTRY].unavailable_boxes().items()},
         "backup": {
             "dir": str(app[BACKUPS].backup_dir.resolve()),
             "lastFile": status.last_file,
@@ -112,8 +110,8 @@ async def backup_drill(request: web.Request) -> web.Response:
     """Verify that the newest backup would restore: every checksum, every box state."""
     authorize(request, Need.ADMIN)
     newest = _newest(request)
-    states = await _states_from_zip_file(newest)
-    return _json({"status": "ok", "backupFile": newest.name, "snapshots": len(states), "restored": 0})
+    saved = await _states_from_zip_file(newest)
+    return _json({"status": "ok", "backupFile": newest.name, "snapshots": len(saved), "restored": 0})
 
 
 @routes.post("/api/admin/restore")
@@ -125,26 +123,28 @@ async def restore(request: web.Request) -> web.Response:
         body = orjson_object(await _read_limited(request, MAX_RESTORE_JSON))
         wanted = _box_ids_from(body.get("box_ids")) if body.get("box_ids") is not None else wanted
         force = force or body.get("force") is True
-        states, source = _states_from_snapshots(body.get("snapshots")), "snapshots"
+        saved, source = _states_from_snapshots(body.get("snapshots")), "snapshots"
     else:
-        states, source = await _states_from_upload(request), "backup zip"
+        saved, source = await _states_from_upload(request), "backup zip"
     if wanted is not None:
-        states = {box: state for box, state in states.items() if box in wanted}
-    if not states:
+        saved = {box: entry for box, entry in saved.items() if box in wanted}
+    if not saved:
         raise ClientError(400, "nothing to restore")
     registry = request.app[REGISTRY]
+    unavailable = registry.unavailable_boxes()  # nothing to lose there: restoring brings them back
     conflicts = [{"boxId": box, "liveVersion": registry.state(box)["boxVersion"], "backupVersion": state["boxVersion"]}
-                 for box, state in sorted(states.items())
-                 if box in registry and registry.state(box)["boxVersion"] > state["boxVersion"]]
+                 for box, (state, _) in sorted(saved.items())
+                 if box in registry and box not in unavailable and registry.state(box)["boxVersion"] > state["boxVersion"]]
     if conflicts and not force:
         return _json({"detail": "restore_conflict", "conflicts": conflicts}, status=409)
     origin = origin_of(request, principal)
-    restored: list[dict[str, Any]] = []
-    for box, state in sorted(states.items()):
-        reply = await registry.restore(box, RestoreBox(state, source, origin))
-        if reply.status != 200:
-            return _json({**reply.body, "restored": restored}, status=reply.status)
-        restored.append(reply.body)
+    replies = await registry.restore_all({box: RestoreBox(state, source, origin, as_of_ms)
+                                          for box, (state, as_of_ms) in sorted(saved.items())})
+    failed = [(box, reply) for box, reply in replies.items() if reply.status != 200]
+    if failed:  # all or nothing: the boxes' events shared one write, so none was restored
+        box, reply = next(((b, r) for b, r in failed if r.body.get("detail") != RESTORE_ABORTED), failed[0])
+        return _json({**reply.body, "boxId": box, "restored": []}, status=reply.status)
+    restored = [reply.body for reply in replies.values()]
     return _json({"status": "ok", "restored": [r["boxId"] for r in restored], "boxes": restored})
 
 
@@ -203,23 +203,26 @@ def _box_ids_from(value: object) -> set[int]:
     return set(value)
 
 
-def _states_from_snapshots(snapshots: object) -> dict[int, dict[str, Any]]:
+Saved = dict[int, tuple[dict[str, Any], int | None]]  # box -> (state, when the backup read its clock)
+
+
+def _states_from_snapshots(snapshots: object) -> Saved:
     """All or nothing: one bad snapshot refuses the whole restore."""
     if not isinstance(snapshots, list) or not snapshots:
         raise ClientError(400, "snapshots must be a non-empty list")
-    states: dict[int, dict[str, Any]] = {}
+    saved: Saved = {}
     for index, snapshot in enumerate(snapshots):
         try:
             box_id, state = state_from_backup(snapshot)
         except ValueError as exc:
             raise ClientError(400, f"snapshot {index}: {exc}") from None
-        if box_id in states:
+        if box_id in saved:
             raise ClientError(400, f"snapshot {index}: box {box_id} appears twice")
-        states[box_id] = state
-    return states
+        saved[box_id] = (state, snapshot_time_ms(snapshot, state))
+    return saved
 
 
-async def _states_from_upload(request: web.Request) -> dict[int, dict[str, Any]]:
+async def _states_from_upload(request: web.Request) -> Saved:
     """A backup zip, raw or as the `file` field of a form, spooled to disk, then verified."""
     with tempfile.TemporaryDirectory(prefix="belay-restore-") as tmp:
         upload = Path(tmp) / "upload.zip"
@@ -246,35 +249,21 @@ async def _spool(read: Any, target: Path) -> None:
             out.write(chunk)
 
 
-async def _states_from_zip_file(path: Path) -> dict[int, dict[str, Any]]:
+async def _states_from_zip_file(path: Path) -> Saved:
     try:
         return await asyncio.to_thread(_recover_zip, path)
-    except BackupInvalid as exc:
-        raise ClientError(400, f"invalid backup: {exc}") from None
-    except StorageError as exc:
+    except (BackupInvalid, NotRebuildable, StorageError) as exc:
         raise ClientError(400, f"invalid backup: {exc}") from None
 
 
-def _recover_zip(path: Path) -> dict[int, dict[str, Any]]:
-    """Verify the zip, unpack it into a scratch directory and recover it exactly as a start-up would."""
+def _recover_zip(path: Path) -> Saved:
+    """Verify the zip, unpack it into a scratch directory and rebuild every box as a start would:
+    the same check as `run.py restore`, so a zip either restores whole or not at all."""
     contents = read_zip(path, max_unpacked=MAX_RESTORE_UNPACKED)
     scratch = Path(tempfile.mkdtemp(prefix="belay-restore-"))
     try:
         extract(contents, scratch)
-        store = JsonStore(scratch, check_state=checkpoint_problem)
-        try:
-            recovered = store.open()
-        finally:
-            store.close()
-        boxes = restore_boxes(recovered)
-        states = {}
-        for box in boxes:
-            try:
-                states[box.box_id] = state_from_backup({"boxId": box.box_id, "state": box.state})[1]
-            except ValueError as exc:
-                raise BackupInvalid(f"box {box.box_id}: {exc}") from None
-        if recovered.unrecoverable:
-            raise BackupInvalid(f"boxes {recovered.unrecoverable} cannot be rebuilt from the backup")
-        return states
+        boxes = rebuild_backup(scratch, contents.manifest.get("createdAt"))
+        return {box.box_id: (box.state, box.as_of_ms) for box in boxes}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -19,7 +19,7 @@ from persistence.errors import StorageError, StorageLocked
 from transport.config import ConfigError, load_config
 from transport.request_numbers import whole_number
 
-COMMANDS = ("check", "backup", "restore", "audit", "users")
+COMMANDS = ("check", "backup", "restore", "audit", "history", "rollback", "users")
 OK, FAILED, USAGE = 0, 1, 2
 AUDIT_DEFAULT_TAIL = 20
 AUDIT_MAX_TAIL = 2000
@@ -30,6 +30,8 @@ organiser commands (each has its own --help):
   backup   write a backup zip of a stopped server's storage directory
   restore  unpack a backup zip into a new, empty storage directory
   audit    show the newest events of the audit log (read-only)
+  history  list a box's versions since the last reset (read-only)
+  rollback put a box back to one of its versions (server stopped)
   users    list, add, disable, enable or remove accounts, or set a password (users.json)
 """
 
@@ -147,6 +149,25 @@ def _tail(text: str) -> int:
     return value
 
 
+def _bounded(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: digits only (never int() of a huge string), from lo to hi."""
+    def parse(text: str) -> int:
+        value = whole_number(text, lo, hi)
+        if value is None:
+            raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number from {lo} to {hi}")
+        return value
+    return parse
+
+
+def _actions(text: str) -> frozenset[str]:
+    from actors.history import ACTIONS
+
+    names = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if not names or not names <= ACTIONS:
+        raise argparse.ArgumentTypeError("one or more (comma-separated) of " + ", ".join(sorted(ACTIONS)))
+    return names
+
+
 def _box_id(text: str) -> int:
     value = whole_number(text, 0, 9999)
     if value is None:
@@ -195,6 +216,34 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     audit.add_argument("--payload", action="store_true", help="include each event's payload")
 
+    from actors.history import DEFAULT_LIMIT, MAX_LIMIT
+    from actors.rules.commands import MAX_BOX_VERSION
+
+    history = commands.add_parser(
+        "history", help="list a box's versions since the last reset",
+        description="A box's versions since the last reset (RESET_BOXES_ON_START), newest first, rebuilt from the "
+                    "audit log: version, time, action, who, and the category, route and number of scores it left. "
+                    "Read-only; safe while the server runs. The same as GET /api/admin/boxes/ID/history.")
+    _add_storage_dir(history)
+    history.add_argument("--box", type=_box_id, required=True, metavar="ID", help="the box")
+    history.add_argument("--limit", type=_bounded(1, MAX_LIMIT), default=DEFAULT_LIMIT, metavar="N",
+                         help=f"how many versions (1..{MAX_LIMIT}, default {DEFAULT_LIMIT})")
+    history.add_argument("--before", type=_bounded(0, MAX_BOX_VERSION), default=None, metavar="V",
+                         help="only versions below V (the next page)")
+    history.add_argument("--action", type=_actions, default=None, metavar="A",
+                         help="only versions made by these actions, e.g. SUBMIT_SCORE or INIT_ROUTE,RESTORE")
+    history.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+
+    rollback = commands.add_parser(
+        "rollback", help="put a box back to one of its versions",
+        description="Put a box back to the state it had at one version (see `history`), with the server "
+                    "stopped: written to the audit log as RESTORE with a new session and a version above the "
+                    "current one, exactly as POST /api/admin/boxes/ID/rollback does with the server running.")
+    _add_storage_dir(rollback)
+    rollback.add_argument("--box", type=_box_id, required=True, metavar="ID", help="the box")
+    rollback.add_argument("--to", type=_bounded(0, MAX_BOX_VERSION), required=True, metavar="N",
+                          help="the version to put back")
+
     users = commands.add_parser(
         "users", help="list or change accounts",
         description="Accounts in users.json. add and passwd need the server stopped; disable, enable and "
@@ -241,6 +290,9 @@ def _run(args: argparse.Namespace) -> int:
         return run_backup(args) if args.command == "backup" else run_restore(args)
     if args.command == "audit":
         return run_audit(args)
+    if args.command in ("history", "rollback"):
+        from transport.cli_history import run_history, run_rollback
+        return run_history(args) if args.command == "history" else run_rollback(args)
     from transport.cli_users import run_users
     return run_users(args)
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from actors.backups import STAGING_DIR
-from actors.recovery import restore_boxes
+from actors.recovery import BackupBox, NotRebuildable, open_store, rebuild_backup, restore_boxes
 from persistence.backup import BackupContents, BackupInvalid, build_zip, extract, read_zip, remove_staging
 from persistence.errors import StorageError, StorageLocked
 from persistence.json_store import JsonStore
@@ -22,15 +22,15 @@ def run_backup(args: argparse.Namespace) -> int:
     backup_dir: Path = args.resolved_backup_dir
     store = JsonStore(root)
     try:
-        recovered = store.open()
+        recovered = open_store(store)
     except StorageLocked:
         raise locked_error(root, "an offline backup needs it stopped; while it runs, take the backup through it "
                                  "instead: the control panel, or POST /api/admin/ops/backup/now") from None
     progress = Progress("backup")
     try:
-        if recovered.unrecoverable:
-            print(f"warning: box(es) {', '.join(map(str, recovered.unrecoverable))} have a hole in their history; "
-                  f"the backup holds the files as they are")
+        for lost in restore_boxes(recovered).unavailable:
+            print(f"warning: box {lost.box_id} cannot be rebuilt ({lost.reason}); the backup holds the files as "
+                  f"they are, and restoring it is refused until the box is brought back (see the README)")
         point = store.freeze(root / STAGING_DIR / uuid.uuid4().hex)
         try:
             path = build_zip(point, backup_dir, datetime.now(timezone.utc), progress)
@@ -66,7 +66,7 @@ def run_restore(args: argparse.Namespace) -> int:
     scratch.chmod(0o777 & ~umask)  # as a plain mkdir would make it, not mkdtemp's 0700
     try:
         _unpack(contents, scratch)
-        boxes = _prove_it_starts(scratch)
+        boxes = _prove_it_starts(scratch, contents.manifest.get("createdAt"))
         _require_empty(target)  # still: nobody filled it meanwhile
         _move_into_place(scratch, target)
     finally:
@@ -100,22 +100,15 @@ def _unpack(contents: BackupContents, scratch: Path) -> None:
         progress.finish()
 
 
-def _prove_it_starts(scratch: Path) -> list:
-    store = JsonStore(scratch)
+def _prove_it_starts(scratch: Path, created_at: object) -> list[BackupBox]:
+    """The same check as a restore through the server (POST /api/admin/restore): every box is
+    rebuilt exactly and restorable, or nothing is restored."""
     try:
-        recovered = store.open()
+        return rebuild_backup(scratch, created_at)
     except StorageError as exc:
         raise CliError(f"the backup unpacks but cannot be opened: {exc}. Nothing was changed.") from None
-    try:
-        boxes = restore_boxes(recovered)
-    finally:
-        store.close()
-    wanted = set(recovered.checkpoints) | set(recovered.events)
-    missing = sorted((wanted - {box.box_id for box in boxes}) | set(recovered.unrecoverable))
-    if missing or recovered.quarantined:
-        raise CliError(f"box(es) {', '.join(map(str, missing)) or '?'} cannot be rebuilt from this backup; "
-                       f"nothing was changed")
-    return boxes
+    except NotRebuildable as exc:
+        raise CliError(f"this backup cannot be restored: {exc}. Nothing was changed.") from None
 
 
 def _move_into_place(scratch: Path, target: Path) -> None:

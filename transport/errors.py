@@ -6,6 +6,9 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from actors.box_actor import BOX_UNAVAILABLE
+from actors.registry import BoxUnavailable
+
 log = logging.getLogger("belay.http")
 
 MALFORMED_JSON = "malformed JSON body"
@@ -65,6 +68,8 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
     """The JSON answer for a failed handler; an HTTPException below 400 (a redirect) is re-raised."""
     if isinstance(exc, ClientError):
         return json_error(exc.status_code, exc.detail)
+    if isinstance(exc, BoxUnavailable):  # never 401/403: the UI would log out
+        return json_error(503, BOX_UNAVAILABLE)
     if isinstance(exc, web.HTTPException):
         if exc.status_code < 400:
             raise exc

@@ -32,6 +32,7 @@ def storage_report(app: web.Application) -> dict[str, Any]:
         "audit_archives": described["archives"],
         "last_durable_write": _iso(status.last_durable_write),
         "degraded": status.degraded,
+        "unavailable_boxes": list(app[REGISTRY].unavailable_boxes()),  # their history cannot rebuild them
         "committed_events": status.events,
         "commit_batches": status.batches,  # fdatasyncs of the log: events / batches = group-commit size
         "last_error": status.last_error,
@@ -50,7 +51,7 @@ def _report_for(request: web.Request) -> dict[str, Any]:
 
 
 def _status_word(app: web.Application) -> str:
-    return "degraded" if app[PERSISTER].status.degraded else "ok"
+    return "degraded" if app[PERSISTER].status.degraded or app[REGISTRY].unavailable_boxes() else "ok"
 
 
 @routes.get("/health")
@@ -69,6 +70,7 @@ async def status_summary(request: web.Request) -> web.Response:
         "events": request.app[PERSISTER].status.events,
         "last_event_at": report["last_durable_write"],
         "storage": report["mode"],
+        "unavailable_boxes": report["unavailable_boxes"],
     })
 
 
@@ -88,7 +90,9 @@ async def api_health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     if request.app[PERSISTER].status.degraded:
         return web.json_response({"status": "not_ready", "error": "storage_unavailable"}, status=503)
-    return web.json_response({"status": "ready", "boxes_count": len(request.app[REGISTRY].box_ids())})
+    # Ready: every other box takes commands. Boxes whose history cannot rebuild them are named.
+    return web.json_response({"status": "ready", "boxes_count": len(request.app[REGISTRY].box_ids()),
+                              "unavailable_boxes": list(request.app[REGISTRY].unavailable_boxes())})
 
 
 @routes.get("/api/health/live")

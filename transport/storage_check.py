@@ -14,14 +14,24 @@ from typing import Any
 
 import orjson
 
-from actors.events import RESTORE, replay_inputs
-from actors.recovery import checkpoint_problem, restore_boxes
-from actors.rules import CommandError, apply_command, default_state, parse_command, state_from_checkpoint
-from persistence.checkpoints import FORMAT, MAX_SEQ, TMP_SUFFIX, is_box_id, is_int, parse_box_id
+from actors.recovery import lagging_checkpoints, open_store, restore_boxes
+from actors.replay import ReplayError, load_state, rebuild, replay
+from persistence.checkpoints import (
+    TMP_SUFFIX,
+    Checkpoint,
+    is_box_id,
+    is_int,
+    named_point,
+    parse_box_id,
+    parse_checkpoint,
+    parse_unrebuildable,
+)
 from persistence.documents import DOCUMENT_FILES
 from persistence.errors import StorageLocked
-from persistence.json_store import RESET_DIR_RE, JsonStore
-from persistence.wal import ARCHIVE_RE, LOG_NAME, committed_length, parse_line
+from persistence.fs import FileSystem
+from persistence.json_store import JsonStore, era_archives
+from persistence.storage import Unrebuildable
+from persistence.wal import LOG_NAME, committed_length, parse_line
 from transport.cli import lock_holder, locked_error
 
 PROBLEM, WARNING, INFO = "problem", "warning", "ok"
@@ -46,10 +56,6 @@ class Report:
     @property
     def warnings(self) -> int:
         return sum(1 for level, _ in self.findings if level == WARNING)
-
-
-class _ReplayError(Exception):
-    pass
 
 
 # -- the read-only check ---------------------------------------------------------------------------
@@ -82,23 +88,19 @@ def _files(path: Path) -> list[str]:
         return []
 
 
-def _dirs(path: Path) -> list[str]:
-    try:
-        return sorted(entry.name for entry in os.scandir(path) if entry.is_dir(follow_symlinks=False))
-    except FileNotFoundError:
-        return []
-
-
 @dataclass
 class _Checkpoint:
-    seq: int
-    raw_state: dict[str, Any]
-    state: dict[str, Any]
+    """What a box file holds, judged by the same rules as a start (persistence's parse, then the
+    rules' `load_state`). `checkpoint` is None when a start would set the file aside."""
+
+    checkpoint: Checkpoint | None
+    raw_state: dict[str, Any] | None  # as stored, for the comparison with a full replay
+    named_seq: int  # the seq the file names, even an unusable one (0 if none)
 
 
-def _check_checkpoints(boxes_dir: Path, report: Report) -> dict[int, _Checkpoint | None]:
-    """Valid checkpoints by box; None for a box whose checkpoint is corrupt."""
-    found: dict[int, _Checkpoint | None] = {}
+def _check_checkpoints(boxes_dir: Path, report: Report) -> dict[int, _Checkpoint]:
+    """Every box file by box."""
+    found: dict[int, _Checkpoint] = {}
     names = [name for name in _files(boxes_dir) if name.endswith(".json")]
     for name in names:
         box_id = parse_box_id(name[: -len(".json")])
@@ -109,34 +111,27 @@ def _check_checkpoints(boxes_dir: Path, report: Report) -> dict[int, _Checkpoint
             raw = (boxes_dir / name).read_bytes()
         except OSError as exc:
             report.add(PROBLEM, f"boxes/{name} cannot be read: {exc}")
-            found[box_id] = None
+            found[box_id] = _Checkpoint(None, None, 0)
             continue
-        reason, checkpoint = _parse_checkpoint(raw, box_id)
+        stored, reason = parse_checkpoint(raw, box_id)
+        mark = parse_unrebuildable(raw, box_id) if stored is None else None
+        if mark is not None:  # written by a start for a box it could not rebuild: judged below
+            found[box_id] = _Checkpoint(None, None, mark[0])
+            continue
+        checkpoint = None
+        if stored is not None:
+            try:
+                checkpoint = Checkpoint(box_id, stored.seq, load_state(stored.state))
+            except Exception as exc:  # as a start judges it (persistence/checkpoints.py)
+                reason = f"invalid state: {exc}"
         if checkpoint is None:
-            report.add(PROBLEM, f"box {box_id}: checkpoint boxes/{name} is corrupt ({reason}); "
-                                f"`check --repair` moves it to boxes/quarantine/ and rebuilds the box from the log")
-        found[box_id] = checkpoint
-    valid = sum(1 for cp in found.values() if cp is not None)
+            report.add(PROBLEM, f"box {box_id}: checkpoint boxes/{name} is corrupt ({reason}); a start (or "
+                                f"`check --repair`) moves it to boxes/quarantine/ and rebuilds the box from the log")
+        point = named_point(raw)
+        found[box_id] = _Checkpoint(checkpoint, stored.state if stored else None, point[0] if point else 0)
+    valid = sum(1 for cp in found.values() if cp.checkpoint is not None)
     report.add(INFO, f"{valid} of {len(names)} box checkpoint(s) parse and validate")
     return found
-
-
-def _parse_checkpoint(raw: bytes, box_id: int) -> tuple[str, _Checkpoint | None]:
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return "not valid JSON", None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        return f"not a format-{FORMAT} checkpoint", None
-    if doc.get("boxId") != box_id or not is_int(doc.get("boxId")):
-        return f"it names box {doc.get('boxId')!r}", None
-    if not is_int(doc.get("seq")) or not 0 <= doc["seq"] <= MAX_SEQ or not isinstance(doc.get("state"), dict):
-        return "seq or state is missing or wrong", None
-    try:
-        state = state_from_checkpoint(doc["state"])
-    except ValueError as exc:
-        return f"invalid state: {exc}", None
-    return "", _Checkpoint(doc["seq"], doc["state"], state)
 
 
 def _check_temp_files(boxes_dir: Path, report: Report, running: bool) -> None:
@@ -165,14 +160,15 @@ def _check_documents(root: Path, report: Report) -> None:
 
 def _check_log(root: Path, report: Report, running: bool) -> dict[int, dict[int, dict[str, Any]]]:
     """Events of the current history (archives since the last reset, then the live log) by box and seq."""
+    fs = FileSystem()
     for _attempt in range(3):
-        before = _era_archives(root)
+        before = era_archives(root, fs)
         sources = [(path, path.read_bytes()) for path in before]
         try:
             log_data = (root / LOG_NAME).read_bytes()
         except FileNotFoundError:
             log_data = b""
-        if _era_archives(root) == before:  # no rotation while reading
+        if era_archives(root, fs) == before:  # no rotation while reading
             break
     findings: list[tuple[str, str]] = []
     by_box: dict[int, dict[int, dict[str, Any]]] = {}
@@ -223,76 +219,47 @@ def _check_log(root: Path, report: Report, running: bool) -> dict[int, dict[int,
     return by_box
 
 
-def _era_archives(root: Path) -> list[Path]:
-    """Archives written since the last reset, oldest first: the only ones a start replays."""
-    since = max((int(m.group(1)) for name in _dirs(root / "boxes") if (m := RESET_DIR_RE.match(name))), default=0)
-    found = sorted((int(m.group(1)), name) for name in _files(root) if (m := ARCHIVE_RE.match(name)))
-    return [root / name for number, name in found if number > since]
-
-
-def _check_boxes(checkpoints: dict[int, _Checkpoint | None], events: dict[int, dict[int, dict[str, Any]]],
+def _check_boxes(checkpoints: dict[int, _Checkpoint], events: dict[int, dict[int, dict[str, Any]]],
                  report: Report) -> None:
     box_ids = sorted(set(checkpoints) | set(events))
     report.boxes = len(box_ids)
     consistent = 0
     for box in box_ids:
-        if _check_box(box, checkpoints.get(box), box in checkpoints, events.get(box, {}), report):
+        if _check_box(box, checkpoints.get(box), events.get(box, {}), report):
             consistent += 1
     if box_ids:
         report.add(INFO, f"{consistent} of {len(box_ids)} box(es) replay consistently")
 
 
-def _check_box(box: int, checkpoint: _Checkpoint | None, had_file: bool, by_seq: dict[int, dict[str, Any]],
-               report: Report) -> bool:
+def _check_box(box: int, saved: _Checkpoint | None, by_seq: dict[int, dict[str, Any]], report: Report) -> bool:
+    """Exactly what a start does with the box (actors/replay.py `rebuild`), and, where the whole
+    history is at hand, that it gives back the checkpoint."""
+    checkpoint = saved.checkpoint if saved is not None else None
     seqs = sorted(by_seq)
-    if 1 in by_seq:
-        # The whole history is at hand: it must rebuild the checkpoint exactly.
-        run = _contiguous(seqs, 1)
-        state = default_state(str(by_seq[1].get("baseSessionId") or ""))
-        seq = 0
-        target = checkpoint.seq if checkpoint is not None else None
-        if target is not None and target > run:
-            report.add(PROBLEM, f"box {box}: checkpoint is at seq {target} but the log stops at seq {run}")
+    if checkpoint is not None and 1 in by_seq and saved is not None and saved.raw_state is not None:
+        if any(n not in by_seq for n in range(1, checkpoint.seq + 1)):
+            report.add(PROBLEM, f"box {box}: checkpoint is at seq {checkpoint.seq} but the log stops at seq "
+                                f"{_contiguous(seqs, 1)}")
             return False
         try:
-            for n in range(1, (target if target is not None else 0) + 1):
-                state = _step(state, by_seq[n])
-                seq = n
-        except _ReplayError as exc:
-            report.add(PROBLEM, f"box {box}: event seq {seq + 1} cannot be replayed ({exc})")
+            replayed = replay(None, 0, (by_seq[n] for n in range(1, checkpoint.seq + 1)))
+        except ReplayError as exc:
+            report.add(PROBLEM, f"box {box}: replaying seq 1..{checkpoint.seq} fails: {exc}")
             return False
-        if checkpoint is not None:
-            differing = _differences(state, checkpoint.raw_state)
-            if differing:
-                report.add(PROBLEM, f"box {box}: replaying seq 1..{target} does not give the checkpoint's state "
-                                    f"(differs in {', '.join(differing[:8])})")
-                return False
-            state = checkpoint.state
-    elif checkpoint is not None:
-        seq, state, run = checkpoint.seq, checkpoint.state, checkpoint.seq
-        later = [n for n in seqs if n > seq]
-        if later:
-            if seq + 1 not in by_seq:
-                report.add(PROBLEM, f"box {box}: the log lacks seq {seq + 1} (the checkpoint is at {seq}, "
-                                    f"the log resumes at {later[0]})")
-                return False
-            run = _contiguous(seqs, seq + 1)
-    else:
-        what = "its checkpoint is corrupt" if had_file else "it has no checkpoint"
-        report.add(PROBLEM, f"box {box}: {what} and the log does not hold its history from seq 1; "
-                            f"it cannot be rebuilt")
-        return False
-    # Events after the checkpoint (or all of them, without one) must replay.
+        differing = _differences(replayed.state, saved.raw_state)
+        if differing:
+            report.add(PROBLEM, f"box {box}: replaying seq 1..{checkpoint.seq} does not give the checkpoint's state "
+                                f"(differs in {', '.join(differing[:8])})")
+            return False
+    after = checkpoint.seq if checkpoint is not None else 0
+    last_seq = max([*seqs, saved.named_seq if saved is not None else 0])
     try:
-        for n in range(seq + 1, run + 1):
-            state = _step(state, by_seq[n])
-            seq = n
-    except _ReplayError as exc:
-        report.add(PROBLEM, f"box {box}: event seq {seq + 1} after the checkpoint cannot be replayed ({exc})")
-        return False
-    if any(n > run for n in seqs):
-        following = min(n for n in seqs if n > run)
-        report.add(PROBLEM, f"box {box}: the log jumps from seq {run} to seq {following}; later events are lost")
+        rebuild(checkpoint, [by_seq[n] for n in seqs if n > after], last_seq=last_seq)
+    except ReplayError as exc:
+        unusable = " (its checkpoint is unusable)" if saved is not None and checkpoint is None else ""
+        report.add(PROBLEM, f"box {box} cannot be rebuilt{unusable}: {exc}. A start keeps it unavailable "
+                            f"(503 box_unavailable) until an admin restores a backup, rolls it back "
+                            f"(run.py rollback) or starts it over")
         return False
     return True
 
@@ -303,21 +270,6 @@ def _contiguous(seqs: list[int], first: int) -> int:
     while last + 1 in present:
         last += 1
     return last
-
-
-def _step(state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    """One event through the rules, exactly as a start replays it."""
-    try:
-        if event.get("action") == RESTORE:
-            new_state = state_from_checkpoint(event["restoredState"])
-        else:
-            command = parse_command(event["cmd"])
-            new_state = apply_command(state, command, *replay_inputs(event, command)).state
-    except (CommandError, KeyError, TypeError, ValueError) as exc:
-        raise _ReplayError(f"{type(exc).__name__}: {exc}") from None
-    if new_state.get("boxVersion") != event.get("boxVersion"):
-        raise _ReplayError(f"it replays to version {new_state.get('boxVersion')}, the log says {event.get('boxVersion')}")
-    return new_state
 
 
 def _differences(replayed: dict[str, Any], saved: dict[str, Any]) -> list[str]:
@@ -332,9 +284,9 @@ def _differences(replayed: dict[str, Any], saved: dict[str, Any]) -> list[str]:
 
 def repair(root: Path) -> list[str]:
     """What a server start does, plus fresh checkpoints of every box; returns sentences of what it did."""
-    store = JsonStore(root, check_state=checkpoint_problem)
+    store = JsonStore(root)
     try:
-        recovered = store.open()
+        recovered = open_store(store)
     except StorageLocked:
         raise locked_error(root, "stop it before a repair (a plain `check` works while it runs)") from None
     done: list[str] = []
@@ -344,7 +296,7 @@ def repair(root: Path) -> list[str]:
         if recovered.stray_temp_files:
             done.append(f"removed {recovered.stray_temp_files} stray temp file(s) from boxes/")
         for path in recovered.quarantined:
-            done.append(f"moved a corrupt checkpoint to {os.path.relpath(path, root)}")
+            done.append(f"moved an unusable checkpoint to {os.path.relpath(path, root)}")
         if recovered.bad_lines:
             done.append(f"skipped {recovered.bad_lines} unparsable log line(s) (kept in the file)")
         for name in DOCUMENT_FILES:
@@ -352,17 +304,13 @@ def repair(root: Path) -> list[str]:
             existed = path.exists()
             if store.read_document(name) is None and existed and not path.exists():
                 done.append(f"{DOCUMENT_FILES[name]} did not parse; moved aside next to it")
-        boxes = restore_boxes(recovered)
-        for box in boxes:
-            store.write_checkpoint(box.box_id, box.seq, box.state)
-        done.append(f"rebuilt {len(boxes)} box(es) from checkpoint and log and wrote fresh checkpoints")
-        wanted = set(recovered.checkpoints) | set(recovered.events) | set(recovered.unrecoverable)
-        lost = sorted(wanted - {box.box_id for box in boxes})
-        if recovered.unrecoverable:
-            done.append(f"box(es) {', '.join(map(str, recovered.unrecoverable))} have a hole in their history "
-                        f"and were rebuilt only up to it")
-        if lost:
-            done.append(f"box(es) {', '.join(map(str, lost))} could not be rebuilt at all")
+        recovery = restore_boxes(recovered)
+        marks = [item for item in lagging_checkpoints(recovered, recovery) if isinstance(item[2], Unrebuildable)]
+        store.write_checkpoints([(box.box_id, box.seq, box.state) for box in recovery.restored] + marks)
+        done.append(f"rebuilt {len(recovery.restored)} box(es) from checkpoint and log and wrote fresh checkpoints")
+        for lost in recovery.unavailable:  # nothing is written for them: their history stays as it is
+            done.append(f"box {lost.box_id} cannot be rebuilt ({lost.reason}); a server keeps it unavailable "
+                        f"until an admin restores a backup, rolls it back or starts it over")
     finally:
         store.close()
     return done

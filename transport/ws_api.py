@@ -6,6 +6,7 @@ from typing import Any, Callable, Hashable
 import orjson
 from aiohttp import WSMsgType, web
 
+from actors.registry import BoxRegistry, BoxUnavailable
 from transport.auth import TOKEN_REVOKED, Need, authorize, may_view, session_stands
 from transport.errors import ClientError, drop_tracebacks
 from transport.http_api import MAX_BOX_ID, parse_box_id
@@ -36,10 +37,10 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
             return None
         if target != box_id and not may_view(principal, target):
             return None
-        return orjson.dumps(registry.snapshot(target))
+        return _snapshot_frame(registry, target)
 
-    return await _serve(request, box_channel(box_id), lambda: orjson.dumps(registry.snapshot(box_id)),
-                        snapshot_for, principal.claims)
+    return await _serve(request, box_channel(box_id), lambda: _snapshot_frame(registry, box_id), snapshot_for,
+                        principal.claims)
 
 
 @routes.get("/api/public/ws/{box_id}")
@@ -51,10 +52,19 @@ async def public_box_socket(request: web.Request) -> web.StreamResponse:
         return await _refuse(request, exc, always_4401=True)
     registry = request.app[REGISTRY]
 
-    def first() -> bytes:
-        return orjson.dumps(registry.snapshot(box_id))
+    def first() -> bytes | None:
+        return _snapshot_frame(registry, box_id)
 
     return await _serve(request, public_box_channel(box_id), first, lambda _m: first())
+
+
+def _snapshot_frame(registry: BoxRegistry, box_id: int) -> bytes | None:
+    """None for a box whose history cannot rebuild it: the socket stays open and quiet, and gets
+    the box's snapshot as soon as an admin brings it back."""
+    try:
+        return orjson.dumps(registry.snapshot(box_id))
+    except BoxUnavailable:
+        return None
 
 
 @routes.get("/api/public/ws")
@@ -81,7 +91,7 @@ def close_reason(text: str) -> bytes:
     return text.encode()[:MAX_CLOSE_REASON].decode("utf-8", "ignore").encode()
 
 
-async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes],
+async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes | None],
                  on_request_state: Callable[[dict[str, Any]], bytes | None],
                  claims: Claims | None = None) -> web.StreamResponse:
     """`claims`: the login behind the socket, which is closed (4401) once its account changes."""
@@ -100,7 +110,8 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
             await ws.close(code=CLOSE_CODE, message=TOKEN_REVOKED.encode())
             return ws
         sessions.add(subscriber, claims)
-    hub.join(channel, subscriber, text_frame(first_frame()))
+    first = first_frame()
+    hub.join(channel, subscriber, None if first is None else text_frame(first))
     try:
         async for message in ws:
             subscriber.heard()

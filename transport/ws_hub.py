@@ -68,19 +68,21 @@ class Hub:
         """Commands served since start-up (the collector waits for a quiet spell)."""
         return self._queue.commands_started
 
-    def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
-        """Send the first snapshot (built now) and add to the channel, in queue order: frames
-        published before this call are older than the snapshot and never reach the socket."""
+    def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes | None) -> None:
+        """Send the first snapshot (built now; None: nothing to show yet) and add to the channel, in
+        queue order: frames published before this call are older than the snapshot and never reach
+        the socket."""
         self._queue.step(partial(self._join_now, channel, subscriber, first_frame))
 
     def send_to(self, subscriber: Subscriber, frame: bytes, *, key: Hashable = None) -> None:
         """A frame for one socket (a REQUEST_STATE answer), in order with the broadcasts."""
         self._queue.step(partial(self._queue.deliver, (subscriber,), frame, key))
 
-    def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes) -> None:
+    def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes | None) -> None:
         if subscriber.closed:  # left before its turn came
             return
-        self._queue.deliver((subscriber,), first_frame, SNAPSHOT)
+        if first_frame is not None:
+            self._queue.deliver((subscriber,), first_frame, SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
         slot = self._joined % len(self._ping_slots)
         self._joined += 1

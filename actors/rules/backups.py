@@ -168,15 +168,16 @@ def _snapshot_name(field: str) -> str:
     return renamed.get(field, field)
 
 
-def restored_state(backup: Mapping[str, Any], live_version: int, now_ms: int, new_session_id: str) -> dict[str, Any]:
-    """What a box becomes when a backup is put back: a new session and a version above both the
-    live one and the backup's, so no open tab can apply a stale command on top; a running clock
-    comes back paused with the time it had left."""
+def restored_state(backup: Mapping[str, Any], live_version: int, as_of_ms: int, new_session_id: str) -> dict[str, Any]:
+    """What a box becomes when a saved state is put back: a new session and a version above both
+    the live one and the saved one, so no open tab can apply a stale command on top; a running
+    clock comes back paused with the time it had left at `as_of_ms`, when the state was saved
+    (not at the restore: a backup from ten minutes ago must not lose ten minutes)."""
     state = dict(backup)
     state["sessionId"] = new_session_id
     state["boxVersion"] = max(live_version, int(backup["boxVersion"])) + 1
     if state.get("timerState") == "running":
-        left = remaining_seconds(backup, now_ms)
+        left = remaining_seconds(backup, as_of_ms)
         state.update(timerState="paused", started=False, timerEndsAtMs=None, timerRemainingSec=left)
     return state
 
@@ -199,3 +200,13 @@ def _without_box_ids(entries: object) -> object:
     if not isinstance(entries, list):
         return entries
     return [{k: v for k, v in entry.items() if k != "boxId"} if isinstance(entry, dict) else entry for entry in entries]
+
+
+def snapshot_time_ms(snapshot: Mapping[str, Any], state: Mapping[str, Any]) -> int | None:
+    """When a backup snapshot read its clock: `backup_snapshot` records the running clock's
+    `remaining` at that moment, so the moment is the deadline minus it. None when unknown."""
+    remaining, ends_at = snapshot.get("remaining"), state.get("timerEndsAtMs")
+    if (state.get("timerState") != "running" or not isinstance(ends_at, int) or isinstance(remaining, bool)
+            or not isinstance(remaining, (int, float)) or not 0 <= remaining <= 10**7):
+        return None
+    return ends_at - round(remaining * 1000)

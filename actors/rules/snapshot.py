@@ -98,3 +98,9 @@ def _derived_preparing(state: Mapping[str, Any]) -> str:
         return ""
     start = names.index(state["currentClimber"]) + 1
     return next((c["nume"] for c in competitors[start:] if not c.get("marked")), "")
+
+
+def score_count(state: Mapping[str, Any]) -> int:
+    """How many scores the box holds, over every athlete and route (a number for audits and history)."""
+    return sum(1 for values in (state.get("scores") or {}).values() if isinstance(values, list)
+               for value in values if value is not None)

@@ -157,7 +157,10 @@ def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_seq_1(root: Path) ->
     moved = Path(recovered.quarantined[0])
     assert moved.parent == root / "boxes" / "quarantine"
     assert moved.read_bytes() == b'{"format":1,"boxId":4,"se'
-    assert not (root / "boxes" / "4.json").exists()
+    # In its place, a mark without a state keeps the box known until a state is written again.
+    mark = orjson.loads((root / "boxes" / "4.json").read_bytes())
+    assert mark["state"] is None and mark["unrebuildable"]["reason"] == "its checkpoint was set aside (not valid JSON)"
+    assert reopen(root).events[4] == recovered.events[4]  # and its whole history is read again
 
 
 def test_corrupt_checkpoint_without_full_history_is_unrecoverable(root: Path) -> None:
@@ -173,7 +176,11 @@ def test_corrupt_checkpoint_without_full_history_is_unrecoverable(root: Path) ->
     recovered = reopen(root)
 
     assert recovered.unrecoverable == [5]
-    assert 5 not in recovered.events  # the run from seq 1 stops at once
+    # What the log still holds is handed over (replay decides: a later restore event could rebuild it),
+    # with the highest seq and version it names, so a box that starts over never reuses one.
+    assert seqs(recovered.events[5]) == [3]
+    assert recovered.highest[5] == (3, 3)
+    assert recovered.unusable == {5: "its checkpoint was set aside (not a format-1 checkpoint)"}
     assert len(recovered.quarantined) == 1
 
 
@@ -244,7 +251,7 @@ def test_stray_temp_files_are_removed_and_counted(root: Path) -> None:
     assert recovered.quarantined == []
 
 
-def test_a_hole_after_a_valid_checkpoint_stops_the_run_and_is_reported(root: Path) -> None:
+def test_a_hole_after_a_valid_checkpoint_is_reported_and_left_to_replay(root: Path) -> None:
     store = open_store(root)
     store.append([line(1, 1)])
     store.write_checkpoint(1, 1, {})
@@ -253,5 +260,5 @@ def test_a_hole_after_a_valid_checkpoint_stops_the_run_and_is_reported(root: Pat
 
     recovered = reopen(root)
 
-    assert seqs(recovered.events[1]) == [2]
+    assert seqs(recovered.events[1]) == [2, 4]  # the hole is left to replay, which refuses it
     assert recovered.unrecoverable == [1]

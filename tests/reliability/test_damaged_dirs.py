@@ -50,15 +50,25 @@ async def test_corrupt_line_in_the_middle_is_skipped_and_reported(spawn_server, 
     log = server.log()
     assert "skipped 1 unreadable log line" in log, log[-2000:]
     async with await admin_session(server.url) as session:
-        box0, box1 = await get_state(session, server.url, 0), await get_state(session, server.url, 1)
-    # Box 1's events are all intact: fully restored. Box 0 stops before the hole (persistence says:
-    # the contiguous run after the checkpoint) and is reported as not rebuildable.
+        box1 = await get_state(session, server.url, 1)
+        async with session.get(f"{server.url}/api/state/0") as response:
+            box0 = (response.status, await response.json())
+        command = {"boxId": 0, "type": "PROGRESS_UPDATE", "delta": 1, "sessionId": "any"}
+        refused = await post(session, server.url, command)
+        async with session.get(f"{server.url}/api/health") as response:
+            health = await response.json()
+    # Box 1's events are all intact: fully restored. Box 0 cannot be rebuilt past the hole, so it is
+    # not brought back at version 2 as if seq 3 and 4 never happened (its next command would have
+    # reused seq 3): it answers 503 box_unavailable, and health names it.
     assert box1["boxVersion"] == 2 and box1["holdCount"] == 1
-    assert box0["boxVersion"] == 2 and box0["holdCount"] == 1
-    assert "could not rebuild box(es) [0]" in log
+    assert box0 == (503, {"detail": "box_unavailable"})
+    assert refused == (503, {"detail": "box_unavailable"})
+    assert health["status"] == "degraded" and health["storage"]["unavailable_boxes"] == [0]
+    assert "box(es) [0] cannot be rebuilt" in log
     assert server.terminate() == 0
     check = run_py("check", "--storage-dir", str(data))
-    record("damaged_dirs", case="corrupt_middle_line", bad_lines=1, box0_version=box0["boxVersion"],
+    assert check.returncode == 1 and b"box 0 cannot be rebuilt" in check.stdout, check.stdout[-2000:]
+    record("damaged_dirs", case="corrupt_middle_line", bad_lines=1, box0_status=box0[0],
            check_exit=check.returncode)
 
 

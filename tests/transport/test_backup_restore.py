@@ -9,8 +9,7 @@ from pathlib import Path
 import orjson
 from aiohttp.test_utils import TestClient
 
-from actors.recovery import replay
-from actors.rules import default_state
+from actors.replay import replay
 from persistence.backup import backups, read_zip
 from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
@@ -53,7 +52,7 @@ async def test_backup_while_15_boxes_take_commands_is_one_durable_point(client: 
         events = [e for e in log if e["boxId"] == box]
         # The log in the zip ends exactly where the checkpoint is: replaying it gives the same state.
         assert events[-1]["seq"] == checkpoint["seq"]
-        rebuilt = replay(box, default_state(events[0]["baseSessionId"]), 0, events)
+        rebuilt = replay(None, 0, events)
         assert rebuilt.state == checkpoint["state"]
         assert checkpoint["state"]["boxVersion"] <= (await state(client, box))["boxVersion"]
 

@@ -144,8 +144,15 @@ async def test_replay_stops_at_a_logged_event_no_server_could_have_written(tmp_p
         (config.storage_dir / "boxes" / f"{box_id}.json").unlink()
 
     async with serving(create_app(config)) as client:
-        for box_id in (6, 7):
-            assert await state(client, box_id) == {**saved[box_id], "remaining": saved[box_id]["remaining"]}
+        for box_id in (6, 7):  # not applied, and not brought back cut short either
+            response = await client.get(f"/api/state/{box_id}")
+            assert (response.status, await response.json()) == (503, {"detail": "box_unavailable"})
+        for box_id in (6, 7):  # the versions before the impossible line still roll back
+            response = await client.post(f"/api/admin/boxes/{box_id}/rollback",
+                                         json={"boxVersion": saved[box_id]["boxVersion"]})
+            assert response.status == 200, await response.text()
+            live = await state(client, box_id)
+            assert live["holdCount"] == saved[box_id]["holdCount"] and live["boxVersion"] > saved[box_id]["boxVersion"]
         for box_id in (6, 7):
             await assert_box_works(client, box_id)
 

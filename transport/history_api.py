@@ -1,0 +1,87 @@
+"""A box's versions since the last reset, and rollback to one of them (admin only).
+
+Both read the box's events from the storage and replay them with the one replay function
+(actors/replay.py), off the event loop. A rollback goes through the box's actor as an audited
+RESTORE, like a restore from a backup.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from actors.history import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, UnknownVersion, page, rollback_source, state_at, versions
+from actors.messages import RestoreBox
+from actors.replay import ReplayError
+from actors.rules.commands import MAX_BOX_VERSION
+from persistence.checkpoints import is_int
+from persistence.storage import StorageError
+from transport.auth import Need, authorize, origin_of
+from transport.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http_api import json_bytes, parse_box_id, read_json_object
+from transport.keys import REGISTRY, STORAGE
+
+routes = web.RouteTableDef()
+
+MAX_ACTIONS = len(ACTIONS)
+INVALID_VERSION = f"boxVersion must be an integer from 0 to {MAX_BOX_VERSION}"
+
+
+@routes.get("/api/admin/boxes/{box_id}/history")
+async def box_history(request: web.Request) -> web.Response:
+    box_id = parse_box_id(request.match_info["box_id"])
+    authorize(request, Need.ADMIN, box_id)
+    limit = query_number(request.query.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
+    before = query_number(request.query.get("before"), "before", 0, MAX_BOX_VERSION, None)
+    actions = parse_actions(request.query.get("action"))
+    events = await _box_events(request, box_id)
+    found, next_before = await asyncio.to_thread(
+        lambda: page(versions(events), limit=limit, before=before, actions=actions))
+    return json_bytes({"boxId": box_id, "versions": [v.to_json() for v in found], "nextBefore": next_before})
+
+
+@routes.post("/api/admin/boxes/{box_id}/rollback")
+async def rollback(request: web.Request) -> web.Response:
+    box_id = parse_box_id(request.match_info["box_id"])
+    principal = authorize(request, Need.ADMIN, box_id)
+    version = (await read_json_object(request)).get("boxVersion")
+    if not is_int(version) or not 0 <= version <= MAX_BOX_VERSION:
+        raise ClientError(400, INVALID_VERSION)
+    events = await _box_events(request, box_id)
+    try:
+        state, as_of_ms = await asyncio.to_thread(state_at, events, version)
+    except UnknownVersion:
+        raise ClientError(404, f"box {box_id} has no version {version} since the last reset") from None
+    except ReplayError as exc:
+        raise ClientError(409, f"version {version} of box {box_id} cannot be rebuilt: {exc}") from None
+    message = RestoreBox(state, rollback_source(version), origin_of(request, principal), as_of_ms)
+    reply = await request.app[REGISTRY].restore(box_id, message)
+    if reply.status != 200:
+        return json_bytes(reply.body, reply.status)
+    return json_bytes({"status": "ok", "rolledBackTo": version, **reply.body})
+
+
+def query_number(text: str | None, name: str, lo: int, hi: int, default: int | None) -> int | None:
+    """Digits only and no longer than `hi` written out, so no int() of a huge string is ever tried."""
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(hi)) or not lo <= int(text) <= hi:
+        raise ClientError(400, f"{name} must be an integer from {lo} to {hi}")
+    return int(text)
+
+
+def parse_actions(text: str | None) -> frozenset[str] | None:
+    """`action=SUBMIT_SCORE` or several, comma-separated; None = every action."""
+    if not text:
+        return None
+    names = [part.strip() for part in text.split(",", MAX_ACTIONS) if part.strip()]
+    if not names or len(names) > MAX_ACTIONS or not all(name in ACTIONS for name in names):
+        raise ClientError(400, "action must be one or more (comma-separated) of " + ", ".join(sorted(ACTIONS)))
+    return frozenset(names)
+
+
+async def _box_events(request: web.Request, box_id: int) -> list[dict]:
+    try:
+        return await request.app[STORAGE].read_box_events(box_id)
+    except StorageError:
+        raise ClientError(503, STORAGE_UNAVAILABLE) from None
