@@ -24,7 +24,14 @@ async def backup_now(client: TestClient) -> Path:
     return client.app[CONFIG].backup_dir / body["filename"]
 
 
-async def test_backup_while_15_boxes_take_commands_is_one_durable_point(client: TestClient, tmp_path: Path) -> None:
+async def test_backup_while_15_boxes_take_commands_is_one_durable_point(tmp_path: Path) -> None:
+    # Judges as fast as the server answers: on a busy machine the backup's idle-priority worker takes
+    # seconds, long enough to drain a box's score bucket, and a 429 is not what this test is about.
+    async with serving(create_app(make_config(tmp_path / "data", rate_limits=False))) as client:
+        await _backup_under_load(client)
+
+
+async def _backup_under_load(client: TestClient) -> None:
     for box in range(15):
         assert (await post(client, init_route(box)))[0] == 200
     stop = asyncio.Event()
