@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from transport.tokens import TokenService
+from actors.accounts.tokens import TokenService
 
 # Only for the throwaway servers the bench starts on temp dirs.
 BENCH_JWT_SECRET = "belay-bench-secret-not-for-real-use-0123456789"
@@ -29,7 +29,7 @@ def seed_admin(storage_dir: Path) -> None:
     path = storage_dir / "users.json"
     if path.exists():
         return
-    from transport.passwords import hash_password
+    from actors.accounts.passwords import hash_password
 
     record = {"username": "admin", "password_hash": hash_password(BENCH_ADMIN_PASSWORD), "role": "admin",
               "assigned_boxes": [], "is_active": True, "created_at": None, "updated_at": None,

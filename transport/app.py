@@ -8,13 +8,15 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from actors.accounts.hashing import Hashing
+from actors.accounts.setup import check_production, start_accounts, token_service
 from actors.backups import BackupActor
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
 from actors.recovery import Recovery, lagging_checkpoints, restore_boxes
-from actors.replay import load_state
 from actors.registry import BoxRegistry
+from actors.replay import load_state
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
@@ -31,13 +33,11 @@ from transport import (
     users_api,
     ws_api,
 )
-from transport.accounts_setup import check_production, start_accounts, token_service
 from transport.auth import TOKEN_REVOKED, session_stands
 from transport.config import Config
 from transport.cors import OriginPolicy
 from transport.errors import protocol_logger
 from transport.exports import ExportRunner
-from transport.hashing import Hashing
 from transport.keys import (
     ACCOUNTS,
     BACKUPS,

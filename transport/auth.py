@@ -15,11 +15,11 @@ from enum import Enum
 
 from aiohttp import hdrs, web
 
+from actors.accounts.tokens import Claims, TokenError
 from actors.messages import Origin
 from transport.cors import FOREIGN_ORIGIN
 from transport.errors import ClientError
 from transport.keys import ACCOUNTS, LOCAL_ADMIN, ORIGIN_POLICY, TOKENS
-from transport.tokens import Claims, TokenError
 
 COOKIE_NAME = "escalada_token"
 MAX_USER_AGENT = 512

@@ -6,15 +6,21 @@ import math
 
 from aiohttp import web
 
-from actors.accounts import ReplaceHash, RevokeSession, SetJudgePassword
-from actors.users import EPOCH, find_user, login_identity
+from actors.accounts.actor import ReplaceHash, RevokeSession, SetJudgePassword
+from actors.accounts.hashing import RETRY_AFTER_S, HashingBusy
+from actors.accounts.passwords import (
+    MAX_PASSWORD_LENGTH,
+    hash_password,
+    password_problem,
+    unmatchable_hash,
+    verify_password,
+)
+from actors.accounts.records import EPOCH, find_user, login_identity
 from persistence.storage import StorageError
 from transport.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
 from transport.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.http_api import parse_box_id, read_json_object
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
-from transport.hashing import RETRY_AFTER_S, HashingBusy
-from transport.passwords import MAX_PASSWORD_LENGTH, hash_password, password_problem, unmatchable_hash, verify_password
 from transport.users_api import account_refused
 
 log = logging.getLogger("belay.accounts")

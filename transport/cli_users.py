@@ -6,7 +6,7 @@ disable, enable and remove go through it instead (transport/local_admin.py), so 
 at once; add and passwd ask for the server to be stopped.
 
 A new password, deactivation and removal give the account a new token epoch or remove it, which
-ends every session of the account (actors/users.py).
+ends every session of the account (actors/accounts/records.py).
 """
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from pathlib import Path
 
 import orjson
 
-from actors.accounts import new_epoch
-from actors.users import (
-    MAX_BOX_ID,
+from actors.accounts.actor import new_epoch
+from actors.accounts.passwords import hash_password, password_problem
+from actors.accounts.records import (
     EPOCH,
     LAST_ADMIN,
+    MAX_BOX_ID,
     USER_NOT_FOUND,
     Users,
     canonical_username,
@@ -36,7 +37,6 @@ from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore
 from transport.cli import FAILED, OK, USAGE, CliError, lock_holder, locked_error, print_json, print_table, storage_dir
 from transport.local_admin import LocalCallFailed, call, read_server_file
-from transport.passwords import hash_password, password_problem
 from transport.request_numbers import whole_number
 
 USERS_FILE = "users.json"

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from actors.accounts import AccountsActor
+from actors.accounts.actor import AccountsActor
+from actors.accounts.hashing import Hashing
+from actors.accounts.tokens import TokenService
 from actors.backups import BackupActor
 from actors.officials import OfficialsActor
 from actors.persister import Persister
@@ -12,11 +14,9 @@ from persistence.storage import Storage
 from transport.config import Config
 from transport.cors import OriginPolicy
 from transport.exports import ExportRunner
-from transport.hashing import Hashing
 from transport.local_admin import LocalAdmin
 from transport.login_throttle import LoginThrottle
 from transport.rate_limit import RateLimiter, Unlimited
-from transport.tokens import TokenService
 from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
 from transport.ws_sessions import SocketSessions

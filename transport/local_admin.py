@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from transport.tokens import TokenService, write_private
+from actors.accounts.tokens import TokenService, write_private
 
 log = logging.getLogger("belay")
 

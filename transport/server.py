@@ -9,9 +9,9 @@ import socket
 
 from aiohttp import web
 
+from actors.accounts.setup import StartupRefused
 from persistence.json_store import StorageLocked
 from persistence.storage import StorageError
-from transport.accounts_setup import StartupRefused
 from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.config import Config

@@ -7,9 +7,9 @@ from typing import Callable
 
 from aiohttp import web
 
-from actors.accounts import RemoveUser, SetActive
+from actors.accounts.actor import RemoveUser, SetActive
+from actors.accounts.records import INVALID_BOX, USER_NOT_FOUND
 from actors.messages import Origin
-from actors.users import INVALID_BOX, USER_NOT_FOUND
 from persistence.storage import StorageError
 from transport.auth import Need, authorize, origin_of
 from transport.errors import STORAGE_UNAVAILABLE, ClientError

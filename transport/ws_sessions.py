@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from transport.tokens import Claims
+from actors.accounts.tokens import Claims
 from transport.ws_subscriber import Subscriber
 
 log = logging.getLogger("belay.ws")

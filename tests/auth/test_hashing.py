@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from transport.hashing import Hashing, HashingBusy
+from actors.accounts.hashing import Hashing, HashingBusy
 
 PHONE, ADMIN_LAPTOP, OTHER = "10.0.0.66", "10.0.0.2", "10.0.0.7"
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from transport.passwords import hash_password, password_problem, password_rule, unmatchable_hash, verify_password
+from actors.accounts.passwords import hash_password, password_problem, password_rule, unmatchable_hash, verify_password
 
 
 def ab64(raw: bytes) -> str:

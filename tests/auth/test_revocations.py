@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from actors.revocations import load_revoked, revoked_document, with_revoked
+from actors.accounts.revocations import load_revoked, revoked_document, with_revoked
 
 NOW = 1_700_000_000
 

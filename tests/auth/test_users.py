@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from actors.users import (
+from actors.accounts.records import (
     LAST_ADMIN,
     USER_NOT_FOUND,
     aliases_of,

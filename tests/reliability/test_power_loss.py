@@ -22,14 +22,14 @@ from typing import Any
 import orjson
 import pytest
 
-from actors.users import EPOCH
+from actors.accounts import setup as accounts_setup
+from actors.accounts.records import EPOCH
 from persistence import wal as wal_module
 from persistence.fs import FileSystem
 from tests.conftest import make_config, serving
 from tests.reliability.figures import record
 from tests.reliability.power_fs import PowerLossFileSystem, tree_digest
 from tests.transport.test_live_protocol import command, init_route, post, state
-from transport import accounts_setup
 from transport.app import create_app
 from transport.keys import ACCOUNTS, TOKENS
 

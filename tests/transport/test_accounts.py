@@ -13,11 +13,11 @@ import pytest
 from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import TestClient
 
+from actors.accounts.setup import StartupRefused
+from actors.accounts.tokens import TokenService
 from tests.conftest import ADMIN_PASSWORD, login, make_config, serving
-from transport.accounts_setup import StartupRefused
 from transport.app import create_app
 from transport.keys import ACCOUNTS, CONFIG
-from transport.tokens import TokenService
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from actors.accounts.tokens import TokenService
 from tests.conftest import make_config, serving
 from transport.app import create_app
 from transport.keys import ACCOUNTS, CONFIG, TOKENS
-from transport.tokens import TokenService
 
 ROLES = ("admin", "judge1", "judge2", "viewer_all", "viewer2", "spectator", "anonymous")
 

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import ClientSession, CookieJar, TCPConnector
 from aiohttp.test_utils import TestClient
 
+from actors.accounts.hashing import MAX_IN_FLIGHT, MAX_PER_CLIENT
 from tests.conftest import ADMIN_PASSWORD, login, make_config, serving
 from transport.app import create_app
-from transport.hashing import MAX_IN_FLIGHT, MAX_PER_CLIENT
 from transport.keys import HASHING
 
 JUDGE_PASSWORD = "fete-16"

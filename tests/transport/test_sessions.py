@@ -14,12 +14,12 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from actors.accounts.tokens import TokenService
 from persistence.backup import read_zip
 from tests.conftest import ADMIN_PASSWORD, make_config, serving
 from tests.transport.test_live_protocol import init_route
 from transport.app import create_app
 from transport.keys import ACCOUNTS, CONFIG, TOKENS
-from transport.tokens import TokenService
 
 JUDGE_PASSWORD = "judge-one-secret"
 

@@ -15,7 +15,7 @@ import re
 from types import MappingProxyType
 from typing import Final, Iterable, Mapping
 
-from actors.users import canonical_username
+from actors.accounts.records import canonical_username
 
 SCRYPT_LN = 14  # n = 2**14: ~16 MiB and ~50 ms per hash, bearable on a venue laptop
 SCRYPT_R = 8

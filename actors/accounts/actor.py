@@ -14,6 +14,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from actors.accounts.records import (
+    USER_NOT_FOUND,
+    SessionKey,
+    Users,
+    find_user,
+    session_keys,
+    with_active,
+    with_judge_password,
+    with_password_hash,
+    without_user,
+)
+from actors.accounts.revocations import Revoked, revoked_document, with_revoked
 from actors.events import (
     JUDGE_NAME_MOVED,
     JUDGE_PASSWORD_SET,
@@ -25,19 +37,7 @@ from actors.events import (
 )
 from actors.messages import Origin
 from actors.persister import Persister
-from actors.revocations import Revoked, revoked_document, with_revoked
 from actors.runtime import Actor
-from actors.users import (
-    USER_NOT_FOUND,
-    SessionKey,
-    Users,
-    find_user,
-    session_keys,
-    with_active,
-    with_judge_password,
-    with_password_hash,
-    without_user,
-)
 from persistence.storage import StorageError
 
 log = logging.getLogger("belay.accounts")
@@ -88,7 +88,7 @@ class RemoveUser:
 
 
 class AccountsActor(Actor):
-    # ValueError: a refused change, its code in the message (actors/users.py)
+    # ValueError: a refused change, its code in the message (actors/accounts/records.py)
     answered_errors = (StorageError, ValueError)
 
     def __init__(self, users: Mapping[str, dict[str, Any]], persister: Persister, *,

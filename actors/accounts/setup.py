@@ -5,21 +5,36 @@ import logging
 import secrets
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Protocol
 
-from actors.accounts import AccountsActor, new_epoch
+from actors.accounts.actor import AccountsActor, new_epoch
+from actors.accounts.hashing import Hashing
+from actors.accounts.passwords import hash_password, password_problem
+from actors.accounts.records import ADMIN_NAME, load_users, needs_admin, with_admin
+from actors.accounts.revocations import load_revoked
+from actors.accounts.tokens import TokenService, is_weak_secret, load_or_create_secret
 from actors.persister import Persister
-from actors.revocations import load_revoked
-from actors.users import ADMIN_NAME, load_users, needs_admin, with_admin
 from persistence.storage import Storage
-from transport.config import Config
-from transport.hashing import Hashing
-from transport.passwords import hash_password, password_problem
-from transport.tokens import TokenService, is_weak_secret, load_or_create_secret
 
 log = logging.getLogger("belay.accounts")
 
 STARTUP = "start-up"  # whom the first admin's hash is made for, in place of a client address
+
+
+class AccountSettings(Protocol):
+    """The settings read here (transport's Config has them; actors never import transport)."""
+
+    @property
+    def storage_dir(self) -> Path: ...
+    @property
+    def jwt_secret(self) -> str | None: ...
+    @property
+    def token_ttl_min(self) -> float: ...
+    @property
+    def default_admin_password(self) -> str | None: ...
+    @property
+    def production(self) -> bool: ...
 
 
 class StartupRefused(RuntimeError):
@@ -30,7 +45,7 @@ def now_iso() -> str:
     return datetime.now().astimezone(timezone.utc).isoformat()
 
 
-def check_production(config: Config) -> None:
+def check_production(config: AccountSettings) -> None:
     problem = None
     if config.default_admin_password is not None:
         problem = password_problem(config.default_admin_password, "admin", (ADMIN_NAME,))
@@ -47,12 +62,12 @@ def check_production(config: Config) -> None:
                              f"and Belay prints a generated one once")
 
 
-def token_service(config: Config) -> TokenService:
+def token_service(config: AccountSettings) -> TokenService:
     secret = load_or_create_secret(config.storage_dir, config.jwt_secret)
     return TokenService(secret, int(config.token_ttl_min * 60))
 
 
-async def start_accounts(config: Config, storage: Storage, persister: Persister, hashing: Hashing,
+async def start_accounts(config: AccountSettings, storage: Storage, persister: Persister, hashing: Hashing,
                          on_change: Callable[[], None]) -> AccountsActor:
     users = load_users(await storage.read_document("users"))
     if needs_admin(users):
