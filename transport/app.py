@@ -10,7 +10,10 @@ from aiohttp import web
 
 from actors.accounts.hashing import Hashing
 from actors.accounts.setup import check_production, start_accounts, token_service
-from actors.backups import BackupActor
+from actors.jobs.backups import BackupActor
+from actors.jobs.exports import ExportRunner
+from actors.jobs.pool import WorkerPool
+from actors.jobs.start_list import PARSE_TIMEOUT_S
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
@@ -37,7 +40,6 @@ from transport.auth import TOKEN_REVOKED, session_stands
 from transport.config import Config
 from transport.cors import OriginPolicy
 from transport.errors import protocol_logger
-from transport.exports import ExportRunner
 from transport.keys import (
     ACCOUNTS,
     BACKUPS,
@@ -62,8 +64,6 @@ from transport.local_admin import new_local_admin
 from transport.login_throttle import LoginThrottle
 from transport.middleware import request_middleware
 from transport.rate_limit import RateLimiter, Unlimited
-from transport.start_list import PARSE_TIMEOUT_S
-from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
 from transport.ws_sessions import SocketSessions
 

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from actors.backups import BackupNow
 from actors.box_actor import RESTORE_ABORTED
+from actors.jobs.backups import BackupNow
 from actors.messages import RestoreBox
 from actors.recovery import NotRebuildable, rebuild_backup
 from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup

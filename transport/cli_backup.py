@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from actors.backups import STAGING_DIR
+from actors.jobs.backups import STAGING_DIR
 from actors.recovery import BackupBox, NotRebuildable, open_store, rebuild_backup, restore_boxes
 from persistence.backup import BackupContents, BackupInvalid, build_zip, extract, read_zip, remove_staging
 from persistence.errors import StorageError, StorageLocked

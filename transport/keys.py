@@ -6,18 +6,18 @@ from aiohttp import web
 from actors.accounts.actor import AccountsActor
 from actors.accounts.hashing import Hashing
 from actors.accounts.tokens import TokenService
-from actors.backups import BackupActor
+from actors.jobs.backups import BackupActor
+from actors.jobs.exports import ExportRunner
+from actors.jobs.pool import WorkerPool
 from actors.officials import OfficialsActor
 from actors.persister import Persister
 from actors.registry import BoxRegistry
 from persistence.storage import Storage
 from transport.config import Config
 from transport.cors import OriginPolicy
-from transport.exports import ExportRunner
 from transport.local_admin import LocalAdmin
 from transport.login_throttle import LoginThrottle
 from transport.rate_limit import RateLimiter, Unlimited
-from transport.worker_pool import WorkerPool
 from transport.ws_hub import Hub
 from transport.ws_sessions import SocketSessions
 

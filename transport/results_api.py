@@ -1,33 +1,34 @@
 """Result routes: save_ranking, the podium, and a box's CSV and official ZIP exports (reference §1.5, §1.6, §1.8).
 
 Translate and authorize only: the ranking is actors.rules.results, the files are built by the export
-worker process (transport/exports.py).
+worker process (actors/jobs/exports.py).
 """
 from __future__ import annotations
 
 import math
 import time
 import unicodedata
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import orjson
 from aiohttp import web
 
+from actors.jobs import exports
+from actors.jobs.exports import (
+    MAX_RESULT_ATHLETES,
+    MAX_RESULT_ROUTES,
+    NO_RANKING_SAVED,
+    ExportError,
+    ResultsJob,
+)
 from actors.rules import CommandError, default_state, normalize_name
 from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
 from persistence.json_store import RESULTS_DIR
-from transport import exports
 from transport.auth import Need, authorize
 from transport.errors import ClientError
-from transport.exports import (
-    MAX_RESULT_ATHLETES,
-    MAX_RESULT_ROUTES,
-    NO_RANKING_SAVED,
-    ResultsJob,
-)
 from transport.http_api import parse_box_id, read_json_object
 from transport.keys import CONFIG, EXPORT_RUNNER, REGISTRY
 
@@ -43,6 +44,8 @@ MISSING_SCORES = "missing_scores"
 TOO_MANY_ATHLETES = f"too many athletes for the results (at most {MAX_RESULT_ATHLETES})"
 TOO_MANY_ROUTES = f"too many routes for the results (at most {MAX_RESULT_ROUTES})"
 
+T = TypeVar("T")
+
 routes = web.RouteTableDef()
 
 
@@ -53,7 +56,7 @@ async def save_ranking(request: web.Request) -> web.Response:
     category = check_category(body.get("categorie"))
     job = job_from_body(body, category)
     folder = request.app[CONFIG].storage_dir / RESULTS_DIR / exports.results_folder(category)
-    reply = await request.app[EXPORT_RUNNER].run(exports.save_ranking_job, job, str(folder))
+    reply = await _export(request, exports.save_ranking_job, job, str(folder))
     return web.json_response(reply, dumps=_dumps)
 
 
@@ -61,7 +64,7 @@ async def save_ranking(request: web.Request) -> web.Response:
 async def podium(request: web.Request) -> web.Response:
     category = check_category(request.match_info["category"])
     path = request.app[CONFIG].storage_dir / RESULTS_DIR / exports.results_folder(category) / "overall.xlsx"
-    top = await request.app[EXPORT_RUNNER].run(exports.podium_job, str(path))
+    top = await _export(request, exports.podium_job, str(path))
     if top is None:
         raise ClientError(404, NO_RANKING_SAVED)
     return web.json_response(top, dumps=_dumps)
@@ -84,7 +87,7 @@ async def export_box_csv(request: web.Request) -> web.Response:
     job = job_from_state(state, box_id)
     header = {"boxId": box_id, "categorie": state["categorie"], "boxVersion": state["boxVersion"],
               **{key: snapshot[key] for key in ("holdCount", "started", "timerState", "currentClimber", "remaining")}}
-    text = await request.app[EXPORT_RUNNER].run(exports.box_csv_job, job, header, _athletes(state))
+    text = await _export(request, exports.box_csv_job, job, header, _athletes(state))
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f"attachment; filename=box_{box_id}_export.csv"})
 
@@ -107,7 +110,7 @@ async def export_official_zip(request: web.Request) -> web.Response:
         "clubs": dict(job.given.clubs),
         "exportedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", now),
     }
-    data = await request.app[EXPORT_RUNNER].run(exports.official_zip_job, job, folder, metadata)
+    data = await _export(request, exports.official_zip_job, job, folder, metadata)
     filename = f"official_{folder}_box{box_id}_{time.strftime('%Y%m%dT%H%M%SZ', now)}.zip"
     return web.Response(body=data, content_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -116,6 +119,14 @@ async def export_official_zip(request: web.Request) -> web.Response:
 async def close_runner(app: web.Application) -> None:
     """on_cleanup: stop the export worker process."""
     await app[EXPORT_RUNNER].close()
+
+
+async def _export(request: web.Request, job: Callable[..., T], *args: Any) -> T:
+    """The job in the export worker; a job that fails answers its status with {"detail"}."""
+    try:
+        return await request.app[EXPORT_RUNNER].run(job, *args)
+    except ExportError as exc:
+        raise ClientError(exc.status, exc.detail) from None
 
 
 # -- inputs ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from actors.worker_process import BACKGROUND_NICE, background_executor
+from actors.jobs.process import BACKGROUND_NICE, background_executor
 
 
 def priority() -> tuple[int, int]:

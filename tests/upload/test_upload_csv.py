@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from actors.jobs.start_list import SheetError, read_start_list
 from tests.upload.helpers import CSV_TYPE, NOT_A_START_LIST, XLSX_TYPE, form, upload, workbook_bytes
-from transport.start_list import SheetError, read_start_list
 
 ROMANIAN = ["Ștefan Țurcanu", "Ioana Mărgărit", "Andreea Râșnoveanu", "Îngrid Știrbu"]
 

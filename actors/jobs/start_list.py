@@ -13,10 +13,10 @@ import time
 import zipfile
 from typing import Any, Iterable
 
+from actors.jobs.pool import WorkerDied, WorkerPool, WorkerTimeout
 from actors.rules import CommandError, normalize_name
 from actors.rules.commands import MAX_COMPETITORS
 from actors.rules.names import MAX_NAME_LENGTH, clean_text
-from transport.worker_pool import WorkerDied, WorkerPool, WorkerTimeout
 
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_ZIP_ENTRIES = 1000

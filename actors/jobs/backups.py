@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from actors.jobs.process import background_executor
 from actors.messages import Clock
 from actors.persister import Persister
 from actors.runtime import Actor
-from actors.worker_process import background_executor
 from persistence.backup import backups, build_zip, prune
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import orjson
 
+from actors.box_actor import STORAGE_UNAVAILABLE
+from actors.jobs.pool import WorkerDied, WorkerPool, WorkerTimeout
 from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
-from transport.errors import STORAGE_UNAVAILABLE, ClientError
-from transport.worker_pool import WorkerDied, WorkerPool, WorkerTimeout
 
 log = logging.getLogger("belay.exports")
 T = TypeVar("T")
@@ -44,7 +44,8 @@ UNREADABLE_RANKING = "the saved ranking could not be read"
 
 
 class ExportError(Exception):
-    """Bad input found inside a job; becomes `status` {"detail": detail}. Picklable across processes."""
+    """Bad input found inside a job, or a job that failed; transport answers `status` {"detail": detail}.
+    Picklable across processes."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(status, detail)
@@ -79,25 +80,25 @@ class ExportRunner:
         self._pool = WorkerPool(timeout_s)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """fn(*args, deadline) in the worker; any failure becomes a ClientError with a JSON-friendly reason.
+        """fn(*args, deadline) in the worker; any failure becomes an ExportError with a JSON-friendly reason.
 
         `deadline` (wall clock) lets a job stop by itself between files; one that does not is killed
         shortly after it.
         """
         try:
             return await self._pool.run(fn, *args, time.time() + self.timeout_s)
-        except ExportError as exc:
-            raise ClientError(exc.status, exc.detail) from None
+        except ExportError:
+            raise
         except WorkerTimeout:
-            raise ClientError(503, EXPORT_TOO_SLOW) from None
+            raise ExportError(503, EXPORT_TOO_SLOW) from None
         except WorkerDied:
-            raise ClientError(503, EXPORT_WORKER_DIED) from None
+            raise ExportError(503, EXPORT_WORKER_DIED) from None
         except OSError as exc:
             log.error("export could not write or read its files: %s", exc)
-            raise ClientError(503, STORAGE_UNAVAILABLE) from None
+            raise ExportError(503, STORAGE_UNAVAILABLE) from None
         except Exception:
             log.exception("export job %s failed", getattr(fn, "__name__", fn))
-            raise ClientError(503, EXPORT_FAILED) from None
+            raise ExportError(503, EXPORT_FAILED) from None
 
     async def close(self) -> None:
         await self._pool.close()
@@ -179,7 +180,7 @@ def official_zip_job(job: ResultsJob, folder: str, metadata: dict[str, Any], dea
 
 def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str], deadline: float) -> str:
     """§1.8's CSV: box header, current state, competitors, then scores and the overall when there are scores."""
-    from transport.result_sheets import mm_ss
+    from actors.jobs.sheets import mm_ss
 
     given = job.given
     out = io.StringIO()
@@ -268,7 +269,7 @@ def _with_decisions(given: ResultsInput, lead: LeadOutcome) -> ResultsInput:
 
 def _built_files(results: Results, deadline: float) -> list[tuple[str, bytes]]:
     """(file name, bytes) of overall.xlsx/.pdf and route_k.xlsx/.pdf; stops at the deadline."""
-    from transport import result_sheets as sheets
+    from actors.jobs import sheets
 
     tables = [("overall", sheets.overall_table(results))]
     tables += [(f"route_{k}", sheets.route_table(results, k)) for k in range(1, results.routes_count + 1)]

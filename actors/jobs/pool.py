@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from actors.worker_process import background_executor
+from actors.jobs.process import background_executor
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
