@@ -1,7 +1,10 @@
-"""One process owns a storage directory: an exclusive lock on `belay.lock` refuses a second one."""
+"""One process owns a storage directory: an exclusive lock on `belay.lock` refuses a second one.
+
+Tools that work beside a server (the storage check, the organiser commands) ask who holds it."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from persistence.errors import StorageError, StorageLocked
@@ -55,3 +58,30 @@ class StorageLock:
         except OSError:
             text = ""
         return text or "unknown"
+
+
+def lock_holder(root: Path) -> str | None:
+    """The pid holding the directory lock, or None if it is free. Never creates the lock file:
+    it is opened read-only, tried without waiting, and let go at once."""
+    flags = os.O_RDWR if sys.platform == "win32" else os.O_RDONLY  # msvcrt needs a writable descriptor
+    try:
+        fd = os.open(root / LOCK_NAME, flags)
+    except FileNotFoundError:
+        return None
+    try:
+        if FileSystem().try_lock(fd):
+            return None
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+        except OSError:
+            text = ""
+        return text or "unknown"
+    finally:
+        os.close(fd)  # closing drops a lock we took
+
+
+def locked_by_server(root: Path, advice: str) -> StorageLocked:
+    """The directory is locked by a running server: the error says by whom and what to do instead."""
+    pid = lock_holder(root) or "unknown"
+    return StorageLocked(f"a Belay server (pid {pid}) is using {root}: {advice}")

@@ -46,32 +46,9 @@ class CliError(Exception):
 
 def locked_error(root: Path, advice: str) -> CliError:
     """The directory is locked by a running server: exit 2, saying by whom and what to do instead."""
-    pid = lock_holder(root) or "unknown"
-    return CliError(f"a Belay server (pid {pid}) is using {root}: {advice}", USAGE)
+    from persistence.storage_lock import locked_by_server
 
-
-def lock_holder(root: Path) -> str | None:
-    """The pid holding the directory lock, or None if it is free. Never creates the lock file:
-    it is opened read-only, tried without waiting, and let go at once."""
-    from persistence.fs import FileSystem
-    from persistence.storage_lock import LOCK_NAME
-
-    flags = os.O_RDWR if sys.platform == "win32" else os.O_RDONLY  # msvcrt needs a writable descriptor
-    try:
-        fd = os.open(root / LOCK_NAME, flags)
-    except FileNotFoundError:
-        return None
-    try:
-        if FileSystem().try_lock(fd):
-            return None
-        try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            text = os.read(fd, 32).decode("ascii", "replace").strip()
-        except OSError:
-            text = ""
-        return text or "unknown"
-    finally:
-        os.close(fd)  # closing drops a lock we took
+    return CliError(str(locked_by_server(root, advice)), USAGE)
 
 
 # -- progress -------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from persistence.errors import StorageLocked
 from persistence.fs import FileSystem
 from persistence.json_store import JsonStore, era_archives
 from persistence.storage import Unrebuildable
+from persistence.storage_lock import lock_holder, locked_by_server
 from persistence.wal import LOG_NAME, committed_length, parse_line
-from transport.cli import lock_holder, locked_error
 
 PROBLEM, WARNING, INFO = "problem", "warning", "ok"
 MAX_LISTED_LINES = 20
@@ -288,7 +288,7 @@ def repair(root: Path) -> list[str]:
     try:
         recovered = open_store(store)
     except StorageLocked:
-        raise locked_error(root, "stop it before a repair (a plain `check` works while it runs)") from None
+        raise locked_by_server(root, "stop it before a repair (a plain `check` works while it runs)") from None
     done: list[str] = []
     try:
         if recovered.torn_bytes:
