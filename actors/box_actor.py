@@ -15,9 +15,8 @@ from functools import partial
 from typing import Any, Callable, Mapping
 
 from actors.events import encode_event, encode_restore
-from actors.messages import Clock, Execute, Fanout, Republish, Reply, RestoreBox, RideAlongFailed, TimerFired
+from actors.messages import Clock, Execute, Fanout, Reply, Republish, RestoreBox, RideAlongFailed, TimerFired
 from actors.persister import GroupAborted, Persister
-from actors.runtime import NOT_NOW, Actor
 from actors.rules import (
     NO_DISK_WAIT,
     CommandError,
@@ -33,12 +32,13 @@ from actors.rules import (
 )
 from actors.rules.snapshot import score_count
 from actors.rules.valid_state import InvalidState
+from actors.runtime import NOT_NOW, Actor
 from persistence.storage import StorageError
 
 log = logging.getLogger("belay.box")
 
 STORAGE_UNAVAILABLE = "storage_unavailable"
-BOX_UNAVAILABLE = "box_unavailable"  # its history cannot rebuild it (see actors/recovery.py)
+BOX_UNAVAILABLE = "box_unavailable"  # its history cannot rebuild it (see actors/recovery/restore.py)
 RESTORE_ABORTED = "restore_aborted"  # another box of the same restore failed
 # What starts an unavailable box over, and who may: the control panel's own ways to begin anew.
 STARTS_OVER = frozenset({"RESET_BOX", "INIT_ROUTE"})

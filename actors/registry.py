@@ -8,9 +8,9 @@ import uuid
 from typing import Any, Callable, Mapping
 
 from actors.box_actor import BoxActor
-from actors.messages import Clock, Execute, Fanout, Origin, Republish, Reply, RestoreBox
+from actors.messages import Clock, Execute, Fanout, Origin, Reply, Republish, RestoreBox
 from actors.persister import GroupCommit, Persister
-from actors.recovery import Recovery
+from actors.recovery.restore import Recovery
 from actors.rules import Command, build_public_box, build_snapshot, default_state
 from actors.runtime import NOT_NOW, ActorFailed, ActorStopped, ActorSystem
 

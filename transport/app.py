@@ -17,9 +17,9 @@ from actors.jobs.start_list import PARSE_TIMEOUT_S
 from actors.messages import Clock
 from actors.officials import OfficialsActor, officials_from
 from actors.persister import Persister
-from actors.recovery import Recovery, lagging_checkpoints, restore_boxes
+from actors.recovery.replay import load_state
+from actors.recovery.restore import Recovery, lagging_checkpoints, restore_boxes
 from actors.registry import BoxRegistry
-from actors.replay import load_state
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered

@@ -14,7 +14,7 @@ from aiohttp import web
 from actors.box_actor import RESTORE_ABORTED
 from actors.jobs.backups import BackupNow
 from actors.messages import RestoreBox
-from actors.recovery import NotRebuildable, rebuild_backup
+from actors.recovery.restore import NotRebuildable, rebuild_backup
 from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup
 from persistence.backup import BackupInvalid, backups, extract, read_zip
 from persistence.storage import StorageError

@@ -137,7 +137,7 @@ def _bounded(lo: int, hi: int) -> Callable[[str], int]:
 
 
 def _actions(text: str) -> frozenset[str]:
-    from actors.history import ACTIONS
+    from actors.recovery.history import ACTIONS
 
     names = frozenset(part.strip() for part in text.split(",") if part.strip())
     if not names or not names <= ACTIONS:
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     audit.add_argument("--payload", action="store_true", help="include each event's payload")
 
-    from actors.history import DEFAULT_LIMIT, MAX_LIMIT
+    from actors.recovery.history import DEFAULT_LIMIT, MAX_LIMIT
     from actors.rules.commands import MAX_BOX_VERSION
 
     history = commands.add_parser(

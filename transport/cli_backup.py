@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from actors.jobs.backups import STAGING_DIR
-from actors.recovery import BackupBox, NotRebuildable, open_store, rebuild_backup, restore_boxes
+from actors.recovery.restore import BackupBox, NotRebuildable, open_store, rebuild_backup, restore_boxes
 from persistence.backup import BackupContents, BackupInvalid, build_zip, extract, read_zip, remove_staging
 from persistence.errors import StorageError, StorageLocked
 from persistence.json_store import JsonStore

@@ -1,6 +1,6 @@
 """`python run.py check [--repair] [--json]`: verify a storage directory, and repair it offline.
 
-This module is the command: it runs the repair (with --repair) and the check of transport.storage_check,
+This module is the command: it runs the repair (with --repair) and the check of actors.recovery.check,
 then prints the report as text or as one JSON object. The check only reads, so it works beside a
 running server; the repair needs the server stopped, and then the directory is checked again.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from actors.recovery.check import check_storage, repair
 from transport.cli import FAILED, OK, print_json, storage_dir
-from transport.storage_check import check_storage, repair
 
 
 def run_check(args: argparse.Namespace) -> int:

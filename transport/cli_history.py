@@ -12,10 +12,10 @@ import time
 import uuid
 
 from actors.events import encode_restore
-from actors.history import UnknownVersion, Version, page, rollback_source, state_at, versions
 from actors.messages import Origin, RestoreBox
-from actors.recovery import open_store, restore_boxes
-from actors.replay import ReplayError
+from actors.recovery.history import UnknownVersion, Version, page, rollback_source, state_at, versions
+from actors.recovery.replay import ReplayError
+from actors.recovery.restore import open_store, restore_boxes
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore, read_box_events_offline
 from transport.cli import OK, CliError, locked_error, print_json, print_table, storage_dir

@@ -1,7 +1,7 @@
 """A box's versions since the last reset, and rollback to one of them (admin only).
 
 Both read the box's events from the storage and replay them with the one replay function
-(actors/replay.py), off the event loop. A rollback goes through the box's actor as an audited
+(actors/recovery/replay.py), off the event loop. A rollback goes through the box's actor as an audited
 RESTORE, like a restore from a backup.
 """
 from __future__ import annotations
@@ -10,9 +10,18 @@ import asyncio
 
 from aiohttp import web
 
-from actors.history import ACTIONS, DEFAULT_LIMIT, MAX_LIMIT, UnknownVersion, page, rollback_source, state_at, versions
 from actors.messages import RestoreBox
-from actors.replay import ReplayError
+from actors.recovery.history import (
+    ACTIONS,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    UnknownVersion,
+    page,
+    rollback_source,
+    state_at,
+    versions,
+)
+from actors.recovery.replay import ReplayError
 from actors.rules.commands import MAX_BOX_VERSION
 from persistence.checkpoints import is_int
 from persistence.storage import StorageError

@@ -1,4 +1,5 @@
-"""The one replay (actors/replay.py) and history (actors/history.py), on event lines the rules wrote."""
+"""The one replay (actors/recovery/replay.py) and history (actors/recovery/history.py), on event
+lines the rules wrote."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,9 +8,9 @@ import orjson
 import pytest
 
 from actors.events import encode_event, encode_restore
-from actors.history import UnknownVersion, state_at, versions
 from actors.messages import Origin, RestoreBox
-from actors.replay import ReplayError, rebuild, replay
+from actors.recovery.history import UnknownVersion, state_at, versions
+from actors.recovery.replay import ReplayError, rebuild, replay
 from actors.rules import apply_command, default_state, needs_new_session, parse_command
 from persistence.checkpoints import Checkpoint
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 from aiohttp.test_utils import TestClient
 
-from actors.replay import replay
+from actors.recovery.replay import replay
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.keys import REGISTRY
 

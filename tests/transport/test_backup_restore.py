@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 from aiohttp.test_utils import TestClient
 
-from actors.replay import replay
+from actors.recovery.replay import replay
 from persistence.backup import backups, read_zip
 from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.events import RESTORE
-from actors.replay import ReplayError, walk
+from actors.recovery.replay import ReplayError, walk
 from actors.rules import COMMAND_TYPES
 from actors.rules.snapshot import score_count
 from persistence.checkpoints import is_int

@@ -1,6 +1,6 @@
 """Rebuilds the boxes of a storage directory: at start-up, and to prove a backup would start.
 
-Each box is its checkpoint plus the later events replayed through the rules (actors/replay.py).
+Each box is its checkpoint plus the later events replayed through the rules (actors/recovery/replay.py).
 A box that cannot be rebuilt exactly is never recreated on top of its own history: it is kept
 as unavailable, with the last seq and version its history holds, until an admin brings it back.
 """
@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from actors.replay import ReplayError, load_state, rebuild
+from actors.recovery.replay import ReplayError, load_state, rebuild
 from actors.rules.backups import state_from_backup
 from persistence.json_store import JsonStore
 from persistence.storage import Recovered, SavedState, Unrebuildable

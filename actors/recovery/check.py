@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from actors.recovery import lagging_checkpoints, open_store, restore_boxes
-from actors.replay import ReplayError, load_state, rebuild, replay
+from actors.recovery.replay import ReplayError, load_state, rebuild, replay
+from actors.recovery.restore import lagging_checkpoints, open_store, restore_boxes
 from persistence.checkpoints import (
     TMP_SUFFIX,
     Checkpoint,
@@ -232,7 +232,7 @@ def _check_boxes(checkpoints: dict[int, _Checkpoint], events: dict[int, dict[int
 
 
 def _check_box(box: int, saved: _Checkpoint | None, by_seq: dict[int, dict[str, Any]], report: Report) -> bool:
-    """Exactly what a start does with the box (actors/replay.py `rebuild`), and, where the whole
+    """Exactly what a start does with the box (actors/recovery/replay.py `rebuild`), and, where the whole
     history is at hand, that it gives back the checkpoint."""
     checkpoint = saved.checkpoint if saved is not None else None
     seqs = sorted(by_seq)
