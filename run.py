@@ -1,6 +1,6 @@
 """Start Belay: `python run.py` serves on 0.0.0.0:8000 with ./data. `python run.py --help` lists flags.
 
-`python run.py check|backup|restore|audit|users ...` are the organiser commands (transport/cli.py)."""
+`python run.py check|backup|restore|audit|users ...` are the organiser commands (transport/cli/)."""
 from __future__ import annotations
 
 import gc
@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sys
 
-from transport.cli import COMMANDS, EPILOG
+from transport.cli.main import COMMANDS, EPILOG
 from transport.config import ConfigError, add_arguments, load_config
 
 log = logging.getLogger("belay")
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
         gc.enable()  # the organiser commands run long on big logs, unlike the server's start-up
-        from transport.cli import main as command_main
+        from transport.cli.main import main as command_main
         return command_main(argv)
     if argv and not argv[0].startswith("-"):  # a word that is neither a command nor a flag
         print(unknown_command(argv[0]), file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from transport.cli import COMMANDS
+from transport.cli.main import COMMANDS
 from transport.config import OPTIONS
 
 

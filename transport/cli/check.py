@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from actors.recovery.check import check_storage, repair
-from transport.cli import FAILED, OK, print_json, storage_dir
+from transport.cli.common import FAILED, OK, print_json, storage_dir
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -3,26 +3,22 @@
 Each command works on a storage directory without a server (or read-only beside a running one)
 and answers in plain sentences. Exit status: 0 = ok / healthy, 1 = problems found or the operation
 failed, 2 = usage error or the directory is locked by a running server.
+
+This module is the parser and the dispatch; each command lives in its own module beside it.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from pathlib import Path
 from typing import Callable, Sequence
 
-import orjson
-
 from persistence.errors import StorageError, StorageLocked
-from transport.config import ConfigError, load_config
+from transport.cli.audit import AUDIT_DEFAULT_TAIL, AUDIT_MAX_TAIL, run_audit
+from transport.cli.common import FAILED, USAGE, CliError
 from transport.request_numbers import whole_number
 
 COMMANDS = ("check", "backup", "restore", "audit", "history", "rollback", "users")
-OK, FAILED, USAGE = 0, 1, 2
-AUDIT_DEFAULT_TAIL = 20
-AUDIT_MAX_TAIL = 2000
 
 EPILOG = """\
 organiser commands (each has its own --help):
@@ -34,84 +30,6 @@ organiser commands (each has its own --help):
   rollback put a box back to one of its versions (server stopped)
   users    list, add, disable, enable or remove accounts, or set a password (users.json)
 """
-
-
-class CliError(Exception):
-    """Ends a command with a message for the organiser and an exit status."""
-
-    def __init__(self, message: str, status: int = FAILED) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def locked_error(root: Path, advice: str) -> CliError:
-    """The directory is locked by a running server: exit 2, saying by whom and what to do instead."""
-    from persistence.storage_lock import locked_by_server
-
-    return CliError(str(locked_by_server(root, advice)), USAGE)
-
-
-# -- progress -------------------------------------------------------------------------------------
-
-class Progress:
-    """`\\r[####      ] 40% 12.3 MB` on stderr, only when stderr is a terminal."""
-
-    WIDTH = 30
-
-    def __init__(self, label: str, stream=None) -> None:  # type: ignore[no-untyped-def]
-        self._stream = stream if stream is not None else sys.stderr
-        self._label = label
-        self.enabled = bool(getattr(self._stream, "isatty", lambda: False)())
-        self._shown = False
-        self._last = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        fraction = 1.0 if total <= 0 else min(1.0, done / total)
-        percent = int(fraction * 100)
-        if percent == self._last and done < total:
-            return
-        self._last = percent
-        filled = int(fraction * self.WIDTH)
-        bar = "#" * filled + " " * (self.WIDTH - filled)
-        self._stream.write(f"\r{self._label} [{bar}] {percent:3d}% {human_size(done)}")
-        self._stream.flush()
-        self._shown = True
-
-    def finish(self) -> None:
-        if self.enabled and self._shown:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._shown = False
-
-
-def human_size(size: int) -> str:
-    if size < 1000 * 1000:
-        return f"{size / 1000:.1f} kB"
-    if size < 1000 * 1000 * 1000:
-        return f"{size / 1e6:.1f} MB"
-    return f"{size / 1e9:.2f} GB"
-
-
-# -- shared helpers --------------------------------------------------------------------------------
-
-def storage_dir(args: argparse.Namespace, *, must_exist: bool = True) -> Path:
-    """--storage-dir, else STORAGE_DIR, else ./data (the server's own rule)."""
-    try:
-        config = load_config(argparse.Namespace(storage_dir=args.storage_dir,
-                                                backup_dir=getattr(args, "backup_dir", None)))
-    except ConfigError as exc:
-        raise CliError(str(exc), USAGE) from None
-    args.resolved_backup_dir = config.backup_dir
-    root = config.storage_dir
-    if must_exist and not root.is_dir():
-        raise CliError(f"there is no storage directory at {root} (check --storage-dir or STORAGE_DIR)", USAGE)
-    return root
-
-
-def print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value).decode() + "\n")
 
 
 def _add_storage_dir(parser: argparse.ArgumentParser) -> None:
@@ -260,17 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `run.py --help` and the server never pay for them.
     if args.command == "check":
-        from transport.cli_check import run_check
+        from transport.cli.check import run_check
         return run_check(args)
     if args.command in ("backup", "restore"):
-        from transport.cli_backup import run_backup, run_restore
+        from transport.cli.backup import run_backup, run_restore
         return run_backup(args) if args.command == "backup" else run_restore(args)
     if args.command == "audit":
         return run_audit(args)
     if args.command in ("history", "rollback"):
-        from transport.cli_history import run_history, run_rollback
+        from transport.cli.history import run_history, run_rollback
         return run_history(args) if args.command == "history" else run_rollback(args)
-    from transport.cli_users import run_users
+    from transport.cli.users import run_users
     return run_users(args)
 
 
@@ -294,73 +212,3 @@ def main(argv: Sequence[str]) -> int:
         return FAILED
 
 
-# -- audit -----------------------------------------------------------------------------------------
-
-def run_audit(args: argparse.Namespace) -> int:
-    from persistence.audit_log import read_latest
-    from persistence.wal import ARCHIVE_RE, LOG_NAME
-
-    root = storage_dir(args)
-    log_path = root / LOG_NAME
-    # Archives first: if the server rotates meanwhile, the old log is then listed as well or the
-    # new log is read; never is an event missed twice over.
-    archives = sorted(((int(m.group(1)), root / name) for name in _files(root)
-                       if (m := ARCHIVE_RE.match(name))), reverse=True)
-    end = _last_complete_line_end(log_path)
-    events = read_latest(log_path, end, [path for _, path in archives], limit=args.tail, box_id=args.box,
-                         include_payload=args.payload)
-    if args.json:
-        for event in events:
-            print_json(event)
-        return OK
-    _print_audit_table(events, args.payload)
-    return OK
-
-
-def _files(root: Path) -> list[str]:
-    try:
-        return sorted(entry.name for entry in os.scandir(root) if entry.is_file())
-    except FileNotFoundError:
-        return []
-
-
-def _last_complete_line_end(path: Path, block: int = 64 * 1024) -> int:
-    """Offset just after the last "\\n": a batch still being written is never read."""
-    try:
-        with open(path, "rb") as source:
-            pos = source.seek(0, os.SEEK_END)
-            while pos > 0:
-                start = max(0, pos - block)
-                source.seek(start)
-                chunk = source.read(pos - start)
-                found = chunk.rfind(b"\n")
-                if found >= 0:
-                    return start + found + 1
-                pos = start
-    except FileNotFoundError:
-        pass
-    return 0
-
-
-def _print_audit_table(events: list[dict], with_payload: bool) -> None:
-    if not events:
-        print("no events")
-        return
-    header = ["time", "box", "action", "version", "user", "role", "ip"] + (["payload"] if with_payload else [])
-    rows = []
-    for event in events:
-        row = [event.get("createdAt"), event.get("boxId"), event.get("action"), event.get("boxVersion"),
-               event.get("actorUsername"), event.get("actorRole"), event.get("actorIp")]
-        row = ["-" if value is None else str(value) for value in row]
-        if with_payload:
-            payload = event.get("payload")
-            row.append("-" if payload is None else orjson.dumps(payload).decode())
-        rows.append(row)
-    print_table(header, rows)
-
-
-def print_table(header: list[str], rows: list[list[str]], write: Callable[[str], None] = print) -> None:
-    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
-    last = len(header) - 1
-    for row in [header, *rows]:
-        write("  ".join(cell if i == last else cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

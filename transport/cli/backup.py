@@ -14,7 +14,7 @@ from actors.recovery.restore import BackupBox, NotRebuildable, open_store, rebui
 from persistence.backup import BackupContents, BackupInvalid, build_zip, extract, read_zip, remove_staging
 from persistence.errors import StorageError, StorageLocked
 from persistence.json_store import JsonStore
-from transport.cli import OK, USAGE, CliError, Progress, human_size, locked_error, storage_dir
+from transport.cli.common import OK, USAGE, CliError, Progress, human_size, locked_error, storage_dir
 
 
 def run_backup(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from actors.recovery.replay import ReplayError
 from actors.recovery.restore import open_store, restore_boxes
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore, read_box_events_offline
-from transport.cli import OK, CliError, locked_error, print_json, print_table, storage_dir
+from transport.cli.common import OK, CliError, locked_error, print_json, print_table, storage_dir
 
 
 def run_history(args: argparse.Namespace) -> int:

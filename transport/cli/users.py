@@ -36,7 +36,7 @@ from actors.accounts.records import (
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore
 from persistence.storage_lock import lock_holder
-from transport.cli import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
+from transport.cli.common import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
 from transport.local_admin import LocalCallFailed, call, read_server_file
 from transport.request_numbers import whole_number
 
