@@ -23,23 +23,16 @@ from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
-from transport import (
-    admin_api,
-    auth_routes,
-    backup_api,
-    health,
-    history_api,
-    http_api,
-    public_api,
-    results_api,
-    upload_api,
-    users_api,
-    ws_api,
-)
-from transport.auth import TOKEN_REVOKED, session_stands
+from transport import ws_api
 from transport.config import Config
-from transport.cors import OriginPolicy
-from transport.errors import protocol_logger
+from transport.http import backup, commands, health, history, login, public, results, upload, users
+from transport.http import officials as officials_routes  # `officials` names the actor below
+from transport.http.auth import TOKEN_REVOKED, session_stands
+from transport.http.cors import OriginPolicy
+from transport.http.errors import protocol_logger
+from transport.http.login_throttle import LoginThrottle
+from transport.http.middleware import request_middleware
+from transport.http.rate_limit import RateLimiter, Unlimited
 from transport.keys import (
     ACCOUNTS,
     BACKUPS,
@@ -61,9 +54,6 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
-from transport.login_throttle import LoginThrottle
-from transport.middleware import request_middleware
-from transport.rate_limit import RateLimiter, Unlimited
 from transport.ws_hub import Hub
 from transport.ws_sessions import SocketSessions
 
@@ -93,13 +83,13 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
-    for module in (http_api, ws_api, health, admin_api, public_api, auth_routes, backup_api, upload_api, results_api,
-                   history_api, users_api):
+    for module in (commands, ws_api, health, officials_routes, public, login, backup, upload, results, history,
+                   users):
         app.add_routes(module.routes)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
-    app.on_cleanup.append(upload_api.close_pool)
+    app.on_cleanup.append(upload.close_pool)
     app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process
-    app.on_cleanup.append(results_api.close_runner)
+    app.on_cleanup.append(results.close_runner)
     app.cleanup_ctx.append(_lifecycle(clock or WallClock()))
     app.on_shutdown.append(_drain)
     return app

@@ -14,10 +14,10 @@ from actors.persister import Persister
 from actors.registry import BoxRegistry
 from persistence.storage import Storage
 from transport.config import Config
-from transport.cors import OriginPolicy
+from transport.http.cors import OriginPolicy
+from transport.http.login_throttle import LoginThrottle
+from transport.http.rate_limit import RateLimiter, Unlimited
 from transport.local_admin import LocalAdmin
-from transport.login_throttle import LoginThrottle
-from transport.rate_limit import RateLimiter, Unlimited
 from transport.ws_hub import Hub
 from transport.ws_sessions import SocketSessions
 

@@ -8,9 +8,9 @@ from aiohttp import WSMsgType, web
 
 from actors.accounts.tokens import Claims
 from actors.registry import BoxRegistry, BoxUnavailable
-from transport.auth import TOKEN_REVOKED, Need, authorize, may_view, session_stands
-from transport.errors import ClientError, drop_tracebacks
-from transport.http_api import MAX_BOX_ID, parse_box_id
+from transport.http.auth import TOKEN_REVOKED, Need, authorize, may_view, session_stands
+from transport.http.bodies import MAX_BOX_ID, parse_box_id
+from transport.http.errors import ClientError, drop_tracebacks
 from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
 from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
 from transport.ws_sessions import CLOSE_CODE

@@ -4,7 +4,7 @@ Claims are those of the escalada reference (`sub`, `role`, `boxes`, `exp`) plus 
 an active session be renewed before it runs out instead of logging a judge out mid-round, and, on
 login tokens, what lets a session be revoked: `sid` (one per login, kept by every renewal), `uid`
 (the account's key in users.json) and `ep` (the account's token epoch, replaced by every change
-that must end its sessions). Whether a session still stands is decided in transport/auth.py.
+that must end its sessions). Whether a session still stands is decided in transport/http/auth.py.
 """
 from __future__ import annotations
 

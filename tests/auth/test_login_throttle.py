@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.auth.conftest import FakeClock
-from transport.login_throttle import LoginThrottle
+from transport.http.login_throttle import LoginThrottle
 
 ATTACKER, ADMIN_LAPTOP = "10.0.0.66", "10.0.0.2"
 

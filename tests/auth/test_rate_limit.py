@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.auth.conftest import FakeClock
-from transport.rate_limit import DEFAULT_CLASSES, Bucket, RateLimiter, Unlimited, command_class
+from transport.http.rate_limit import DEFAULT_CLASSES, Bucket, RateLimiter, Unlimited, command_class
 
 PANEL, SCOREBOARD = "10.0.0.2", "10.0.0.3"
 

@@ -1,4 +1,4 @@
-"""Every role against every route (reference-backend §6.6), decided in one place: transport/auth.py."""
+"""Every role against every route (reference-backend §6.6), decided in one place: transport/http/auth.py."""
 from __future__ import annotations
 
 import itertools

@@ -11,9 +11,9 @@ from actors.accounts.actor import RemoveUser, SetActive
 from actors.accounts.records import INVALID_BOX, USER_NOT_FOUND
 from actors.messages import Origin
 from persistence.storage import StorageError
-from transport.auth import Need, authorize, origin_of
-from transport.errors import STORAGE_UNAVAILABLE, ClientError
-from transport.http_api import read_json_object
+from transport.http.auth import Need, authorize, origin_of
+from transport.http.bodies import read_json_object
+from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.keys import ACCOUNTS
 
 MAX_USERNAME = 256

@@ -5,9 +5,9 @@ from aiohttp import web
 
 from actors.officials import OFFICIAL_KEYS, SetOfficials
 from persistence.storage import StorageError
-from transport.auth import Need, authorize
-from transport.errors import ClientError, STORAGE_UNAVAILABLE
-from transport.http_api import read_json_object
+from transport.http.auth import Need, authorize
+from transport.http.bodies import read_json_object
+from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.keys import OFFICIALS
 
 routes = web.RouteTableDef()

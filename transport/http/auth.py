@@ -17,8 +17,8 @@ from aiohttp import hdrs, web
 
 from actors.accounts.tokens import Claims, TokenError
 from actors.messages import Origin
-from transport.cors import FOREIGN_ORIGIN
-from transport.errors import ClientError
+from transport.http.cors import FOREIGN_ORIGIN
+from transport.http.errors import ClientError
 from transport.keys import ACCOUNTS, LOCAL_ADMIN, ORIGIN_POLICY, TOKENS
 
 COOKIE_NAME = "escalada_token"
@@ -73,7 +73,7 @@ def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Pr
     if token is None:
         raise ClientError(401, NOT_AUTHENTICATED)
     foreign = request.get(FOREIGN_ORIGIN)
-    if from_cookie and foreign is not None:  # e.g. a foreign page's WebSocket (transport/cors.py)
+    if from_cookie and foreign is not None:  # e.g. a foreign page's WebSocket (transport/http/cors.py)
         raise request.app[ORIGIN_POLICY].refusal(request, foreign)
     claims = _decode(request, token)
     if claims.role != "spectator" and not session_open(request.app, claims):

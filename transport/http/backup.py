@@ -18,10 +18,10 @@ from actors.recovery.restore import NotRebuildable, rebuild_backup
 from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup
 from persistence.backup import BackupInvalid, backups, extract, read_zip
 from persistence.storage import StorageError
-from transport.auth import Need, authorize, origin_of
-from transport.errors import BODY_TOO_LARGE, MALFORMED_JSON, ClientError
-from transport.health import storage_report
-from transport.http_api import MAX_BOX_ID, parse_box_id
+from transport.http.auth import Need, authorize, origin_of
+from transport.http.bodies import MAX_BOX_ID, parse_box_id
+from transport.http.errors import BODY_TOO_LARGE, MALFORMED_JSON, ClientError
+from transport.http.health import storage_report
 from transport.keys import BACKUPS, CONFIG, REGISTRY
 
 routes = web.RouteTableDef()

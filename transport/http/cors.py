@@ -1,7 +1,7 @@
 """Which browser origins may use the API: CORS with credentials, and refusing cross-site requests.
 
 The UI is always served from another port than the API, so every response carries CORS headers
-for an allowed Origin (transport/middleware.py applies them to every response, errors included,
+for an allowed Origin (transport/http/middleware.py applies them to every response, errors included,
 and answers preflights before auth and rate limits). An allowed Origin is echoed exactly (never
 `*`: browsers refuse `*` together with credentials); any other origin gets no CORS headers, so its
 browser cannot read the answer.
@@ -9,7 +9,7 @@ browser cannot read the answer.
 CORS only hides answers; a cross-site form or `fetch(..., {mode: "no-cors"})` still gets its
 request executed. So a request whose Origin is neither allowed nor the server's own is refused
 when it would change something (any method but GET, HEAD, OPTIONS), and never counts as
-authenticated by the login cookie (transport/auth.py), which is what a foreign page's WebSocket
+authenticated by the login cookie (transport/http/auth.py), which is what a foreign page's WebSocket
 would use. No Origin at all (curl, scripts, the CLI) is not a browser's cross-site request.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 
 from aiohttp import hdrs, web
 
-from transport.errors import ORIGIN_NOT_ALLOWED, ClientError
+from transport.http.errors import ORIGIN_NOT_ALLOWED, ClientError
 
 log = logging.getLogger("belay.http")
 

@@ -27,9 +27,9 @@ from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
 from persistence.json_store import RESULTS_DIR
-from transport.auth import Need, authorize
-from transport.errors import ClientError
-from transport.http_api import parse_box_id, read_json_object
+from transport.http.auth import Need, authorize
+from transport.http.bodies import parse_box_id, read_json_object
+from transport.http.errors import ClientError
 from transport.keys import CONFIG, EXPORT_RUNNER, REGISTRY
 
 MAX_SCORE = 100.0

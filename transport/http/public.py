@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transport.auth import Need, authorize
+from transport.http.auth import Need, authorize
 from transport.keys import OFFICIALS, REGISTRY, TOKENS
 
 routes = web.RouteTableDef()

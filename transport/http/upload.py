@@ -9,8 +9,8 @@ from aiohttp import BodyPartReader, web
 from actors.jobs.start_list import SheetError, check_format, read_start_list_in_worker
 from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_CATEGORY_LENGTH, clean_text
-from transport.auth import Need, authorize
-from transport.errors import BODY_TOO_LARGE, ClientError
+from transport.http.auth import Need, authorize
+from transport.http.errors import BODY_TOO_LARGE, ClientError
 from transport.keys import UPLOAD_POOL
 from transport.request_numbers import whole_number
 

@@ -17,11 +17,11 @@ from actors.accounts.passwords import (
 )
 from actors.accounts.records import EPOCH, find_user, login_identity
 from persistence.storage import StorageError
-from transport.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
-from transport.errors import STORAGE_UNAVAILABLE, ClientError
-from transport.http_api import parse_box_id, read_json_object
+from transport.http.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
+from transport.http.bodies import parse_box_id, read_json_object
+from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http.users import account_refused
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
-from transport.users_api import account_refused
 
 log = logging.getLogger("belay.accounts")
 

@@ -25,9 +25,9 @@ from actors.recovery.replay import ReplayError
 from actors.rules.commands import MAX_BOX_VERSION
 from persistence.checkpoints import is_int
 from persistence.storage import StorageError
-from transport.auth import Need, authorize, origin_of
-from transport.errors import STORAGE_UNAVAILABLE, ClientError
-from transport.http_api import json_bytes, parse_box_id, read_json_object
+from transport.http.auth import Need, authorize, origin_of
+from transport.http.bodies import json_bytes, parse_box_id, read_json_object
+from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.keys import REGISTRY, STORAGE
 
 routes = web.RouteTableDef()

@@ -13,8 +13,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from transport.auth_routes import renew_login_cookie
-from transport.cors import (
+from transport.http.cors import (
     FOREIGN_ORIGIN,
     SAFE_METHODS,
     OriginPolicy,
@@ -22,7 +21,8 @@ from transport.cors import (
     preflight_response,
     same_origin,
 )
-from transport.errors import error_response
+from transport.http.errors import error_response
+from transport.http.login import renew_login_cookie
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -39,7 +39,7 @@ def request_middleware(policy: OriginPolicy) -> Middleware:
                 if origin is not None and allowed_origin is None and not same_origin(origin, request):
                     if request.method not in SAFE_METHODS:
                         raise policy.refusal(request, origin)
-                    request[FOREIGN_ORIGIN] = origin  # transport/auth.py: the cookie does not count
+                    request[FOREIGN_ORIGIN] = origin  # transport/http/auth.py: the cookie does not count
                 response = await handler(request)
                 renew_login_cookie(request, response)
             except Exception as exc:  # HTTPException included; cancellation is not an Exception

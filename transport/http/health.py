@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from transport.auth import Need, authorize
-from transport.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http.auth import Need, authorize
+from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.keys import PERSISTER, REGISTRY, STORAGE
 
 routes = web.RouteTableDef()
