@@ -23,7 +23,6 @@ from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
 from persistence.fs import FileSystem
 from persistence.storage import JsonStorage, Recovered
-from transport import ws_api
 from transport.config import Config
 from transport.http import backup, commands, health, history, login, public, results, upload, users
 from transport.http import officials as officials_routes  # `officials` names the actor below
@@ -54,8 +53,9 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
-from transport.ws_hub import Hub
-from transport.ws_sessions import SocketSessions
+from transport.ws import endpoints as ws_endpoints
+from transport.ws.hub import Hub
+from transport.ws.sessions import SocketSessions
 
 log = logging.getLogger("belay")
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
@@ -83,7 +83,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
-    for module in (commands, ws_api, health, officials_routes, public, login, backup, upload, results, history,
+    for module in (commands, ws_endpoints, health, officials_routes, public, login, backup, upload, results, history,
                    users):
         app.add_routes(module.routes)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process

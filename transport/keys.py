@@ -18,8 +18,8 @@ from transport.http.cors import OriginPolicy
 from transport.http.login_throttle import LoginThrottle
 from transport.http.rate_limit import RateLimiter, Unlimited
 from transport.local_admin import LocalAdmin
-from transport.ws_hub import Hub
-from transport.ws_sessions import SocketSessions
+from transport.ws.hub import Hub
+from transport.ws.sessions import SocketSessions
 
 CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", BoxRegistry)

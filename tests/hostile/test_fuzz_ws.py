@@ -17,7 +17,7 @@ from tests.hostile.conftest import Hostile
 from tests.hostile.figures import record
 from tests.hostile.harness import Verdicts, fuzz, settle
 from tests.hostile.strategies import WS_FRAMES
-from transport.ws_api import MAX_CLIENT_FRAME
+from transport.ws.endpoints import MAX_CLIENT_FRAME
 
 PROTOCOL_CLOSES = {1002, 1003, 1007, 1009}
 SNAPSHOT_TYPES = {"STATE_SNAPSHOT", "PUBLIC_STATE_SNAPSHOT"}

@@ -9,14 +9,14 @@ import os
 import aiohttp
 import orjson
 
+from tests.conftest import login, serving
 from tests.hostile.conftest import hostile_config
 from tests.hostile.figures import record
 from tests.hostile.harness import ErrorTrap, open_fds, raise_fd_limit, settle, task_count
-from tests.conftest import login, serving
 from tests.transport.test_slow_clients import stalled_subscriber
 from transport.app import create_app
 from transport.keys import HUB
-from transport.ws_hub import box_channel
+from transport.ws.hub import box_channel
 
 READERS = int(os.environ.get("BELAY_SLOW_READERS") or 450)
 STALLED = int(os.environ.get("BELAY_SLOW_STALLED") or 50)

@@ -26,7 +26,7 @@ from tests.conftest import make_config
 from transport.app import create_app
 from transport.keys import HUB
 from transport.server import app_runner
-from transport.ws_hub import PUBLIC
+from transport.ws.hub import PUBLIC
 
 SOCKETS = 20
 

@@ -1,4 +1,4 @@
-"""Fan-out runs after the replies (transport/fanout_queue.py): sockets that join, and ask for the state,
+"""Fan-out runs after the replies (transport/ws/fanout_queue.py): sockets that join, and ask for the state,
 while commands are in flight still see every box version in order and end on the final one."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_json, next_of, post, state
 from transport.app import create_app
 from transport.keys import HUB
-from transport.ws_hub import Hub, box_channel
-from transport.ws_subscriber import text_frame
+from transport.ws.frames import text_frame
+from transport.ws.hub import Hub, box_channel
 
 COMMANDS = 400
 SOCKETS = 16

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from transport.fanout_queue import FanoutQueue
+from transport.ws.fanout_queue import FanoutQueue
 
 WRITE_COST_S = 50e-6
 

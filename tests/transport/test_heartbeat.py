@@ -12,7 +12,7 @@ from aiohttp import WSMsgType
 from tests.conftest import make_config, serving
 from transport.app import create_app
 from transport.keys import HUB
-from transport.ws_hub import box_channel
+from transport.ws.hub import box_channel
 
 INTERVAL_S = 0.3
 

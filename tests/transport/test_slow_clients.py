@@ -7,12 +7,11 @@ import os
 import socket
 from pathlib import Path
 
-
 from tests.conftest import login, make_config, serving
 from tests.transport.test_live_protocol import next_json, post
 from transport.app import create_app
 from transport.keys import HUB
-from transport.ws_hub import box_channel
+from transport.ws.hub import box_channel
 
 BIG_FIELD = [{"nume": f"Competitor {n:03d} with a long family name", "club": "Clubul Sportiv Ștefan"}
              for n in range(300)]

@@ -1,8 +1,7 @@
 """One WebSocket subscriber: a bounded outgoing queue and a direct-write fast path.
 
-Server frames are never masked and compression is off, so one encoded frame (header + payload)
-is byte-for-byte the same for every socket: the hub builds it once and each subscriber only
-writes it to its transport. While a socket keeps up (little in its kernel-side buffer and nothing
+The hub builds each frame once (transport/ws/frames.py) and each subscriber only writes the same
+bytes to its transport. While a socket keeps up (little in its kernel-side buffer and nothing
 queued) the write happens at once, with no task switch. A slow socket queues instead; its
 pending snapshots coalesce (it gets the latest, never a backlog); echoes and pings are never
 dropped; and if its queue stays over the limit for `stall_timeout_s` it is dropped.
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
 from collections import deque
 from typing import Any, Callable, Hashable
@@ -23,30 +21,6 @@ log = logging.getLogger("belay.ws")
 # Above this many bytes waiting in the transport, frames queue here instead of piling up there.
 DIRECT_WRITE_LIMIT = 64 * 1024
 DRAIN_POLL_S = 0.005
-
-
-def server_frame(opcode: int, payload: bytes) -> bytes:
-    """A final, unmasked, uncompressed frame (RFC 6455 §5.2)."""
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, size))
-    elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x80 | opcode, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
-    return header + payload
-
-
-def text_frame(payload: bytes) -> bytes:
-    """Browsers drop binary frames into a Blob that the UI never parses, so everything goes as text."""
-    return server_frame(0x1, payload)
-
-
-PING_FRAME = server_frame(0x9, b"")  # every browser answers a protocol ping by itself
-
-
-def pong_frame(data: bytes) -> bytes:
-    return server_frame(0xA, data[:125])  # a control frame carries at most 125 bytes
 
 
 class Subscriber:

@@ -1,5 +1,5 @@
 """WebSocket fan-out: every message is encoded once, as a whole frame, and the same bytes go to
-every subscriber of its channel (see ws_subscriber.py for what happens per socket).
+every subscriber of its channel (see subscriber.py for what happens per socket).
 
 When the writes happen is fanout_queue.py's job: after the replies, in short slices, and out of
 the way of the commands being served. Joins and REQUEST_STATE answers go through the same queue,
@@ -18,8 +18,9 @@ import orjson
 from aiohttp import web
 
 from actors.messages import View
-from transport.fanout_queue import FanoutQueue
-from transport.ws_subscriber import PING_FRAME, Subscriber, text_frame
+from transport.ws.fanout_queue import FanoutQueue
+from transport.ws.frames import PING_FRAME, text_frame
+from transport.ws.subscriber import Subscriber
 
 log = logging.getLogger("belay.ws")
 

@@ -12,9 +12,10 @@ from transport.http.auth import TOKEN_REVOKED, Need, authorize, may_view, sessio
 from transport.http.bodies import MAX_BOX_ID, parse_box_id
 from transport.http.errors import ClientError, drop_tracebacks
 from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
-from transport.ws_hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
-from transport.ws_sessions import CLOSE_CODE
-from transport.ws_subscriber import Subscriber, pong_frame, text_frame
+from transport.ws.frames import pong_frame, text_frame
+from transport.ws.hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
+from transport.ws.sessions import CLOSE_CODE
+from transport.ws.subscriber import Subscriber
 
 MAX_CLIENT_FRAME = 64 * 1024
 MAX_CLOSE_REASON = 123
@@ -98,8 +99,8 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     config = request.app[CONFIG]
     hub = request.app[HUB]
     sessions = request.app[SOCKET_SESSIONS]
-    # No compression: one encoded frame then serves every socket (see ws_subscriber.py).
-    # No per-socket heartbeat timer and no automatic pong: the hub pings (see ws_hub.py), and a
+    # No compression: one encoded frame then serves every socket (see frames.py).
+    # No per-socket heartbeat timer and no automatic pong: the hub pings (see hub.py), and a
     # client's pings are answered below, so every frame the client sends proves it is alive.
     ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_CLIENT_FRAME, compress=False)
     await ws.prepare(request)

@@ -13,7 +13,7 @@ import logging
 from typing import Callable
 
 from actors.accounts.tokens import Claims
-from transport.ws_subscriber import Subscriber
+from transport.ws.subscriber import Subscriber
 
 log = logging.getLogger("belay.ws")
 
