@@ -135,3 +135,21 @@ def spawn_server(tmp_path: Path) -> Iterator:
 async def http() -> AsyncIterator[ClientSession]:
     async with ClientSession() as session:
         yield session
+
+
+class FakeClock:
+    """A clock the tests move by hand, for every time-dependent auth part (tokens, limits, throttles)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_700_000_000.0)

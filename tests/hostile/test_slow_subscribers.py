@@ -13,7 +13,7 @@ from tests.conftest import login, serving
 from tests.hostile.conftest import hostile_config
 from tests.hostile.figures import record
 from tests.hostile.harness import ErrorTrap, open_fds, raise_fd_limit, settle, task_count
-from tests.transport.test_slow_clients import stalled_subscriber
+from tests.transport.ws.test_slow_clients import stalled_subscriber
 from transport.app import create_app
 from transport.keys import HUB
 from transport.ws.hub import box_channel

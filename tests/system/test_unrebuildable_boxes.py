@@ -9,8 +9,8 @@ import orjson
 from aiohttp import ClientSession, WSMsgType
 
 from tests.reliability.crash_soak import read_log
-from tests.system.test_cli_commands import cli, play
 from tests.system.test_restart_and_crash import admin_session, comparable, get_state, init_body, post, send
+from tests.transport.cli.test_cli_commands import cli, play
 
 JUDGE_PASSWORD = "judge-zero-password-7"
 

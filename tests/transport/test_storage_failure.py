@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 
 from persistence.fs import FaultyFileSystem
 from tests.conftest import assert_silent, make_config, serving
-from tests.transport.test_fanout_order import HeldDisk
 from tests.transport.test_live_protocol import command, init_route, next_json, post, state
+from tests.transport.ws.test_fanout_order import HeldDisk
 from transport.app import create_app
 
 

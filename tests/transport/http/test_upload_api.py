@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.upload.helpers import (
+from tests.transport.http.upload_helpers import (
     EMPTY_FILE,
     NOT_A_START_LIST,
     NOT_XLSX,

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import ClientSession, WSMsgType
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.system.test_cli_commands import STRONG, cli
+from tests.transport.cli.test_cli_commands import STRONG, cli
 
 JUDGE_PASSWORD = "judge-one-secret"
 

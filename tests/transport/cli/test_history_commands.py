@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from tests.reliability.crash_soak import read_log
-from tests.system.test_cli_commands import cli
 from tests.system.test_restart_and_crash import admin_session, comparable, get_state, init_body, post, send
+from tests.transport.cli.test_cli_commands import cli
 
 # What differs between two rollbacks of the same history made at different moments by different people.
 MOMENT_KEYS = {"id", "createdAt", "nowMs", "sessionId", "actorUsername", "actorRole", "actorIp", "actorUserAgent"}

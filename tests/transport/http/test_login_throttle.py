@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth.conftest import FakeClock
+from tests.conftest import FakeClock
 from transport.http.login_throttle import LoginThrottle
 
 ATTACKER, ADMIN_LAPTOP = "10.0.0.66", "10.0.0.2"
@@ -40,7 +40,7 @@ def test_the_lock_does_not_reach_another_address_or_another_user(throttle: Login
 
 def test_one_account_is_one_counter_whatever_the_caller_names_it(throttle: LoginThrottle) -> None:
     # The route passes login_identity(), which is the same for every spelling of an account
-    # (tests/auth/test_users.py); the throttle counts exactly what it is given.
+    # (tests/actors/accounts/test_users.py); the throttle counts exactly what it is given.
     fail(throttle, 5, user="account:box-2")
     assert throttle.retry_after("account:box-2", ATTACKER) is not None
     assert throttle.retry_after("account:box-3", ATTACKER) is None

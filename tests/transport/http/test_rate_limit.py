@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth.conftest import FakeClock
+from tests.conftest import FakeClock
 from transport.http.rate_limit import DEFAULT_CLASSES, Bucket, RateLimiter, Unlimited, command_class
 
 PANEL, SCOREBOARD = "10.0.0.2", "10.0.0.3"

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from persistence.fs import FaultyFileSystem
 from tests.conftest import make_config, serving
-from tests.system.test_cli_commands import cli
-from tests.transport.test_backup_restore import backup_now
+from tests.transport.cli.test_cli_commands import cli
+from tests.transport.http.test_backup_restore import backup_now
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.app import create_app
 

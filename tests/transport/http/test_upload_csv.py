@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from actors.jobs.start_list import SheetError, read_start_list
-from tests.upload.helpers import CSV_TYPE, NOT_A_START_LIST, XLSX_TYPE, form, upload, workbook_bytes
+from tests.transport.http.upload_helpers import CSV_TYPE, NOT_A_START_LIST, XLSX_TYPE, form, upload, workbook_bytes
 
 ROMANIAN = ["Ștefan Țurcanu", "Ioana Mărgărit", "Andreea Râșnoveanu", "Îngrid Știrbu"]
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from actors.accounts.tokens import Claims, TokenError, TokenService, is_weak_secret, load_or_create_secret
-from tests.auth.conftest import FakeClock
+from tests.conftest import FakeClock
 
 SECRET = "a-test-secret-long-enough-even-for-hs512-which-wants-64-bytes-of-key"
 OTHER_SECRET = "another-test-secret-long-enough-even-for-hs512-which-wants-64-bytes"

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from actors.rules.limits import MAX_BOX_VERSION
 from tests.conftest import make_config, serving
-from tests.system.test_cli_commands import cli, play
-from tests.transport.test_backup_restore import backup_now
+from tests.transport.cli.test_cli_commands import cli, play
+from tests.transport.http.test_backup_restore import backup_now
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.app import create_app
 

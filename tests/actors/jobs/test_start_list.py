@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from actors.jobs.pool import WorkerDied, WorkerPool, WorkerTimeout
 from actors.jobs.start_list import NO_SHEET, PARSE_TIMEOUT_S, TOO_SLOW, SheetError, cell_text, read_start_list
-from tests.upload.helpers import form, upload, workbook_bytes, zip_bytes
+from tests.transport.http.upload_helpers import form, upload, workbook_bytes, zip_bytes
 from transport.keys import UPLOAD_POOL
 
 
