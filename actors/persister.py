@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
-from persistence.json_store import FrozenPoint
+from persistence.json.store import FrozenPoint
 from persistence.storage import SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")

@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, Callable
 
 import orjson
 
-from persistence.documents import DOCUMENT_FILES
-from persistence.json_store import FrozenPoint
+from persistence.json.documents import DOCUMENT_FILES
+from persistence.json.store import FrozenPoint
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

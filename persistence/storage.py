@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
-from persistence.audit_log import read_latest
-from persistence.checkpoints import SavedState, StateLoader, Unrebuildable
+from persistence.json.audit_log import read_latest
+from persistence.json.checkpoints import SavedState, StateLoader, Unrebuildable
 from persistence.fs import FileSystem
-from persistence.io_thread import IoThread
-from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
+from persistence.json.io_thread import IoThread
+from persistence.json.store import FrozenPoint, JsonStore, Recovered, StorageError
 
 __all__ = ["Storage", "JsonStorage", "Recovered", "SavedState", "StateLoader", "StorageError", "Unrebuildable"]
 

@@ -16,7 +16,7 @@ import orjson
 
 from actors.recovery.replay import ReplayError, load_state, rebuild, replay
 from actors.recovery.restore import lagging_checkpoints, open_store, restore_boxes
-from persistence.checkpoints import (
+from persistence.json.checkpoints import (
     TMP_SUFFIX,
     Checkpoint,
     is_box_id,
@@ -26,13 +26,13 @@ from persistence.checkpoints import (
     parse_checkpoint,
     parse_unrebuildable,
 )
-from persistence.documents import DOCUMENT_FILES
+from persistence.json.documents import DOCUMENT_FILES
 from persistence.errors import StorageLocked
 from persistence.fs import FileSystem
-from persistence.json_store import JsonStore, era_archives
+from persistence.json.store import JsonStore, era_archives
 from persistence.storage import Unrebuildable
-from persistence.storage_lock import lock_holder, locked_by_server
-from persistence.wal import LOG_NAME, committed_length, parse_line
+from persistence.json.lock import lock_holder, locked_by_server
+from persistence.json.wal import LOG_NAME, committed_length, parse_line
 
 PROBLEM, WARNING, INFO = "problem", "warning", "ok"
 MAX_LISTED_LINES = 20

@@ -14,7 +14,7 @@ from typing import Any
 
 from actors.recovery.replay import ReplayError, load_state, rebuild
 from actors.rules.backups import state_from_backup
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 from persistence.storage import Recovered, SavedState, Unrebuildable
 
 log = logging.getLogger("belay.recovery")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from persistence.backup import backup_name, build_zip, extract, read_zip
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")

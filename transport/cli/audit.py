@@ -14,8 +14,8 @@ AUDIT_MAX_TAIL = 2000
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from persistence.audit_log import read_latest
-    from persistence.wal import ARCHIVE_RE, LOG_NAME
+    from persistence.json.audit_log import read_latest
+    from persistence.json.wal import ARCHIVE_RE, LOG_NAME
 
     root = storage_dir(args)
     log_path = root / LOG_NAME

@@ -13,7 +13,7 @@ from actors.jobs.backups import STAGING_DIR
 from actors.recovery.restore import BackupBox, NotRebuildable, open_store, rebuild_backup, restore_boxes
 from persistence.backup import BackupContents, BackupInvalid, build_zip, extract, read_zip, remove_staging
 from persistence.errors import StorageError, StorageLocked
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 from transport.cli.common import OK, USAGE, CliError, Progress, human_size, locked_error, storage_dir
 
 

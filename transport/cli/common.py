@@ -23,7 +23,7 @@ class CliError(Exception):
 
 def locked_error(root: Path, advice: str) -> CliError:
     """The directory is locked by a running server: exit 2, saying by whom and what to do instead."""
-    from persistence.storage_lock import locked_by_server
+    from persistence.json.lock import locked_by_server
 
     return CliError(str(locked_by_server(root, advice)), USAGE)
 

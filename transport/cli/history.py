@@ -17,7 +17,7 @@ from actors.recovery.history import UnknownVersion, Version, page, rollback_sour
 from actors.recovery.replay import ReplayError
 from actors.recovery.restore import open_store, restore_boxes
 from persistence.errors import StorageLocked
-from persistence.json_store import JsonStore, read_box_events_offline
+from persistence.json.store import JsonStore, read_box_events_offline
 from transport.cli.common import OK, CliError, locked_error, print_json, print_table, storage_dir
 
 

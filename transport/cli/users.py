@@ -34,8 +34,8 @@ from actors.accounts.records import (
     without_user,
 )
 from persistence.errors import StorageLocked
-from persistence.json_store import JsonStore
-from persistence.storage_lock import lock_holder
+from persistence.json.store import JsonStore
+from persistence.json.lock import lock_holder
 from transport.cli.common import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
 from transport.local_admin import LocalCallFailed, call, read_server_file
 from transport.request_numbers import whole_number

@@ -26,7 +26,7 @@ from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
-from persistence.json_store import RESULTS_DIR
+from persistence.json.store import RESULTS_DIR
 from transport.http.auth import Need, authorize
 from transport.http.bodies import parse_box_id, read_json_object
 from transport.http.errors import ClientError

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from persistence.checkpoints import unique_path
+from persistence.json.checkpoints import unique_path
 from persistence.errors import StorageError
 from persistence.fs import FileSystem, write_atomic
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from persistence.fs import FaultyFileSystem
-from persistence.json_store import JsonStore, StorageError
+from persistence.json.store import JsonStore, StorageError
 
-from tests.persistence.helpers import line, open_store, reopen, seqs
+from tests.persistence.helpers import line, seqs
+from tests.persistence.json.helpers import open_store, reopen
 
 
 def log_ops(fs: FaultyFileSystem, op: str) -> int:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persistence.box_events import close_all, open_sources, read_box_events
-from persistence.checkpoints import (
+from persistence.json.box_events import close_all, open_sources, read_box_events
+from persistence.json.checkpoints import (
     Checkpoint,
     CheckpointDir,
     LoadedCheckpoints,
@@ -24,11 +24,11 @@ from persistence.checkpoints import (
     is_box_id,
     is_int,
 )
-from persistence.documents import DOCUMENT_FILES, Documents
+from persistence.json.documents import DOCUMENT_FILES, Documents
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
-from persistence.storage_lock import StorageLock
-from persistence.wal import LOG_NAME, WriteAheadLog, iter_lines, list_archives
+from persistence.json.lock import StorageLock
+from persistence.json.wal import LOG_NAME, WriteAheadLog, iter_lines, list_archives
 
 __all__ = ["Checkpoint", "JsonStore", "Recovered", "StorageError", "StorageLocked"]
 

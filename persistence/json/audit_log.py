@@ -13,7 +13,7 @@ from typing import Any
 
 from persistence.errors import StorageError
 from persistence.fs import FileSystem
-from persistence.wal import parse_line
+from persistence.json.wal import parse_line
 
 AUDIT_KEYS = (
     "id", "createdAt", "competitionId", "boxId", "action", "actionId", "boxVersion", "sessionId",

@@ -6,9 +6,10 @@ from pathlib import Path
 import orjson
 
 from persistence.fs import FaultyFileSystem
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 
-from tests.persistence.helpers import line, open_store, reopen, seqs
+from tests.persistence.helpers import line, seqs
+from tests.persistence.json.helpers import open_store, reopen
 
 
 def test_a_fresh_directory_recovers_nothing_and_creates_the_layout(root: Path) -> None:
