@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from persistence.fs import FileSystem
-from persistence.json.store import JsonStore, Recovered
+from persistence.json.store import JsonStore
+from persistence.types import Recovered
 
 
 def open_store(root: Path, fs: FileSystem | None = None, **kwargs: Any) -> JsonStore:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import orjson
 
-from persistence.json.audit_log import AUDIT_KEYS, BLOCK_SIZE, read_latest
+from persistence.json.audit_log import BLOCK_SIZE, read_latest
+from persistence.types import AUDIT_KEYS
 from persistence.fs import FaultyFileSystem
 from persistence.json.store import JsonStore
 

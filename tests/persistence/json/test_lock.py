@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from persistence.json.store import JsonStore, StorageLocked
+from persistence.errors import StorageLocked
+from persistence.json.store import JsonStore
 
 from tests.persistence.json.helpers import open_store
 
@@ -60,7 +61,8 @@ def test_another_process_is_refused_while_we_hold_the_directory(root: Path) -> N
             """
             import sys
             from pathlib import Path
-            from persistence.json.store import JsonStore, StorageLocked
+            from persistence.errors import StorageLocked
+            from persistence.json.store import JsonStore
             try:
                 JsonStore(Path(sys.argv[1])).open()
             except StorageLocked as exc:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from persistence.errors import StorageError
 from persistence.fs import FaultyFileSystem
-from persistence.json.store import JsonStore, StorageError
+from persistence.json.store import JsonStore
 
 from tests.persistence.helpers import line, seqs
 from tests.persistence.json.helpers import open_store, reopen
