@@ -141,7 +141,7 @@ def read_zip(source: Path | bytes | BinaryIO, *, max_unpacked: int = MAX_UNPACKE
     """Open and verify a backup; raises BackupInvalid before anything is used."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        archive = zipfile.ZipFile(stream)  # type: ignore[arg-type]
+        archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise BackupInvalid(f"not a zip file: {exc}") from None
     with archive:

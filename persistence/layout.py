@@ -14,7 +14,8 @@ ARCHIVE_RE: Final = re.compile(r"^events\.(\d+)\.ndjson$")  # earlier parts of t
 BOXES_DIR: Final = "boxes"  # one checkpoint per box: boxes/{boxId}.json
 RESULTS_DIR: Final = "results"  # official result sheets, written by the export worker
 RESULT_FILE: Final = re.compile(r"^(overall|route_\d{1,3})\.(xlsx|pdf)$")
-DOCUMENT_FILES: Final = dict(zip(DOCUMENTS, ("users.json", "competition_officials.json", "revoked_sessions.json")))
+DOCUMENT_FILES: Final = dict(zip(DOCUMENTS, ("users.json", "competition_officials.json", "revoked_sessions.json"),
+                                  strict=True))
 # A longer name than any storable box id can have is refused before it is even parsed.
 BOX_ID_DIGITS: Final = len(str(MAX_STORED_BOX_ID))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 # The box's next event gets seq + 1, and orjson writes no int past 64 bits: a seq (or a box id)
 # beyond JavaScript's safe integers could never be named by the UI, nor followed by another event.
@@ -44,13 +44,13 @@ def audit_item(event: dict[str, Any], include_payload: bool) -> dict[str, Any]:
     return item
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_box_id(value: object) -> bool:
+def is_box_id(value: object) -> TypeGuard[int]:
     """Any id storage can keep; whether the rules know the box is the actors' business."""
-    return is_int(value) and 0 <= value <= MAX_STORED_BOX_ID  # type: ignore[operator]
+    return is_int(value) and 0 <= value <= MAX_STORED_BOX_ID
 
 
 @dataclass(frozen=True)

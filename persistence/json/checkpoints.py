@@ -108,12 +108,12 @@ class CheckpointDir:
                 loaded.valid[box_id] = checkpoint
                 continue
             seq, version = named_point(raw) or (0, 0)
-            mark = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
+            set_aside = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
             # A copy first, then the mark replaces the file: a crash at any point leaves the box a file.
             loaded.quarantined.append(str(self._copy_aside(name, raw, reason)))
-            self.write([(box_id, seq, mark)])
+            self.write([(box_id, seq, set_aside)])
             loaded.quarantined_boxes.add(box_id)
-            loaded.unrebuildable[box_id] = (seq, mark)
+            loaded.unrebuildable[box_id] = (seq, set_aside)
         return loaded
 
     def _copy_aside(self, name: str, raw: bytes, reason: str) -> Path:

@@ -57,7 +57,7 @@ def highest_points(loaded: LoadedCheckpoints, events: dict[int, list[dict[str, A
 
     def note(box: int, seq: int, version: object) -> None:
         seen_seq, seen_version = highest.get(box, (0, 0))
-        highest[box] = (max(seq, seen_seq), max(version if is_int(version) else 0, seen_version))  # type: ignore[type-var]
+        highest[box] = (max(seq, seen_seq), max(version if is_int(version) else 0, seen_version))
 
     for box, checkpoint in loaded.valid.items():
         note(box, checkpoint.seq, checkpoint.state.get("boxVersion"))

@@ -35,9 +35,9 @@ def _print_audit_table(events: list[dict[str, Any]], with_payload: bool) -> None
     header = ["time", "box", "action", "version", "user", "role", "ip"] + (["payload"] if with_payload else [])
     rows = []
     for event in events:
-        row = [event.get("createdAt"), event.get("boxId"), event.get("action"), event.get("boxVersion"),
-               event.get("actorUsername"), event.get("actorRole"), event.get("actorIp")]
-        row = ["-" if value is None else str(value) for value in row]
+        cells = [event.get("createdAt"), event.get("boxId"), event.get("action"), event.get("boxVersion"),
+                 event.get("actorUsername"), event.get("actorRole"), event.get("actorIp")]
+        row = ["-" if value is None else str(value) for value in cells]
         if with_payload:
             payload = event.get("payload")
             row.append("-" if payload is None else orjson.dumps(payload).decode())
