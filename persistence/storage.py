@@ -107,7 +107,8 @@ class Storage(Protocol):
         ...
 
     async def close(self) -> None:
-        """Stop writing and let go of the lock; what append acknowledged stays durable."""
+        """Stop writing and let go of the lock; what append acknowledged stays durable. Closing
+        twice, or a storage that never opened, is harmless."""
         ...
 
 
