@@ -9,7 +9,8 @@ from persistence.types import AUDIT_KEYS
 from tests.persistence.contract.backends import Backend
 from tests.persistence.helpers import event, line, seqs
 
-AUDIT_ONLY = b'{"id":"acct-1","createdAt":"2026-11-22T09:00:00+00:00","action":"USER_DISABLED","actorUsername":"admin"}\n'
+AUDIT_ONLY = (b'{"id":"acct-1","createdAt":"2026-11-22T09:00:00+00:00","action":"USER_DISABLED",'
+              b'"actorUsername":"admin"}\n')
 
 
 async def fill(storage: Storage) -> None:
