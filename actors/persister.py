@@ -11,12 +11,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
-from persistence.json_store import FrozenPoint
-from persistence.storage import SavedState, Storage, StorageError
+from persistence.storage import DurablePoint, SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")
 
@@ -94,9 +92,7 @@ class WriteDocument:
 
 @dataclass(frozen=True, slots=True)
 class Freeze:
-    """Checkpoint every box and link the state files into `staging`: one durable point for a backup."""
-
-    staging: Path
+    """Checkpoint every box and take one durable point of the storage for a backup."""
 
 
 @dataclass(slots=True)
@@ -164,7 +160,7 @@ class Persister(Actor):
                     await self.checkpoint_all()
                 elif isinstance(message, Freeze):
                     await self.checkpoint_all()
-                    result = await self.storage.freeze(message.staging)
+                    result = await self.storage.freeze()
                 elif isinstance(message, WriteDocument):
                     await self.storage.write_document(message.name, message.value)
                 else:
@@ -202,7 +198,7 @@ class Persister(Actor):
             if not a.verdict.done():
                 a.verdict.set_result(None)
         try:
-            await self.storage.rotate_if_due(self.checkpoint_all)
+            await self.storage.maintain(self.checkpoint_all)
         except (StorageError, OSError) as exc:
             # The log keeps growing; rotation is retried after the next batch.
             log.error("log rotation failed: %s", exc)
@@ -241,8 +237,8 @@ class Persister(Actor):
         """Raises StorageError when the document could not be made durable."""
         await self.ask(WriteDocument(name, value))
 
-    async def freeze(self, staging: Path) -> FrozenPoint:
-        return await self.ask(Freeze(staging))
+    async def freeze(self) -> DurablePoint:
+        return await self.ask(Freeze())
 
     async def flush(self) -> None:
         try:

@@ -143,7 +143,7 @@ def _during_commands(settings: Settings, server: BelayServer, size: int, params:
 # ---------------------------------------------------------------- restart
 
 def _write_checkpoints(boxes_dir: Path, first: int, count: int) -> None:
-    """Checkpoints written directly in the format of persistence/checkpoints.py, each holding the
+    """Checkpoints written directly in the format of persistence/json/checkpoints.py, each holding the
     state the pure rules give after an INIT_ROUTE on a default state."""
     from actors.rules import apply_command, parse_command
     from actors.rules.state import default_state

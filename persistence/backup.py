@@ -1,9 +1,11 @@
-"""Backup zips: built from a frozen durable point, verified before anything is restored.
+"""Backup zips: built from a storage's durable point, verified before anything is restored.
 
-A backup holds the box checkpoints, the audit log (up to its committed end) and its archives,
-users.json, competition_officials.json, revoked_sessions.json and a manifest.json with each
-file's size and sha256. The JWT secret is never included. Reading a zip checks every entry name,
-the unpacked size and every checksum before anything is used, so a restore is all or nothing.
+A backup holds the box checkpoints, the audit log (up to the durable point) and its archives,
+users.json, competition_officials.json, revoked_sessions.json, the result sheets and a
+manifest.json with each file's size and sha256, named as in persistence/layout.py. The JWT secret
+is never included. Reading a zip checks every entry name, the unpacked size and every checksum
+before anything is used, so a restore is all or nothing. The format is the same in every storage
+mode, so a backup taken in one restores in another.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,16 +21,17 @@ from typing import Any, BinaryIO, Callable
 
 import orjson
 
-from persistence.documents import DOCUMENT_FILES
-from persistence.json_store import FrozenPoint
+from persistence.layout import BOX_ID_DIGITS, BOXES_DIR, DOCUMENT_FILES, LOG_NAME, RESULTS_DIR
+from persistence.types import DurablePoint
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PREFIX = "belay-backup-"
 # What a backup may contain: nothing else is ever extracted.
-_ENTRY = re.compile(r"^(events\.ndjson|events\.\d{1,9}\.ndjson|users\.json|competition_officials\.json"
-                    r"|revoked_sessions\.json"
-                    r"|boxes/\d{1,4}\.json|results/[^/\\\x00-\x1f]{1,200}/(overall|route_\d{1,3})\.(xlsx|pdf))$")
+_ENTRY = re.compile(rf"^({re.escape(LOG_NAME)}|events\.\d{{1,9}}\.ndjson"
+                    rf"|{'|'.join(re.escape(name) for name in DOCUMENT_FILES.values())}"
+                    rf"|{BOXES_DIR}/\d{{1,{BOX_ID_DIGITS}}}\.json"
+                    rf"|{RESULTS_DIR}/[^/\\\x00-\x1f]{{1,200}}/(overall|route_\d{{1,3}})\.(xlsx|pdf))$")
 # Backups hold users.json: like it, they are for the server's account only.
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -57,21 +59,21 @@ def backup_name(now: datetime) -> str:
     return f"{PREFIX}{now.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}.zip"
 
 
-def build_zip(point: FrozenPoint, dest_dir: Path, now: datetime, progress: Progress | None = None) -> Path:
+def build_zip(point: DurablePoint, dest_dir: Path, now: datetime, progress: Progress | None = None) -> Path:
     """Write the zip next to its final name, fsync it, then rename: a half-written backup never
-    looks like a backup."""
+    looks like a backup. Runs in any process: it only reads the point's files."""
     dest_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)  # an existing folder keeps its mode
     final = dest_dir / backup_name(now)
     partial = final.with_name(final.name + ".part")
-    sizes = {rel: _source_size(point, rel) for rel in point.files}
+    sizes = {rel: _source_size(point, rel, size) for rel, size in point.entries}
     total, done = sum(sizes.values()), 0
     entries: list[dict[str, Any]] = []
     with _create_private(partial) as raw:
         with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-            for rel in point.files:
+            for rel, _ in point.entries:
                 digest = hashlib.sha256()
                 remaining = sizes[rel]
-                with open(point.staging / rel, "rb") as source, archive.open(rel, "w", force_zip64=True) as target:
+                with open(point.folder / rel, "rb") as source, archive.open(rel, "w", force_zip64=True) as target:
                     while remaining > 0:
                         chunk = source.read(min(_CHUNK, remaining))
                         if not chunk:
@@ -88,7 +90,7 @@ def build_zip(point: FrozenPoint, dest_dir: Path, now: datetime, progress: Progr
                 "storageFormatVersion": FORMAT_VERSION,
                 "belayVersion": belay_version(),
                 "createdAt": now.astimezone(timezone.utc).isoformat(),
-                "committedLogOffset": point.log_offset,
+                "committedLogOffset": sizes.get(LOG_NAME, 0),
                 "files": entries,
             }
             archive.writestr(MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
@@ -107,14 +109,10 @@ def _create_private(path: Path) -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
-def _source_size(point: FrozenPoint, rel: str) -> int:
-    size = (point.staging / rel).stat().st_size
-    # The live log may hold an uncommitted batch past the frozen point: it is not part of it.
-    return min(size, point.log_offset) if rel == "events.ndjson" else size
-
-
-def remove_staging(point: FrozenPoint) -> None:
-    shutil.rmtree(point.staging, ignore_errors=True)
+def _source_size(point: DurablePoint, rel: str, part: int | None) -> int:
+    size = (point.folder / rel).stat().st_size
+    # A file that goes on growing (the JSON backend's live log) counts only up to the point.
+    return size if part is None else min(size, part)
 
 
 def backups(dest_dir: Path) -> list[Path]:
@@ -143,7 +141,7 @@ def read_zip(source: Path | bytes | BinaryIO, *, max_unpacked: int = MAX_UNPACKE
     """Open and verify a backup; raises BackupInvalid before anything is used."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        archive = zipfile.ZipFile(stream)  # type: ignore[arg-type]
+        archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise BackupInvalid(f"not a zip file: {exc}") from None
     with archive:
@@ -199,8 +197,9 @@ def _parse_manifest(raw: bytes) -> dict[str, Any]:
     return manifest
 
 
-def extract(contents: BackupContents, target: Path) -> None:
-    """Write verified files into an empty storage directory (names were checked by read_zip)."""
+def extract(contents: BackupContents, target: Path, progress: Progress | None = None) -> None:
+    """Write verified files into an empty folder, laid out as in the zip (names were checked by read_zip)."""
+    total, done = sum(len(data) for data in contents.files.values()), 0
     for name, data in contents.files.items():
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +207,10 @@ def extract(contents: BackupContents, target: Path) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-    for folder in {target, target / "boxes"}:
+        done += len(data)
+        if progress is not None:
+            progress(done, total)
+    for folder in {target, target / BOXES_DIR}:
         if folder.is_dir():
             _fsync_dir(folder)
 

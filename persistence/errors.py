@@ -1,5 +1,7 @@
-"""Errors of the JSON storage; `json_store` re-exports them as part of its API."""
+"""Errors of every storage backend: the protocol raises these and nothing else for storage trouble."""
 from __future__ import annotations
+
+from persistence.types import Holder
 
 
 class StorageError(Exception):
@@ -7,4 +9,32 @@ class StorageError(Exception):
 
 
 class StorageLocked(StorageError):
-    """Another process owns the storage directory."""
+    """Another process is the storage's one writer."""
+
+    def __init__(self, message: str, holder: Holder | None = None, location: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.location = location
+
+    def advising(self, advice: str) -> StorageLocked:
+        """The same refusal for an organiser command: who holds it, and what to do instead."""
+        holder = self.holder or Holder("unknown")
+        return StorageLocked(f"a Belay server ({holder}) is using {self.location}: {advice}", self.holder,
+                             self.location)
+
+
+class DocumentUnreadable(StorageError):
+    """A read-only look found a document that does not parse (a writer would set it aside)."""
+
+    def __init__(self, name: str, where: str, location: str) -> None:
+        super().__init__(f"{where} in {location} is not valid JSON")
+        self.name = name
+        self.where = where  # how the backend names the document ("users.json")
+
+
+class StorageNotEmpty(StorageError):
+    """A backup is restored only into a storage that holds nothing yet."""
+
+
+class StorageModeUnavailable(StorageError):
+    """STORAGE_MODE names a backend this build does not have."""

@@ -195,6 +195,10 @@ class FaultyFileSystem(FileSystem):
         `times` times. `partial` (write_all only) first writes that many bytes: a torn write."""
         self._faults.append(_Fault(op, err, path_contains, skip, times, partial))
 
+    def heal(self) -> None:
+        """No more faults: every later call succeeds."""
+        self._faults.clear()
+
     def open(self, path: StrPath, flags: int, mode: int = 0o644) -> int:
         self._enter("open", path)
         fd = super().open(path, flags, mode)

@@ -1,121 +1,144 @@
-"""The storage interface the actors use, and its JSON-files implementation.
+"""The storage protocol: what the actors and the organiser commands ask of a backend.
 
-Actors and transport only see `Storage`; a PostgreSQL backend implements the same methods.
-The JSON backend's blocking calls run on dedicated threads: one for the write-ahead log (so an
-audit read or a checkpoint never delays an fsync) and one for checkpoints and reads.
+It speaks of events, checkpoints, documents and durable points, never of files, so a database can
+implement it. `persistence/factory.py` picks the backend by STORAGE_MODE; nothing else names one.
+Every backend passes the contract suite in tests/persistence/contract/.
+
+Two faces: a `Storage` is the one writer of a competition (it holds a lock for as long as it is
+open); a `StorageReader` only reads, takes no lock and changes nothing, so it works beside a
+running server.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol
 
-from persistence.audit_log import read_latest
-from persistence.checkpoints import SavedState, StateLoader, Unrebuildable
-from persistence.fs import FileSystem
-from persistence.io_thread import IoThread
-from persistence.json_store import FrozenPoint, JsonStore, Recovered, StorageError
+from persistence.backup import BackupContents, Progress
+from persistence.errors import StorageError, StorageLocked
+from persistence.types import (
+    Checkpoint,
+    DurablePoint,
+    Holder,
+    Inspection,
+    Recovered,
+    SavedState,
+    StateLoader,
+    Unrebuildable,
+)
 
-__all__ = ["Storage", "JsonStorage", "Recovered", "SavedState", "StateLoader", "StorageError", "Unrebuildable"]
-
-T = TypeVar("T")
+__all__ = ["Checkpoint", "DurablePoint", "Recovered", "SavedState", "StateLoader", "Storage", "StorageError",
+           "StorageLocked", "StorageReader", "Unrebuildable"]
 
 
 class Storage(Protocol):
-    mode: str
+    """One competition's storage, written by the process that opened it and by no other."""
+
+    mode: str  # STORAGE_MODE of the backend: "json", ...
+    location: str  # where it lives, for messages (a directory; a database and schema)
+    results_dir: Path  # the official result sheets: local files in every mode, part of every durable point
 
     async def open(self, reset_boxes: bool, load_state: StateLoader | None = None) -> Recovered:
-        """Lock the storage and return what to replay. A checkpoint whose state `load_state`
-        refuses is set aside like a corrupt one, and the box is rebuilt from its events."""
+        """Become the one writer (StorageLocked, naming the holder, if another process is), repair
+        what a crash left, and return what to replay. A checkpoint whose state `load_state` refuses
+        is set aside like a corrupt one. reset_boxes=True starts a new era: nothing to replay, and
+        nothing is lost (the earlier events stay readable in the audit)."""
         ...
-
-    async def append(self, lines: Sequence[bytes]) -> None: ...
-    async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
-        """(box, seq, state) as the box's checkpoint; an Unrebuildable instead of a state keeps a box
-        its history cannot rebuild known to later starts."""
-        ...
-
-    async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool: ...
-    async def read_document(self, name: str) -> Any | None: ...
-    async def freeze(self, staging: Path) -> FrozenPoint: ...
-    async def write_document(self, name: str, value: Any) -> None: ...
-    async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]: ...
-
-    async def read_box_events(self, box_id: int) -> list[dict[str, Any]]:
-        """Every committed event of one box since the last reset, ascending by seq (history, rollback)."""
-        ...
-
-    def describe(self) -> dict[str, Any]: ...
-    async def close(self) -> None: ...
-
-
-class JsonStorage:
-    """Storage in plain files under one directory (see persistence/json_store.py for the layout)."""
-
-    mode = "json"
-
-    def __init__(self, root: Path, *, max_log_bytes: int, fs: FileSystem | None = None) -> None:
-        self.root = root
-        self._store = JsonStore(root, fs=fs, max_log_bytes=max_log_bytes)
-        self._wal_thread = IoThread("belay-wal")
-        self._io_thread = IoThread("belay-io")
-
-    async def _on(self, thread: IoThread, fn: Callable[..., T], *args: Any) -> T:
-        return await thread.run(fn, *args)
-
-    async def open(self, reset_boxes: bool, load_state: StateLoader | None = None) -> Recovered:
-        return await self._on(self._wal_thread, self._store.open, reset_boxes, load_state)
 
     async def append(self, lines: Sequence[bytes]) -> None:
-        await self._on(self._wal_thread, self._store.append, lines)
+        """Make a batch of event lines durable together (each one JSON object ending in b"\\n"),
+        in order and byte for byte: durable when this returns, or StorageError and nothing of the
+        batch stored. Lines with a boxId and seq are a box's events; others are audit-only."""
+        ...
 
     async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
-        await self._on(self._io_thread, self._store.write_checkpoints, items)
+        """(box, seq, state) as each box's checkpoint, `seq` the box's last event folded into `state`;
+        an Unrebuildable instead of a state keeps a box its history cannot rebuild known to later
+        opens. A checkpoint never moves backwards: an item with a lower seq than the stored one is
+        ignored (an equal one replaces it)."""
+        ...
 
-    async def freeze(self, staging: Path) -> FrozenPoint:
-        return await self._on(self._wal_thread, self._store.freeze, staging)
+    async def maintain(self, checkpoint_all: Callable[[], Awaitable[None]]) -> bool:
+        """Housekeeping after a commit (the JSON backend rotates a full log, after `checkpoint_all`);
+        True if it did any. A database has none."""
+        ...
 
     async def read_document(self, name: str) -> Any | None:
-        return await self._on(self._io_thread, self._store.read_document, name)
+        """"users", "officials" or "revocations"; None if there is none yet. One that cannot be read
+        is set aside (kept, never deleted) and reads as None."""
+        ...
 
     async def write_document(self, name: str, value: Any) -> None:
-        await self._on(self._io_thread, self._store.write_document, name, value)
-
-    async def rotate_if_due(self, checkpoint_all: Callable[[], Any]) -> bool:
-        if not self._store.rotation_due():
-            return False
-        # Every box must be checkpointed at the committed point before its events leave the log.
-        await checkpoint_all()
-        await self._on(self._wal_thread, self._store.rotate)
-        return True
+        """Replace a whole document, durably and atomically."""
+        ...
 
     async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
-        def read() -> list[dict[str, Any]]:
-            # Log, committed end and archives taken together: a rotation cannot fall between them.
-            log_path, committed_end, archives = self._store.audit_view()
-            return read_latest(log_path, committed_end, archives, limit=limit, box_id=box_id,
-                               include_payload=include_payload)
-
-        return await self._on(self._io_thread, read)
+        """The newest committed events (audit-only lines included, every era), newest first, each
+        with exactly persistence/types.py's AUDIT_KEYS; payload None unless asked for."""
+        ...
 
     async def read_box_events(self, box_id: int) -> list[dict[str, Any]]:
-        return await self._on(self._io_thread, self._store.box_events, box_id)
+        """Every committed event of one box in the current era, ascending by seq (history, rollback)."""
+        ...
+
+    async def freeze(self) -> DurablePoint:
+        """One durable point of everything stored, taken at once while appends go on; call it with
+        every box checkpointed. Held until `release`."""
+        ...
+
+    async def release(self, point: DurablePoint) -> None:
+        """Let go of a point once its backup is written (or failed)."""
+        ...
+
+    async def check_empty(self) -> None:
+        """StorageNotEmpty unless this (unopened) storage holds nothing: the only target a backup
+        may be restored into."""
+        ...
+
+    async def adopt_backup(self, contents: BackupContents, verify: Callable[[Storage], Awaitable[None]],
+                           progress: Progress | None = None) -> None:
+        """Restore a verified backup into this empty, unopened storage, all or nothing: the contents
+        are staged as a storage of their own, `verify` opens, checks and closes that one, and only
+        if it returns do they become this storage's. StorageNotEmpty if anything is here."""
+        ...
 
     def describe(self) -> dict[str, Any]:
-        try:
-            audit_bytes = self._store.committed_offset
-        except Exception:  # not opened yet
-            audit_bytes = 0
-        return {
-            "mode": self.mode,
-            "directory": str(self.root.resolve()),
-            "audit_bytes": audit_bytes,
-            "archives": len(self._store.archives()) if self.root.exists() else 0,
-        }
+        """For health: "mode" and the backend's figures (JSON: directory, audit_bytes, archives)."""
+        ...
 
     async def close(self) -> None:
-        try:
-            await self._on(self._wal_thread, self._store.close)
-        finally:
-            self._wal_thread.close()
-            self._io_thread.close()
+        """Stop writing and let go of the lock; what append acknowledged stays durable. Closing
+        twice, or a storage that never opened, is harmless."""
+        ...
 
+
+class StorageReader(Protocol):
+    """Reads of a storage that take no lock and change nothing: beside a running server too."""
+
+    mode: str
+    location: str
+
+    async def exists(self) -> bool:
+        """Whether there is a storage here at all (a typo must not make the commands create one)."""
+        ...
+
+    async def holder(self) -> Holder | None:
+        """Who is the storage's writer now, or None."""
+        ...
+
+    async def read_document(self, name: str) -> Any | None:
+        """As Storage.read_document, except that one that cannot be read raises DocumentUnreadable."""
+        ...
+
+    async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
+        """As Storage.read_audit; never a batch still being written."""
+        ...
+
+    async def read_box_events(self, box_id: int) -> list[dict[str, Any]]:
+        """As Storage.read_box_events."""
+        ...
+
+    async def inspect(self, load_state: StateLoader) -> Inspection:
+        """Everything `run.py check` needs: the holder, findings about how the data is held, every
+        checkpoint judged as opening judges it, and the current era's events by box and seq."""
+        ...

@@ -21,8 +21,9 @@ from actors.recovery.replay import load_state
 from actors.recovery.restore import Recovery, lagging_checkpoints, restore_boxes
 from actors.registry import BoxRegistry
 from actors.runtime import Actor, ActorSystem
+from persistence.factory import storage_for
 from persistence.fs import FileSystem
-from persistence.storage import JsonStorage, Recovered
+from persistence.storage import Recovered
 from transport.config import Config
 from transport.http import backup, commands, health, history, login, public, results, upload, users
 from transport.http import officials as officials_routes  # `officials` names the actor below
@@ -80,7 +81,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[ORIGIN_POLICY] = policy
     app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[SOCKET_SESSIONS] = SocketSessions()
-    app[STORAGE] = JsonStorage(config.storage_dir, max_log_bytes=config.max_audit_file_bytes, fs=fs)
+    app[STORAGE] = storage_for(config.storage, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
     for module in (commands, ws_endpoints, health, officials_routes, public, login, backup, upload, results, history,
@@ -123,7 +124,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             if recovery.unavailable:  # the mark must be on disk before anything else can happen
                 await persister.flush()
             system.spawn_service(hub.ping_loop(), "ws-ping")
-            backup_actor = system.spawn(BackupActor(persister, config.storage_dir, config.backup_dir,
+            backup_actor = system.spawn(BackupActor(persister, storage, config.backup_dir,
                                                     config.backup_retention_files, clock))
             if config.backup_interval_min > 0:
                 system.spawn_service(backup_actor.periodic(config.backup_interval_min), "periodic-backups")
@@ -169,11 +170,9 @@ def _sync(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
 
 
 def _recovery_notes(recovered: Recovered, recovery: Recovery) -> str:
-    notes = []
-    if recovered.torn_bytes:
-        notes.append(f"cut a torn log tail of {recovered.torn_bytes} bytes")
-    if recovered.bad_lines:
-        notes.append(f"skipped {recovered.bad_lines} unreadable log line(s)")
+    notes = list(recovered.repairs)
+    if recovered.skipped_events:
+        notes.append(f"skipped {recovered.skipped_events} unreadable log line(s)")
     if recovered.quarantined:
         notes.append(f"quarantined {', '.join(recovered.quarantined)}")
     if recovery.unavailable:

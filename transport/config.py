@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
 
+from persistence.factory import StorageSettings, mode_problem
+
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off", ""}
 
@@ -53,6 +55,11 @@ class Config:
     @property
     def max_audit_file_bytes(self) -> int:
         return int(self.max_audit_file_mb * 1024 * 1024)
+
+    @property
+    def storage(self) -> StorageSettings:
+        """What persistence/factory.py needs to pick and open the backend."""
+        return StorageSettings(self.storage_mode, self.storage_dir, self.max_audit_file_bytes)
 
     def replace(self, **changes: object) -> "Config":
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -137,8 +144,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
     deployment = (environ.get("ENV") or environ.get("APP_ENV") or "").strip().lower()
     values["production"] = deployment in ("prod", "production")
     config = Config(**values)  # type: ignore[arg-type]
-    if config.storage_mode != "json":
-        raise ConfigError(f"STORAGE_MODE {config.storage_mode!r} is not available; use 'json'")
+    if (problem := mode_problem(config.storage_mode)) is not None:
+        raise ConfigError(problem)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range")
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

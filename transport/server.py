@@ -10,8 +10,7 @@ import socket
 from aiohttp import web
 
 from actors.accounts.setup import StartupRefused
-from persistence.json_store import StorageLocked
-from persistence.storage import StorageError
+from persistence.errors import StorageError, StorageLocked
 from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.config import Config

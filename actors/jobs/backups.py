@@ -1,15 +1,13 @@
 """Backups: one at a time, taken at a durable point frozen by the persister, zipped off the loop.
 
-The persister only checkpoints and hard-links files (instant); the zip is built in a worker
-process from those links while commands keep flowing. A failed backup is logged and reported in
-the ops status, never fatal.
+The persister only checkpoints and has the storage take a durable point (the JSON backend
+hard-links its files: instant); the zip is built in a worker process from that point while
+commands keep flowing. A failed backup is logged and reported in the ops status, never fatal.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,13 +18,13 @@ from actors.messages import Clock
 from actors.persister import Persister
 from actors.runtime import Actor
 from persistence.backup import backups, build_zip, prune
+from persistence.storage import Storage
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger("belay.backup")
 
-STAGING_DIR = ".backup-staging"
 FIRST_BACKUP_DELAY_S = 30.0
 
 
@@ -56,18 +54,16 @@ class BackupStatus:
 class BackupActor(Actor):
     answered_errors = (Exception,)  # a failed backup is logged and counted here, then reported to the caller
 
-    def __init__(self, persister: Persister, storage_dir: Path, backup_dir: Path, retention: int,
+    def __init__(self, persister: Persister, storage: Storage, backup_dir: Path, retention: int,
                  clock: Clock) -> None:
         super().__init__("backups")
         self.status = BackupStatus()
         self._persister = persister
+        self._storage = storage
         self._clock = clock  # the boxes' clock: a restore reads a running clock as of the backup's time
-        self._staging_root = storage_dir / STAGING_DIR
         self.backup_dir = backup_dir
         self._retention = retention
         self._pool: ProcessPoolExecutor | None = None
-        # Links left by a backup that was interrupted by a crash.
-        shutil.rmtree(self._staging_root, ignore_errors=True)
         newest = backups(backup_dir)
         if newest:
             self.status.last_file = newest[-1].name
@@ -77,13 +73,12 @@ class BackupActor(Actor):
             raise TypeError(f"unexpected message {message!r}")
         started = asyncio.get_running_loop().time()
         now = datetime.fromtimestamp(self._clock.now_ms() / 1000, timezone.utc)
-        staging = self._staging_root / uuid.uuid4().hex
         try:
+            point = await self._persister.freeze()
             try:
-                point = await self._persister.freeze(staging)
                 path = await self._in_worker(build_zip, point, self.backup_dir, now)
             finally:
-                await asyncio.to_thread(shutil.rmtree, staging, True)
+                await self._storage.release(point)
             removed = await asyncio.to_thread(prune, self.backup_dir, self._retention)
         except Exception as exc:
             self.status.failed += 1

@@ -15,7 +15,7 @@ from actors.events import RESTORE
 from actors.recovery.replay import ReplayError, walk
 from actors.rules import COMMAND_TYPES
 from actors.rules.snapshot import score_count
-from persistence.checkpoints import is_int
+from persistence.types import is_int
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500

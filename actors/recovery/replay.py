@@ -15,7 +15,7 @@ from typing import Any
 from actors.events import replay_inputs
 from actors.rules import CommandError, apply_command, default_state, parse_command, state_from_checkpoint
 from actors.rules.valid_state import check_session_id
-from persistence.checkpoints import Checkpoint, is_int
+from persistence.types import Checkpoint
 
 # The one rule for whether a saved state can be used (a checkpoint, a restore event's state); the
 # storage applies it when it loads checkpoints, so an unusable one is set aside like a corrupt file.

@@ -3,19 +3,20 @@
 Each box is its checkpoint plus the later events replayed through the rules (actors/recovery/replay.py).
 A box that cannot be rebuilt exactly is never recreated on top of its own history: it is kept
 as unavailable, with the last seq and version its history holds, until an admin brings it back.
+Storage keeps any box id; a box outside the rules' range is left as it is stored, and logged.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from actors.recovery.replay import ReplayError, load_state, rebuild
 from actors.rules.backups import state_from_backup
-from persistence.json_store import JsonStore
-from persistence.storage import Recovered, SavedState, Unrebuildable
+from actors.rules.limits import MAX_BOX_ID
+from persistence.storage import Recovered, SavedState, Storage, Unrebuildable
 
 log = logging.getLogger("belay.recovery")
 
@@ -48,16 +49,21 @@ class NotRebuildable(ValueError):
     """Some box of a directory (an unpacked backup) cannot be rebuilt exactly; the message names each."""
 
 
-def open_store(store: JsonStore, reset_boxes: bool = False) -> Recovered:
-    """Open a directory exactly as a server start does (same checkpoint rule)."""
-    return store.open(reset_boxes, load_state)
+async def open_as_a_start(storage: Storage, reset_boxes: bool = False) -> Recovered:
+    """Open a storage exactly as a server start does (same checkpoint rule)."""
+    return await storage.open(reset_boxes, load_state)
 
 
 def restore_boxes(recovered: Recovered) -> Recovery:
     restored: list[RestoredBox] = []
     unavailable: list[UnavailableBox] = []
-    for box_id in sorted(set(recovered.checkpoints) | set(recovered.events) | set(recovered.unrecoverable)
-                         | set(recovered.unusable)):
+    stored = (set(recovered.checkpoints) | set(recovered.events) | set(recovered.unrecoverable)
+              | set(recovered.unusable))
+    outside = sorted(box_id for box_id in stored if box_id > MAX_BOX_ID)
+    if outside:
+        log.warning("box id(s) %s are outside the box-id range 0..%d: what storage holds for them is kept "
+                    "but not restored", outside, MAX_BOX_ID)
+    for box_id in sorted(stored - set(outside)):
         last_seq, last_version = recovered.highest.get(box_id, (0, 0))
         try:
             rebuilt = rebuild(recovered.checkpoints.get(box_id), recovered.events.get(box_id, []), last_seq=last_seq)
@@ -90,13 +96,14 @@ def lagging_checkpoints(recovered: Recovered, recovery: Recovery) -> list[tuple[
     return items
 
 
-def rebuild_directory(root: Path) -> list[RestoredBox]:
-    """Every box of a directory nobody else uses, rebuilt as a start would; raises NotRebuildable
-    naming each box that cannot be rebuilt exactly."""
-    store = JsonStore(root)
-    recovered = open_store(store)
-    store.close()
-    recovery = restore_boxes(recovered)
+async def rebuild_storage(storage: Storage) -> list[RestoredBox]:
+    """Every box of a storage nobody else uses (a backup's contents), rebuilt as a start would;
+    raises NotRebuildable naming each box that cannot be rebuilt exactly. Closes the storage."""
+    try:
+        recovered = await open_as_a_start(storage)
+    finally:
+        await storage.close()
+    recovery = await asyncio.to_thread(restore_boxes, recovered)  # the replay is long for a long log
     if recovery.unavailable:
         raise NotRebuildable("; ".join(f"box {box.box_id} cannot be rebuilt: {box.reason}"
                                        for box in recovery.unavailable))
@@ -110,14 +117,15 @@ class BackupBox:
     as_of_ms: int | None  # when the backup recorded it: a running clock comes back with the time left then
 
 
-def rebuild_backup(root: Path, created_at: object) -> list[BackupBox]:
-    """An unpacked backup zip, all or nothing: every box rebuilt exactly and restorable, or
-    NotRebuildable naming each box that is not. `run.py restore` and `POST /api/admin/restore`
-    both rely on this one check.
+async def rebuild_backup(storage: Storage, created_at: object) -> list[BackupBox]:
+    """A backup's contents as a storage (persistence.factory.backup_as_storage, or the staged copy
+    of a restore), all or nothing: every box rebuilt exactly and restorable, or NotRebuildable
+    naming each box that is not. `run.py restore` and `POST /api/admin/restore` both rely on this
+    one check.
 
     The backup's time is its manifest's `createdAt`, but never before a box's last event (a clock
     started just before the backup's durable point must not get time back)."""
-    boxes = rebuild_directory(root)
+    boxes = await rebuild_storage(storage)
     taken_ms = _iso_ms(created_at)
     verified: list[BackupBox] = []
     problems: list[str] = []

@@ -1,13 +1,9 @@
-"""Small builders shared by the storage tests."""
+"""Event lines as the persister writes them, shared by the storage tests of every backend."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
-
-from persistence.fs import FileSystem
-from persistence.json_store import JsonStore, Recovered
 
 
 def event(box_id: int, seq: int, **extra: Any) -> dict[str, Any]:
@@ -39,18 +35,3 @@ def line(box_id: int, seq: int, **extra: Any) -> bytes:
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:
     return [e["seq"] for e in events]
-
-
-def open_store(root: Path, fs: FileSystem | None = None, **kwargs: Any) -> JsonStore:
-    """A store opened on `root`, discarding the recovery report."""
-    store = JsonStore(root, fs=fs, **kwargs)
-    store.open()
-    return store
-
-
-def reopen(root: Path) -> Recovered:
-    """What a restart on `root` would recover (the store is closed again)."""
-    store = JsonStore(root)
-    recovered = store.open()
-    store.close()
-    return recovered

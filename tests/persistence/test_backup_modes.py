@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from persistence.backup import backup_name, build_zip, extract, read_zip
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
@@ -35,7 +35,7 @@ def frozen_store(root: Path) -> tuple[JsonStore, object]:
     store = JsonStore(root)
     store.open()
     (root / "users.json").write_bytes(b'{"admin": {"password_hash": "scrypt$secret"}}\n')
-    return store, store.freeze(root / ".staging")
+    return store, store.freeze()
 
 
 def test_a_backup_zip_is_private_from_its_first_byte(tmp_path: Path, open_umask: None) -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from actors.accounts import setup as accounts_setup
 from actors.accounts.records import EPOCH
-from persistence import wal as wal_module
+from persistence.json import wal as wal_module
 from persistence.fs import FileSystem
 from tests.conftest import make_config, serving
 from tests.reliability.figures import record
@@ -313,7 +313,7 @@ async def test_a_real_cut_mid_run_matches_the_recorded_survivors(tmp_path: Path)
 
 
 def test_torn_tail_with_garbage_spanning_two_lines_is_cut_completely(tmp_path: Path) -> None:
-    from persistence.json_store import JsonStore
+    from persistence.json.store import JsonStore
     from tests.persistence.helpers import line
 
     data = tmp_path / "data"

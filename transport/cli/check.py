@@ -7,21 +7,26 @@ running server; the repair needs the server stopped, and then the directory is c
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from actors.recovery.check import check_storage, repair
-from transport.cli.common import FAILED, OK, print_json, storage_dir
+from actors.recovery.check import Report, check_storage, repair
+from transport.cli.common import FAILED, OK, existing_reader, existing_storage, print_json
+
+
+async def _check(args: argparse.Namespace) -> tuple[list[str] | None, Report]:
+    repaired: list[str] | None = None
+    if args.repair:
+        storage, reader = await existing_storage(args)
+        repaired = await repair(storage, reader)
+    return repaired, await check_storage(await existing_reader(args))
 
 
 def run_check(args: argparse.Namespace) -> int:
-    root = storage_dir(args)
-    repaired: list[str] | None = None
-    if args.repair:
-        repaired = repair(root)
-    report = check_storage(root)
+    repaired, report = asyncio.run(_check(args))
     healthy = report.problems == 0
     if args.json:
         print_json({
-            "storageDir": str(root),
+            "storageDir": report.location,
             "healthy": healthy,
             "lock": {"held": report.lock_pid is not None, "pid": report.lock_pid},
             "boxes": report.boxes,
@@ -32,7 +37,7 @@ def run_check(args: argparse.Namespace) -> int:
             **({"repaired": repaired} if repaired is not None else {}),
         })
         return OK if healthy else FAILED
-    print(f"checking {root}")
+    print(f"checking {report.location}")
     for sentence in repaired or []:
         print(f"repaired: {sentence}")
     for level, message in report.findings:

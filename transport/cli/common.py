@@ -1,13 +1,22 @@
-"""What every organiser command shares: exit statuses, errors, the storage directory, output."""
+"""What every organiser command shares: exit statuses, errors, the storage, output.
+
+The commands reach storage only through persistence/factory.py and the protocol: a `StorageReader`
+to read beside a running server, a `Storage` (the one writer) to change anything.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Callable
 
 import orjson
 
+from actors.recovery.replay import load_state
+from persistence.errors import StorageLocked
+from persistence.factory import StorageSettings, reader_for, storage_for
+from persistence.storage import Recovered, StateLoader, Storage, StorageReader
 from transport.config import ConfigError, load_config
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -21,11 +30,9 @@ class CliError(Exception):
         self.status = status
 
 
-def locked_error(root: Path, advice: str) -> CliError:
-    """The directory is locked by a running server: exit 2, saying by whom and what to do instead."""
-    from persistence.storage_lock import locked_by_server
-
-    return CliError(str(locked_by_server(root, advice)), USAGE)
+def locked_error(refusal: StorageLocked, advice: str) -> CliError:
+    """The storage is held by a running server: exit 2, saying by whom and what to do instead."""
+    return CliError(str(refusal.advising(advice)), USAGE)
 
 
 # -- progress -------------------------------------------------------------------------------------
@@ -73,18 +80,47 @@ def human_size(size: int) -> str:
 
 # -- storage and output -----------------------------------------------------------------------------
 
-def storage_dir(args: argparse.Namespace, *, must_exist: bool = True) -> Path:
-    """--storage-dir, else STORAGE_DIR, else ./data (the server's own rule)."""
+def storage_settings(args: argparse.Namespace) -> StorageSettings:
+    """STORAGE_MODE, and --storage-dir, else STORAGE_DIR, else ./data (the server's own rules)."""
     try:
         config = load_config(argparse.Namespace(storage_dir=args.storage_dir,
                                                 backup_dir=getattr(args, "backup_dir", None)))
     except ConfigError as exc:
         raise CliError(str(exc), USAGE) from None
     args.resolved_backup_dir = config.backup_dir
-    root = config.storage_dir
-    if must_exist and not root.is_dir():
-        raise CliError(f"there is no storage directory at {root} (check --storage-dir or STORAGE_DIR)", USAGE)
-    return root
+    return config.storage
+
+
+async def existing_reader(args: argparse.Namespace) -> StorageReader:
+    """Read-only access to the storage; a storage that is not there is a usage error."""
+    reader = reader_for(storage_settings(args))
+    if not await reader.exists():
+        raise CliError(f"there is no storage directory at {reader.location} (check --storage-dir or STORAGE_DIR)",
+                       USAGE)
+    return reader
+
+
+async def existing_storage(args: argparse.Namespace) -> tuple[Storage, StorageReader]:
+    """The storage's writer (not opened yet: opening takes its lock), and a reader beside it."""
+    reader = await existing_reader(args)
+    return storage_for(storage_settings(args)), reader
+
+
+@asynccontextmanager
+async def opened(storage: Storage, advice: str, rule: StateLoader | None = load_state) -> AsyncIterator[Recovered]:
+    """The storage opened as a server start opens it (same checkpoint rule), closed afterwards. A
+    running server holding it is a usage error that says what to do instead (`advice`)."""
+    try:
+        recovered = await storage.open(False, rule)
+    except BaseException as exc:
+        await storage.close()
+        if isinstance(exc, StorageLocked):
+            raise locked_error(exc, advice) from None
+        raise
+    try:
+        yield recovered
+    finally:
+        await storage.close()
 
 
 def print_json(value: object) -> None:

@@ -7,23 +7,26 @@ same line; actors/events.py `encode_restore`), then a fresh checkpoint of the bo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import time
 import uuid
+from typing import Any
 
 from actors.events import encode_restore
 from actors.messages import Origin, RestoreBox
 from actors.recovery.history import UnknownVersion, Version, page, rollback_source, state_at, versions
 from actors.recovery.replay import ReplayError
-from actors.recovery.restore import open_store, restore_boxes
-from persistence.errors import StorageLocked
-from persistence.json_store import JsonStore, read_box_events_offline
-from transport.cli.common import OK, CliError, locked_error, print_json, print_table, storage_dir
+from actors.recovery.restore import restore_boxes
+from transport.cli.common import OK, CliError, existing_reader, existing_storage, opened, print_json, print_table
+
+
+async def _box_events(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return await (await existing_reader(args)).read_box_events(args.box)
 
 
 def run_history(args: argparse.Namespace) -> int:
-    root = storage_dir(args)
-    events = read_box_events_offline(root, args.box)
+    events = asyncio.run(_box_events(args))
     found, next_before = page(versions(events), limit=args.limit, before=args.before, actions=args.action)
     if args.json:
         for version in found:
@@ -50,19 +53,22 @@ def _row(version: Version) -> list[str]:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    root = storage_dir(args)
-    store = JsonStore(root)
-    try:
-        recovered = open_store(store)
-    except StorageLocked:
-        raise locked_error(root, f"stop it first, or roll back through it: POST /api/admin/boxes/{args.box}/rollback "
-                                 f"with {{\"boxVersion\": {args.to}}}") from None
-    try:
+    after, message = asyncio.run(_rollback(args))
+    print(f"box {args.box} rolled back to version {args.to}: it is now version {after['boxVersion']} with a new "
+          f"session, written to the audit log as RESTORE ({message.source})")
+    return OK
+
+
+async def _rollback(args: argparse.Namespace) -> tuple[dict[str, Any], RestoreBox]:
+    storage, _ = await existing_storage(args)
+    advice = (f"stop it first, or roll back through it: POST /api/admin/boxes/{args.box}/rollback "
+              f"with {{\"boxVersion\": {args.to}}}")
+    async with opened(storage, advice) as recovered:
         recovery = restore_boxes(recovered)
         live = {box.box_id: (box.seq, box.state["boxVersion"]) for box in recovery.restored}
         live.update({box.box_id: (box.seq, box.box_version) for box in recovery.unavailable})
         try:
-            state, as_of_ms = state_at(store.box_events(args.box), args.to)
+            state, as_of_ms = state_at(await storage.read_box_events(args.box), args.to)
         except UnknownVersion:
             raise CliError(f"box {args.box} has no version {args.to} since the last reset "
                            f"(`run.py history --box {args.box}` lists them)") from None
@@ -72,13 +78,9 @@ def run_rollback(args: argparse.Namespace) -> int:
         message = RestoreBox(state, rollback_source(args.to), _origin(), as_of_ms)
         after, line = encode_restore(box_id=args.box, seq=seq + 1, live_version=live_version, message=message,
                                      now_ms=time.time_ns() // 1_000_000, new_session_id=str(uuid.uuid4()))
-        store.append([line])
-        store.write_checkpoint(args.box, seq + 1, after)
-    finally:
-        store.close()
-    print(f"box {args.box} rolled back to version {args.to}: it is now version {after['boxVersion']} with a new "
-          f"session, written to the audit log as RESTORE ({message.source})")
-    return OK
+        await storage.append([line])
+        await storage.write_checkpoints([(args.box, seq + 1, after)])
+    return after, message
 
 
 def _origin() -> Origin:

@@ -11,12 +11,11 @@ ends every session of the account (actors/accounts/records.py).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
-
-import orjson
+from typing import Any, Callable
 
 from actors.accounts.actor import new_epoch
 from actors.accounts.passwords import hash_password, password_problem
@@ -33,47 +32,56 @@ from actors.accounts.records import (
     with_new_password,
     without_user,
 )
-from persistence.errors import StorageLocked
-from persistence.json_store import JsonStore
-from persistence.storage_lock import lock_holder
-from transport.cli.common import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
+from persistence.errors import DocumentUnreadable, StorageLocked
+from persistence.factory import StorageSettings, reader_for, storage_for
+from transport.cli.common import (
+    FAILED,
+    OK,
+    USAGE,
+    CliError,
+    existing_reader,
+    locked_error,
+    print_json,
+    print_table,
+    storage_settings,
+)
 from transport.local_admin import LocalCallFailed, call, read_server_file
 from transport.request_numbers import whole_number
 
-USERS_FILE = "users.json"
+Change = Callable[[Users], Users]
 
 
 def run_users(args: argparse.Namespace) -> int:
-    root = storage_dir(args)
+    asyncio.run(existing_reader(args))  # no storage there: a usage error, before anything else
+    settings = storage_settings(args)
     if args.action == "list":
-        return _list(root, args.json)
+        return _list(settings, args.json)
     if args.action == "add":
-        return _add(root, args)
+        return _add(settings, args)
     if args.action == "passwd":
-        return _passwd(root, args)
-    return _switch(root, args.action, args.name)
+        return _passwd(settings, args)
+    return _switch(settings, args.action, args.name)
 
 
 class _ServerRunning(Exception):
-    """The directory is locked: the change must go through the running server."""
+    """The storage is held by a server: the change must go through it."""
 
 
-def _read_users(root: Path) -> Users:
-    """users.json read-only; a file that does not parse stops the command before anything changes."""
-    path = root / USERS_FILE
+def _read_users(settings: StorageSettings) -> Users:
+    """The accounts, read-only; a document that does not parse stops the command before anything changes."""
+    return load_users(asyncio.run(_users_document(settings)))
+
+
+async def _users_document(settings: StorageSettings) -> Any:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    try:
-        return load_users(orjson.loads(raw))
-    except orjson.JSONDecodeError:
-        raise CliError(f"{path} is not valid JSON; fix it or move it aside (the server moves it aside "
-                       f"at start and creates a fresh admin)") from None
+        return await reader_for(settings).read_document("users")
+    except DocumentUnreadable as exc:
+        raise CliError(f"{exc}; fix it or move it aside (the server moves it aside at start and creates a "
+                       f"fresh admin)") from None
 
 
-def _list(root: Path, as_json: bool) -> int:
-    users = _read_users(root)
+def _list(settings: StorageSettings, as_json: bool) -> int:
+    users = _read_users(settings)
     rows = []
     for key, user in sorted(users.items(), key=lambda item: item[0].casefold()):
         boxes = user.get("assigned_boxes") or []
@@ -85,16 +93,16 @@ def _list(root: Path, as_json: bool) -> int:
         if rows:
             print_table(["username", "role", "boxes", "active"], rows)
         else:
-            print(f"no accounts in {root / USERS_FILE} (the server creates 'admin' at its first start)")
+            print(f"no accounts in {settings.directory} (the server creates 'admin' at its first start)")
     return OK
 
 
-def _add(root: Path, args: argparse.Namespace) -> int:
+def _add(settings: StorageSettings, args: argparse.Namespace) -> int:
     name = canonical_username(args.name)
     if not name:
         raise CliError("the user name is empty", USAGE)
     boxes = _parse_boxes(args.boxes)
-    users = _read_users(root)
+    users = _read_users(settings)
     _refuse_taken(users, name)
     if args.role == "judge" and not boxes:
         raise CliError("a judge needs --boxes (e.g. --boxes 1,2): without boxes it could score nothing", USAGE)
@@ -109,14 +117,14 @@ def _add(root: Path, args: argparse.Namespace) -> int:
                   EPOCH: new_epoch()}
         return {**current, name: record}
 
-    _write(root, change)
+    _write(settings, change)
     boxes_text = f" for box(es) {','.join(map(str, boxes))}" if boxes else ""
     print(f"added {args.role} '{name}'{boxes_text}")
     return OK
 
 
-def _passwd(root: Path, args: argparse.Namespace) -> int:
-    found = find_user(_read_users(root), args.name)
+def _passwd(settings: StorageSettings, args: argparse.Namespace) -> int:
+    found = find_user(_read_users(settings), args.name)
     if found is None:
         raise CliError(f"there is no account '{args.name}' (see `python run.py users list`)")
     key, record = found
@@ -127,12 +135,12 @@ def _passwd(root: Path, args: argparse.Namespace) -> int:
             raise CliError(f"the account '{key}' disappeared meanwhile; nothing was changed")
         return with_new_password(current, key, password_hash, _now_iso(), new_epoch())
 
-    _write(root, change)
+    _write(settings, change)
     print(f"password of '{key}' changed; its sessions are ended")
     return OK
 
 
-def _switch(root: Path, action: str, name: str) -> int:
+def _switch(settings: StorageSettings, action: str, name: str) -> int:
     """disable, enable or remove: here under the lock, or through the running server."""
     outcome: list[str] = []
 
@@ -153,10 +161,10 @@ def _switch(root: Path, action: str, name: str) -> int:
         return updated
 
     try:
-        _write(root, change, server_may_run=True)
+        _write(settings, change, server_may_run=True)
         running = ""
     except _ServerRunning:
-        outcome[:] = _through_server(root, action, name)
+        outcome[:] = _through_server(settings, action, name)
         running = " (by the running server)"
     done = {"remove": "removed", "enable": "enabled", "disable": "disabled"}[action]
     if not outcome:
@@ -167,12 +175,15 @@ def _switch(root: Path, action: str, name: str) -> int:
     return OK
 
 
-def _through_server(root: Path, action: str, name: str) -> list[str]:
+def _through_server(settings: StorageSettings, action: str, name: str) -> list[str]:
+    root = settings.directory
     server = read_server_file(root)
-    holder = lock_holder(root)
-    if server is None or holder != str(server.pid):
-        raise locked_error(root, f"its {root / 'server.json'} is missing or not its own; stop the server, or "
-                                 f"try again once it has finished starting")
+    reader = reader_for(settings)
+    holder = asyncio.run(reader.holder())
+    if server is None or holder is None or holder.pid != str(server.pid):
+        raise locked_error(StorageLocked("", holder, reader.location),
+                           f"its {root / 'server.json'} is missing or not its own; stop the server, or "
+                           f"try again once it has finished starting")
     try:
         status, reply = call(server, f"/api/admin/users/{action}", {"username": name})
     except LocalCallFailed as exc:
@@ -233,34 +244,41 @@ def _new_password(args: argparse.Namespace, role: str, names: tuple[str, ...]) -
     return password
 
 
-def _write(root: Path, change, *, server_may_run: bool = False) -> None:  # type: ignore[no-untyped-def]
-    """Under the directory lock: read users.json again, apply the change, replace the file atomically."""
-    store = JsonStore(root)
+def _write(settings: StorageSettings, change: Change, *, server_may_run: bool = False) -> None:
+    asyncio.run(_write_as_the_writer(settings, change, server_may_run))
+
+
+async def _write_as_the_writer(settings: StorageSettings, change: Change, server_may_run: bool) -> None:
+    """As the storage's one writer: read the accounts again, apply the change, replace the document."""
+    storage = storage_for(settings)
     try:
-        store.open()
-    except StorageLocked:
+        await storage.open(False)
+    except BaseException as exc:
+        await storage.close()
+        if not isinstance(exc, StorageLocked):
+            raise
         if server_may_run:
             raise _ServerRunning() from None
-        raise locked_error(root, "accounts can be changed only with the server stopped (it keeps them in memory "
-                                 "and would overwrite users.json); judges' passwords can also be set from the "
-                                 "control panel") from None
+        raise locked_error(exc, "accounts can be changed only with the server stopped (it keeps them in memory "
+                                "and would overwrite users.json); judges' passwords can also be set from the "
+                                "control panel") from None
     try:
-        current = _read_users(root)
+        raw = await _users_document(settings)
+        current = load_users(raw)
         updated = change(current)
         if load_users(updated).keys() != updated.keys():
             raise CliError("the changed accounts would not load; nothing was changed", FAILED)
         # Untouched records stay exactly as they are in the file (also ones the server skips);
         # a legacy list-form file becomes the dict form the server writes.
-        raw = store.read_document("users")
         result = dict(raw) if isinstance(raw, dict) else {}
         for key, record in updated.items():
             if key not in result or current.get(key) != record:
                 result[key] = record
         for key in current.keys() - updated.keys():  # removed
             result.pop(key, None)
-        store.write_document("users", result)
+        await storage.write_document("users", result)
     finally:
-        store.close()
+        await storage.close()
 
 
 def _now_iso() -> str:

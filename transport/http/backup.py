@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +15,8 @@ from actors.jobs.backups import BackupNow
 from actors.messages import RestoreBox
 from actors.recovery.restore import NotRebuildable, rebuild_backup
 from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup
-from persistence.backup import BackupInvalid, backups, extract, read_zip
+from persistence.backup import BackupInvalid, backups, read_zip
+from persistence.factory import backup_as_storage
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import MAX_BOX_ID, parse_box_id
@@ -250,20 +250,12 @@ async def _spool(read: Any, target: Path) -> None:
 
 
 async def _states_from_zip_file(path: Path) -> Saved:
+    """Verify the zip, then rebuild every box of it as a start would: the same check as
+    `run.py restore`, so a zip either restores whole or not at all."""
     try:
-        return await asyncio.to_thread(_recover_zip, path)
+        contents = await asyncio.to_thread(read_zip, path, max_unpacked=MAX_RESTORE_UNPACKED)
+        async with backup_as_storage(contents) as storage:
+            boxes = await rebuild_backup(storage, contents.manifest.get("createdAt"))
     except (BackupInvalid, NotRebuildable, StorageError) as exc:
         raise ClientError(400, f"invalid backup: {exc}") from None
-
-
-def _recover_zip(path: Path) -> Saved:
-    """Verify the zip, unpack it into a scratch directory and rebuild every box as a start would:
-    the same check as `run.py restore`, so a zip either restores whole or not at all."""
-    contents = read_zip(path, max_unpacked=MAX_RESTORE_UNPACKED)
-    scratch = Path(tempfile.mkdtemp(prefix="belay-restore-"))
-    try:
-        extract(contents, scratch)
-        boxes = rebuild_backup(scratch, contents.manifest.get("createdAt"))
-        return {box.box_id: (box.state, box.as_of_ms) for box in boxes}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    return {box.box_id: (box.state, box.as_of_ms) for box in boxes}

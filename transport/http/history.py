@@ -23,7 +23,7 @@ from actors.recovery.history import (
 )
 from actors.recovery.replay import ReplayError
 from actors.rules.commands import MAX_BOX_VERSION
-from persistence.checkpoints import is_int
+from persistence.types import is_int
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import json_bytes, parse_box_id, read_json_object

@@ -26,11 +26,10 @@ from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
-from persistence.json_store import RESULTS_DIR
 from transport.http.auth import Need, authorize
 from transport.http.bodies import parse_box_id, read_json_object
 from transport.http.errors import ClientError
-from transport.keys import CONFIG, EXPORT_RUNNER, REGISTRY
+from transport.keys import EXPORT_RUNNER, REGISTRY, STORAGE
 
 MAX_SCORE = 100.0
 MAX_TIME_S = 24 * 3600.0
@@ -55,7 +54,7 @@ async def save_ranking(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     category = check_category(body.get("categorie"))
     job = job_from_body(body, category)
-    folder = request.app[CONFIG].storage_dir / RESULTS_DIR / exports.results_folder(category)
+    folder = request.app[STORAGE].results_dir / exports.results_folder(category)
     reply = await _export(request, exports.save_ranking_job, job, str(folder))
     return web.json_response(reply, dumps=_dumps)
 
@@ -63,7 +62,7 @@ async def save_ranking(request: web.Request) -> web.Response:
 @routes.get("/api/podium/{category}")
 async def podium(request: web.Request) -> web.Response:
     category = check_category(request.match_info["category"])
-    path = request.app[CONFIG].storage_dir / RESULTS_DIR / exports.results_folder(category) / "overall.xlsx"
+    path = request.app[STORAGE].results_dir / exports.results_folder(category) / "overall.xlsx"
     top = await _export(request, exports.podium_job, str(path))
     if top is None:
         raise ClientError(404, NO_RANKING_SAVED)

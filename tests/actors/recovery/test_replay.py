@@ -12,7 +12,7 @@ from actors.messages import Origin, RestoreBox
 from actors.recovery.history import UnknownVersion, state_at, versions
 from actors.recovery.replay import ReplayError, rebuild, replay
 from actors.rules import apply_command, default_state, needs_new_session, parse_command
-from persistence.checkpoints import Checkpoint
+from persistence.types import Checkpoint
 
 NOW = 1_767_225_600_000
 ADMIN = Origin("admin", "admin", "10.0.0.2", "test")

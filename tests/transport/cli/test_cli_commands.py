@@ -98,6 +98,22 @@ async def test_check_reports_a_checkpoint_the_log_does_not_replay_to(spawn_serve
     assert "seq 2 appears twice" in result.stdout
 
 
+def test_repair_sets_a_document_that_does_not_parse_aside(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "competition_officials.json").write_bytes(b'{"judgeChief": "Ana')
+
+    found = cli("check", "--storage-dir", str(data))
+    assert found.returncode == 1
+    assert "problem: competition_officials.json is not valid JSON" in found.stdout
+
+    repaired = cli("check", "--repair", "--storage-dir", str(data))
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "repaired: competition_officials.json did not parse; moved aside next to it" in repaired.stdout
+    kept = [p for p in data.iterdir() if p.name.startswith("competition_officials.json.corrupt-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == b'{"judgeChief": "Ana'
+
+
 async def test_commands_that_need_the_server_stopped_refuse_while_it_runs(spawn_server, tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = spawn_server(data)

@@ -8,7 +8,7 @@ but a later start still knows the box exists, and where its history ends.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,38 +18,22 @@ import orjson
 
 from persistence.errors import StorageError
 from persistence.fs import FileSystem, write_atomic
+from persistence.layout import checkpoint_name, parse_checkpoint_stem
+from persistence.types import (
+    MAX_SEQ,
+    MAX_STORED_BOX_ID,
+    Checkpoint,
+    SavedState,
+    StateLoader,
+    Unrebuildable,
+    is_box_id,
+    is_int,
+)
 
 log = logging.getLogger("belay.persistence")
 
 FORMAT = 1
-MAX_BOX_ID = 9999
-# The box's next event gets seq + 1, and orjson writes no int past 64 bits: a hand-edited seq
-# beyond JavaScript's safe integers would leave the box unable to log anything.
-MAX_SEQ = 2**53 - 1
 TMP_SUFFIX = ".tmp"
-
-# The caller's rule for a checkpoint's state: returns the state to use, or raises ValueError saying
-# why it cannot be used. Storage does not know the contest rules; the actors pass theirs in.
-StateLoader = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    box_id: int
-    seq: int
-    state: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Unrebuildable:
-    """Saved instead of a state for a box whose history cannot rebuild it: without it, a box whose
-    only trace was a checkpoint now in quarantine would be recreated empty on top of its history."""
-
-    box_version: int  # the highest the box's history names: whatever brings it back goes on above
-    reason: str
-
-
-SavedState = dict[str, Any] | Unrebuildable
 
 
 @dataclass(frozen=True)
@@ -79,7 +63,8 @@ class CheckpointDir:
         try:
             try:
                 for box_id, seq, state in items:
-                    write_atomic(self._fs, self.path / f"{box_id}.json", _encode(box_id, seq, state), sync_dir=False)
+                    write_atomic(self._fs, self.path / checkpoint_name(box_id), _encode(box_id, seq, state),
+                                 sync_dir=False)
             finally:
                 if items:
                     self._fs.fsync_dir(self.path)
@@ -104,7 +89,7 @@ class CheckpointDir:
         for name in self._fs.list_files(self.path):
             if not name.endswith(".json"):
                 continue
-            box_id = parse_box_id(name[: -len(".json")])
+            box_id = parse_checkpoint_stem(name[: -len(".json")])
             if box_id is None:
                 loaded.quarantined.append(str(self.quarantine(name, "not named after a box id")))
                 continue
@@ -123,12 +108,12 @@ class CheckpointDir:
                 loaded.valid[box_id] = checkpoint
                 continue
             seq, version = named_point(raw) or (0, 0)
-            mark = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
+            set_aside = Unrebuildable(version, f"its checkpoint was set aside ({reason})")
             # A copy first, then the mark replaces the file: a crash at any point leaves the box a file.
             loaded.quarantined.append(str(self._copy_aside(name, raw, reason)))
-            self.write([(box_id, seq, mark)])
+            self.write([(box_id, seq, set_aside)])
             loaded.quarantined_boxes.add(box_id)
-            loaded.unrebuildable[box_id] = (seq, mark)
+            loaded.unrebuildable[box_id] = (seq, set_aside)
         return loaded
 
     def _copy_aside(self, name: str, raw: bytes, reason: str) -> Path:
@@ -218,29 +203,13 @@ def named_point(raw: bytes) -> tuple[int, int] | None:
 
 def _encode(box_id: int, seq: int, state: SavedState) -> bytes:
     if not is_box_id(box_id):
-        raise ValueError(f"box id must be an int 0..{MAX_BOX_ID}, got {box_id!r}")
+        raise ValueError(f"a box id is an int from 0 to {MAX_STORED_BOX_ID}, got {box_id!r}")
     doc: dict[str, Any] = {"format": FORMAT, "boxId": box_id, "seq": seq,
                            "savedAt": datetime.now(timezone.utc).isoformat(), "state": state}
     if isinstance(state, Unrebuildable):
         doc["state"] = None
         doc["unrebuildable"] = {"boxVersion": state.box_version, "reason": state.reason}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_box_id(value: object) -> bool:
-    return is_int(value) and 0 <= value <= MAX_BOX_ID  # type: ignore[operator]
-
-
-def parse_box_id(stem: str) -> int | None:
-    """Only the canonical spelling counts, so "7" and "007" can never both claim box 7."""
-    if not stem.isascii() or not stem.isdigit() or str(int(stem)) != stem:
-        return None
-    box_id = int(stem)
-    return box_id if box_id <= MAX_BOX_ID else None
 
 
 def unique_path(fs: FileSystem, folder: Path, name: str) -> Path:

@@ -13,12 +13,9 @@ from typing import Any
 
 from persistence.errors import StorageError
 from persistence.fs import FileSystem
-from persistence.wal import parse_line
+from persistence.json.wal import parse_line
+from persistence.types import audit_item
 
-AUDIT_KEYS = (
-    "id", "createdAt", "competitionId", "boxId", "action", "actionId", "boxVersion", "sessionId",
-    "actorUsername", "actorRole", "actorIp", "actorUserAgent", "payload",
-)
 BLOCK_SIZE = 64 * 1024
 # Reads run on a thread while the event loop serves commands. The loop waits for the GIL up to
 # the switch interval (0.5 ms) each time it wants it back; handing it over every 50 events
@@ -57,7 +54,7 @@ def read_latest(
                     _hand_over_gil()
                 if box_id is not None and not _same_box(event.get("boxId"), box_id):
                     continue
-                found.append(_audit_item(event, include_payload))
+                found.append(audit_item(event, include_payload))
                 if len(found) >= limit:
                     break
     return found
@@ -93,10 +90,3 @@ def _events_backwards(
 
 def _same_box(value: object, box_id: int) -> bool:
     return value == box_id and not isinstance(value, bool)
-
-
-def _audit_item(event: dict[str, Any], include_payload: bool) -> dict[str, Any]:
-    item = {key: event.get(key) for key in AUDIT_KEYS}
-    if not include_payload:
-        item["payload"] = None
-    return item

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from persistence.json_store import JsonStore, StorageLocked
+from persistence.errors import StorageLocked
+from persistence.json.store import JsonStore
 
-from tests.persistence.helpers import open_store
+from tests.persistence.json.helpers import open_store
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def python(code: str, *args: str, **kwargs) -> subprocess.Popen[str]:
@@ -60,7 +61,8 @@ def test_another_process_is_refused_while_we_hold_the_directory(root: Path) -> N
             """
             import sys
             from pathlib import Path
-            from persistence.json_store import JsonStore, StorageLocked
+            from persistence.errors import StorageLocked
+            from persistence.json.store import JsonStore
             try:
                 JsonStore(Path(sys.argv[1])).open()
             except StorageLocked as exc:
@@ -82,7 +84,7 @@ def test_a_killed_owner_does_not_block_the_restart(root: Path) -> None:
         """
         import sys, time
         from pathlib import Path
-        from persistence.json_store import JsonStore
+        from persistence.json.store import JsonStore
         JsonStore(Path(sys.argv[1])).open()
         print("ready", flush=True)
         time.sleep(60)

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from persistence.errors import StorageError
 from persistence.fs import FaultyFileSystem
-from persistence.json_store import JsonStore, StorageError
+from persistence.json.store import JsonStore
 
-from tests.persistence.helpers import line, open_store, reopen, seqs
+from tests.persistence.helpers import line, seqs
+from tests.persistence.json.helpers import open_store, reopen
 
 
 def test_rotation_is_due_once_the_log_reaches_its_limit(root: Path) -> None:

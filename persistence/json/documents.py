@@ -13,15 +13,12 @@ from typing import Any
 
 import orjson
 
-from persistence.checkpoints import unique_path
-from persistence.errors import StorageError
+from persistence.errors import DocumentUnreadable, StorageError
 from persistence.fs import FileSystem, write_atomic
+from persistence.json.checkpoints import unique_path
+from persistence.layout import DOCUMENT_FILES
 
 log = logging.getLogger("belay.persistence")
-
-# The only documents there are: a request can never name a file.
-DOCUMENT_FILES = {"users": "users.json", "officials": "competition_officials.json",
-                  "revocations": "revoked_sessions.json"}
 
 
 class Documents:
@@ -52,6 +49,21 @@ class Documents:
                 raise StorageError(f"{path} is corrupt and cannot be moved aside: {exc}") from exc
             log.error("%s did not parse; moved to %s", path, aside)
             return None
+
+    def peek(self, name: str) -> Any | None:
+        """The document without changing anything (beside a running server): one that does not
+        parse raises DocumentUnreadable instead of being set aside."""
+        path = self.path(name)
+        try:
+            raw = self._fs.read_bytes(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from exc
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise DocumentUnreadable(name, path.name, str(self.root)) from None
 
     def write(self, name: str, value: Any) -> None:
         path = self.path(name)

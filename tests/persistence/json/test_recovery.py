@@ -6,9 +6,10 @@ from pathlib import Path
 import orjson
 
 from persistence.fs import FaultyFileSystem
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 
-from tests.persistence.helpers import line, open_store, reopen, seqs
+from tests.persistence.helpers import line, seqs
+from tests.persistence.json.helpers import open_store, reopen
 
 
 def test_a_fresh_directory_recovers_nothing_and_creates_the_layout(root: Path) -> None:
@@ -78,11 +79,12 @@ def test_a_partial_last_line_is_cut_and_reported(root: Path) -> None:
     store.append([line(0, 1), line(0, 2)])
     store.close()
     good = (root / "events.ndjson").read_bytes()
-    (root / "events.ndjson").write_bytes(good + b'{"boxId":0,"seq":3,"act')
+    torn = b'{"boxId":0,"seq":3,"act'
+    (root / "events.ndjson").write_bytes(good + torn)
 
     recovered = reopen(root)
 
-    assert recovered.torn_bytes == len(b'{"boxId":0,"seq":3,"act')
+    assert recovered.repairs == (f"cut {len(torn)} torn byte(s) from the end of events.ndjson",)
     assert (root / "events.ndjson").read_bytes() == good
     assert seqs(recovered.events[0]) == [1, 2]
 
@@ -97,9 +99,9 @@ def test_a_complete_but_garbage_last_line_is_cut_too(root: Path) -> None:
 
     recovered = reopen(root)
 
-    assert recovered.torn_bytes == len(garbage)
+    assert recovered.repairs == (f"cut {len(garbage)} torn byte(s) from the end of events.ndjson",)
     assert (root / "events.ndjson").read_bytes() == good
-    assert recovered.bad_lines == 0
+    assert recovered.skipped_events == 0
 
 
 def test_appends_after_a_cut_tail_start_on_a_line_boundary(root: Path) -> None:
@@ -115,7 +117,7 @@ def test_appends_after_a_cut_tail_start_on_a_line_boundary(root: Path) -> None:
 
     recovered = reopen(root)
     assert seqs(recovered.events[0]) == [1, 2]
-    assert recovered.torn_bytes == 0
+    assert recovered.repairs == ()
 
 
 def test_an_unparsable_line_in_the_middle_is_skipped_and_counted(root: Path) -> None:
@@ -125,8 +127,8 @@ def test_an_unparsable_line_in_the_middle_is_skipped_and_counted(root: Path) -> 
 
     recovered = reopen(root)
 
-    assert recovered.bad_lines == 1
-    assert recovered.torn_bytes == 0
+    assert recovered.skipped_events == 1
+    assert recovered.repairs == ()
     assert seqs(recovered.events[0]) == [1] and seqs(recovered.events[1]) == [1]
 
 
@@ -138,7 +140,7 @@ def test_lines_without_a_box_seq_are_kept_but_not_replayed(root: Path) -> None:
     recovered = reopen(root)
 
     assert seqs(recovered.events[0]) == [1]
-    assert recovered.bad_lines == 0
+    assert recovered.skipped_events == 0
 
 
 def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_seq_1(root: Path) -> None:
@@ -154,7 +156,7 @@ def test_corrupt_checkpoint_is_quarantined_and_rebuilt_from_seq_1(root: Path) ->
     assert seqs(recovered.events[4]) == [1, 2, 3]
     assert recovered.unrecoverable == []
     assert len(recovered.quarantined) == 1
-    moved = Path(recovered.quarantined[0])
+    moved = root / recovered.quarantined[0]  # named within the storage directory
     assert moved.parent == root / "boxes" / "quarantine"
     assert moved.read_bytes() == b'{"format":1,"boxId":4,"se'
     # In its place, a mark without a state keeps the box known until a state is written again.
@@ -215,7 +217,8 @@ def test_every_kind_of_invalid_checkpoint_is_quarantined_with_a_unique_name(root
     bad = {
         "notanumber.json": b'{"format":1,"boxId":1,"seq":0,"state":{}}',
         "007.json": b'{"format":1,"boxId":7,"seq":0,"state":{}}',  # not the canonical name
-        "10000.json": b'{"format":1,"boxId":10000,"seq":0,"state":{}}',  # out of range
+        "12345678901234567.json": b'{"format":1,"boxId":1,"seq":0,"state":{}}',  # longer than any box id
+        "9007199254740992.json": b'{"format":1,"boxId":9007199254740992,"seq":0,"state":{}}',  # past 2**53 - 1
         "1.json": b'{"format":1,"boxId":2,"seq":0,"state":{}}',  # boxId does not match
         "2.json": b'{"format":1,"boxId":2,"seq":0}',  # no state
         "3.json": b'{"format":2,"boxId":3,"seq":0,"state":{}}',  # unknown format
@@ -225,13 +228,14 @@ def test_every_kind_of_invalid_checkpoint_is_quarantined_with_a_unique_name(root
     for name, data in bad.items():
         (boxes / name).write_bytes(data)
     (boxes / "6.json").write_bytes(b'{"format":1,"boxId":6,"seq":0,"state":{"ok":true}}')
+    (boxes / "10000.json").write_bytes(b'{"format":1,"boxId":10000,"seq":0,"state":{"ok":true}}')
     (boxes / "quarantine").mkdir()
     # A file quarantined earlier under the same name must not be overwritten.
     first = reopen(root)
     (boxes / "1.json").write_bytes(b"again")
     second = reopen(root)
 
-    assert list(first.checkpoints) == [6]
+    assert sorted(first.checkpoints) == [6, 10000]  # the rules' range is not storage's business
     assert len(first.quarantined) == len(bad)
     assert sorted(first.unrecoverable) == [1, 2, 3, 4, 5]  # named like a box, no history
     assert len(second.quarantined) == 1
@@ -246,7 +250,7 @@ def test_stray_temp_files_are_removed_and_counted(root: Path) -> None:
 
     recovered = reopen(root)
 
-    assert recovered.stray_temp_files == 2
+    assert recovered.repairs == ("removed 2 stray temp file(s) from boxes/",)
     assert list((root / "boxes").glob("*.tmp")) == []
     assert recovered.quarantined == []
 

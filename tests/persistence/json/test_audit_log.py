@@ -5,9 +5,10 @@ from pathlib import Path
 
 import orjson
 
-from persistence.audit_log import AUDIT_KEYS, BLOCK_SIZE, read_latest
+from persistence.json.audit_log import BLOCK_SIZE, read_latest
+from persistence.types import AUDIT_KEYS
 from persistence.fs import FaultyFileSystem
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 
 from tests.persistence.helpers import line
 
@@ -138,7 +139,7 @@ def test_a_huge_log_costs_only_the_blocks_that_hold_the_answer(tmp_path: Path) -
 def test_a_long_read_hands_the_gil_over_every_few_events(store: JsonStore, monkeypatch) -> None:
     """The event loop waits for the GIL while a read parses on its thread: every
     EVENTS_PER_GIL_HANDOVER events the reader lets it go (counted, not timed)."""
-    from persistence import audit_log
+    from persistence.json import audit_log
 
     handovers = []
     monkeypatch.setattr(audit_log, "_hand_over_gil", lambda: handovers.append(1))
@@ -150,7 +151,7 @@ def test_a_long_read_hands_the_gil_over_every_few_events(store: JsonStore, monke
 
 def test_a_filtered_read_hands_the_gil_over_while_it_skips_other_boxes(store: JsonStore, monkeypatch) -> None:
     """Events of other boxes are parsed too: they count towards the handovers."""
-    from persistence import audit_log
+    from persistence.json import audit_log
 
     handovers = []
     monkeypatch.setattr(audit_log, "_hand_over_gil", lambda: handovers.append(1))

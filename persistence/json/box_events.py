@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from persistence.checkpoints import is_int
 from persistence.errors import StorageError
 from persistence.fs import FileSystem
-from persistence.wal import committed_length, iter_lines
+from persistence.json.wal import committed_length, iter_lines
+from persistence.types import is_int
 
 Source = tuple[int, int | None]  # an open descriptor, and where its committed data ends (None: the whole file)
 

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from persistence.fs import FileSystem, StrPath
-from persistence.storage import JsonStorage
+from persistence.json.storage import JsonStorage
 
 from tests.persistence.helpers import line
 
@@ -42,7 +42,7 @@ async def test_a_read_queued_across_a_rotation_still_sees_the_rotated_events(tmp
         async def nothing_to_checkpoint() -> None:
             return None
 
-        assert await storage.rotate_if_due(nothing_to_checkpoint)  # while the read waits its turn
+        assert await storage.maintain(nothing_to_checkpoint)  # while the read waits its turn
         fs.free.set()
         assert await busy == {"chiefJudge": "Ana"}
         assert [item["id"] for item in await reading] == ["ev-0-2", "ev-0-1"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from persistence.fs import FaultyFileSystem
-from persistence.json_store import JsonStore
+from persistence.json.store import JsonStore
 
 
 @pytest.fixture

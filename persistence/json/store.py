@@ -1,72 +1,38 @@
 """JSON-file storage: the write-ahead log, box checkpoints and the directory lock behind one object.
 
-Plain blocking code, owned by the single persister actor (which runs it in a thread executor).
+Plain blocking code, owned by the single persister actor (JsonStorage runs it on its threads).
 Under the storage root: `events.ndjson` (+ archives `events.NNNNNN.ndjson`), `boxes/{id}.json`,
-`boxes/quarantine/`, `boxes/reset-NNNNNN/` and `belay.lock`.
+`boxes/quarantine/`, `boxes/reset-NNNNNN/`, the documents, `results/`, `.backup-staging/` and
+`belay.lock`.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from persistence.box_events import close_all, open_sources, read_box_events
-from persistence.checkpoints import (
-    Checkpoint,
-    CheckpointDir,
-    LoadedCheckpoints,
-    SavedState,
-    StateLoader,
-    is_box_id,
-    is_int,
-)
-from persistence.documents import DOCUMENT_FILES, Documents
-from persistence.errors import StorageError, StorageLocked
+from persistence.errors import StorageError
 from persistence.fs import FileSystem
-from persistence.storage_lock import StorageLock
-from persistence.wal import LOG_NAME, WriteAheadLog, iter_lines, list_archives
-
-__all__ = ["Checkpoint", "JsonStore", "Recovered", "StorageError", "StorageLocked"]
+from persistence.json.box_events import close_all, open_sources, read_box_events
+from persistence.json.checkpoints import CheckpointDir
+from persistence.json.documents import Documents
+from persistence.json.lock import StorageLock
+from persistence.json.recovery import History, highest_points
+from persistence.json.wal import WriteAheadLog, iter_lines, list_archives
+from persistence.layout import BOXES_DIR, DOCUMENT_FILES, LOG_NAME, RESULT_FILE, RESULTS_DIR
+from persistence.types import DurablePoint, Recovered, SavedState, StateLoader
 
 log = logging.getLogger("belay.persistence")
 
 RESET_DIR_RE = re.compile(r"^reset-(\d+)$")
 OPEN_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Recovered:
-    # Usable checkpoints: their state is what the caller's `load_state` returned (as stored without one).
-    checkpoints: dict[int, Checkpoint]
-    # Per box, ascending by seq: every event of the current history after its checkpoint (from
-    # seq 1 without one). Where the history has a hole the list has one too: replay decides.
-    events: dict[int, list[dict[str, Any]]]
-    quarantined: list[str]              # where unusable checkpoints were moved
-    unrecoverable: list[int]            # boxes whose history after the checkpoint has a hole
-    torn_bytes: int                     # bytes cut from the log tail
-    bad_lines: int                      # unparsable complete lines skipped
-    stray_temp_files: int               # *.tmp removed from boxes/
-    unusable: dict[int, str] = field(default_factory=dict)  # why a box has no usable checkpoint
-    # Per box, the highest (seq, boxVersion) the log or any checkpoint (used or set aside) names:
-    # a box that cannot be rebuilt and starts over goes on above them, never reusing a seq.
-    highest: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-
-RESULTS_DIR = "results"  # official result sheets, written by their own component
-RESULT_FILE = re.compile(r"^(overall|route_\d{1,3})\.(xlsx|pdf)$")
-
-
-@dataclass(frozen=True)
-class FrozenPoint:
-    """Links to the state files at one durable point; the log counts only up to `log_offset`."""
-
-    staging: Path
-    log_offset: int
-    files: tuple[str, ...]  # relative to staging; the live log is `events.ndjson`
+STAGING_DIR = ".backup-staging"  # durable points (hard links) while their backup is written
 
 
 class JsonStore:
@@ -76,11 +42,13 @@ class JsonStore:
         self.max_log_bytes = max_log_bytes
         self._lock = StorageLock(self.root, self._fs)
         self._wal = WriteAheadLog(self.root, self._fs)
-        self._boxes = CheckpointDir(self.root / "boxes", self._fs)
+        self._boxes = CheckpointDir(self.root / BOXES_DIR, self._fs)
         self._documents = Documents(self.root, self._fs)
         self._open = False
         # Rotation swaps the log for an archive; audit readers on another thread need both at once.
         self._rotation = threading.Lock()
+        # The seq of each box's checkpoint on disk: a checkpoint never moves backwards.
+        self._checkpoint_seqs: dict[int, int] = {}
 
     @property
     def log_path(self) -> Path:
@@ -107,6 +75,7 @@ class JsonStore:
             raise StorageError(f"cannot create {self._boxes.path}: {exc}") from exc
         self._lock.acquire()
         try:
+            shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)  # links of a backup a crash cut short
             recovered = self._recover(reset_boxes, load_state)
         except BaseException:
             self._wal.close()
@@ -126,15 +95,19 @@ class JsonStore:
 
     def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         """Atomically replace `boxes/{box_id}.json` for each (box_id, seq, state); `seq` is the last
-        event folded into `state` (an Unrebuildable mark: the last event the box's history names)."""
+        event folded into `state` (an Unrebuildable mark: the last event the box's history names).
+        An item older than the box's checkpoint on disk is skipped: a checkpoint never moves back."""
         self._require_open()
-        self._boxes.write(items)
+        newer = [item for item in items if item[1] >= self._checkpoint_seqs.get(item[0], -1)]
+        self._boxes.write(newer)
+        for box_id, seq, _ in newer:
+            self._checkpoint_seqs[box_id] = seq
 
     def write_checkpoint(self, box_id: int, seq: int, state: dict[str, Any]) -> None:
         self.write_checkpoints([(box_id, seq, state)])
 
     def read_document(self, name: str) -> Any | None:
-        """users / officials, or None when there is none yet (a corrupt one is moved aside)."""
+        """users / officials / revocations, or None when there is none yet (a corrupt one is moved aside)."""
         self._require_open()
         return self._documents.read(name)
 
@@ -159,30 +132,45 @@ class JsonStore:
         """Rotated logs, oldest first."""
         return [path for _, path in self._wal.archives()]
 
-    def freeze(self, staging: Path) -> FrozenPoint:
-        """Hard-link every state file into `staging` (same file system, so it is instant) and note
-        the committed end of the log. Call it from the log's thread with every box checkpointed:
-        the links then hold one durable point while commands go on, and the zip is built later."""
+    def freeze(self) -> DurablePoint:
+        """Hard-link every state file into a new folder under `.backup-staging/` (same file system,
+        so it is instant) and note the committed end of the log. Call it from the log's thread with
+        every box checkpointed: the links then hold one durable point while commands go on (files
+        are only ever replaced by a rename, never rewritten), and the zip is built later."""
         self._require_open()
+        staging = self.root / STAGING_DIR / uuid.uuid4().hex
+        try:
+            return self._link_all(staging)
+        except BaseException:
+            self.release(DurablePoint(staging, ()))  # no half-linked point stays behind
+            raise
+
+    def _link_all(self, staging: Path) -> DurablePoint:
+        boxes, results = self._boxes.path, self.root / RESULTS_DIR
         with self._rotation:
-            offset = self.committed_offset
-            files: list[str] = []
-            self._fs.makedirs(staging / "boxes")
-            sources = [(self.log_path, self.log_path.name)]
-            sources += [(path, path.name) for path in self.archives()]
-            sources += [(self._boxes.path / name, f"boxes/{name}") for name in self._fs.list_files(self._boxes.path)
+            entries: list[tuple[str, int | None]] = []
+            self._fs.makedirs(staging / BOXES_DIR)
+            sources: list[tuple[Path, str, int | None]] = [(self.log_path, LOG_NAME, self.committed_offset)]
+            sources += [(path, path.name, None) for path in self.archives()]
+            sources += [(boxes / name, f"{BOXES_DIR}/{name}", None) for name in self._fs.list_files(boxes)
                         if name.endswith(".json")]
-            sources += [(self._documents.path(name), self._documents.path(name).name) for name in DOCUMENT_FILES
-                        if self._fs.exists(self._documents.path(name))]
-            results = self.root / RESULTS_DIR
+            sources += [(self.root / file, file, None) for file in DOCUMENT_FILES.values()
+                        if self._fs.exists(self.root / file)]
             for folder in self._fs.list_dirs(results) if self._fs.exists(results) else []:
                 self._fs.makedirs(staging / RESULTS_DIR / folder)
-                sources += [(results / folder / name, f"{RESULTS_DIR}/{folder}/{name}")
+                sources += [(results / folder / name, f"{RESULTS_DIR}/{folder}/{name}", None)
                             for name in self._fs.list_files(results / folder) if RESULT_FILE.match(name)]
-            for source, relative in sources:
+            for source, relative, size in sources:
                 self._fs.link(source, staging / relative)
-                files.append(relative)
-        return FrozenPoint(staging, offset, tuple(files))
+                entries.append((relative, size))
+        return DurablePoint(staging, tuple(entries))
+
+    def release(self, point: DurablePoint) -> None:
+        shutil.rmtree(point.folder, ignore_errors=True)
+        try:
+            os.rmdir(self.root / STAGING_DIR)  # only if no other backup's links are in it
+        except OSError:
+            pass
 
     def box_events(self, box_id: int) -> list[dict[str, Any]]:
         """Every committed event of one box since the last reset, ascending by seq."""
@@ -208,16 +196,24 @@ class JsonStore:
             raise RuntimeError("JsonStore is not open")
 
     def _recover(self, reset_boxes: bool, load_state: StateLoader | None) -> Recovered:
+        repairs: list[str] = []
         try:
             stray = self._boxes.remove_stray_temp_files()
             log_data, torn = self._wal.open()
+            if torn:
+                repairs.append(f"cut {torn} torn byte(s) from the end of {LOG_NAME}")
+            if stray:
+                repairs.append(f"removed {stray} stray temp file(s) from {BOXES_DIR}/")
             if reset_boxes:
                 self._reset()
-                return Recovered({}, {}, [], [], torn, 0, stray)
+                self._checkpoint_seqs = {}
+                return Recovered({}, {}, [], [], repairs=tuple(repairs))
             loaded = self._boxes.load(load_state)
         except OSError as exc:
             raise StorageError(f"cannot recover {self.root}: {exc}") from exc
-        history = _History({box: cp.seq for box, cp in loaded.valid.items()})
+        self._checkpoint_seqs = {box: cp.seq for box, cp in loaded.valid.items()}
+        self._checkpoint_seqs.update({box: seq for box, (seq, _) in loaded.unrebuildable.items()})
+        history = History({box: cp.seq for box, cp in loaded.valid.items()})
         history.add(iter_lines(log_data))
         # Boxes without a usable checkpoint need their history from seq 1, archives included.
         needy = set(loaded.unrebuildable)
@@ -231,13 +227,14 @@ class JsonStore:
                 raise StorageError(f"cannot read {archive}: {exc}") from exc
             missing = history.incomplete(needy)
         events, holes = history.runs()
-        highest = _highest(loaded, events, holes)
+        highest = highest_points(loaded, events, holes)
         unrecoverable = sorted(holes | missing)
         if unrecoverable:
             log.warning("boxes whose history after the checkpoint has a hole: %s (replay decides whether a later "
                         "restore still rebuilds them)", unrecoverable)
         unusable = {box: mark.reason for box, (_, mark) in loaded.unrebuildable.items()}
-        return Recovered(loaded.valid, events, loaded.quarantined, unrecoverable, torn, history.bad_lines, stray,
+        quarantined = [os.path.relpath(path, self.root) for path in loaded.quarantined]
+        return Recovered(loaded.valid, events, quarantined, unrecoverable, history.bad_lines, tuple(repairs),
                          unusable, highest)
 
     def _reset(self) -> None:
@@ -266,7 +263,7 @@ class JsonStore:
 
 def era_archives(root: Path, fs: FileSystem) -> list[Path]:
     """Archives written after the last reset, oldest first: the only history a start replays."""
-    since = max((int(m.group(1)) for name in fs.list_dirs(root / "boxes") if (m := RESET_DIR_RE.match(name))),
+    since = max((int(m.group(1)) for name in fs.list_dirs(root / BOXES_DIR) if (m := RESET_DIR_RE.match(name))),
                 default=0)
     return [path for n, path in list_archives(root, fs) if n > since]
 
@@ -283,67 +280,3 @@ def read_box_events_offline(root: Path, box_id: int, fs: FileSystem | None = Non
             return read_box_events(fs, sources, box_id)
         close_all(fs, sources)
     raise StorageError(f"the log in {root} kept rotating while it was read; try again")
-
-
-def _highest(loaded: LoadedCheckpoints, events: dict[int, list[dict[str, Any]]],
-             holes: set[int]) -> dict[int, tuple[int, int]]:
-    """Per box, the highest (seq, boxVersion) named by its checkpoint (used or set aside) or its
-    events after it. Versions only grow along a sound history, so only a broken one is searched."""
-    highest: dict[int, tuple[int, int]] = {}
-
-    def note(box: int, seq: int, version: object) -> None:
-        seen_seq, seen_version = highest.get(box, (0, 0))
-        highest[box] = (max(seq, seen_seq), max(version if is_int(version) else 0, seen_version))  # type: ignore[type-var]
-
-    for box, checkpoint in loaded.valid.items():
-        note(box, checkpoint.seq, checkpoint.state.get("boxVersion"))
-    for box, (seq, mark) in loaded.unrebuildable.items():
-        note(box, seq, mark.box_version)
-    for box, run in events.items():
-        if box in holes or box in loaded.unrebuildable:
-            for event in run:
-                note(box, event["seq"], event.get("boxVersion"))
-        else:
-            note(box, run[-1]["seq"], run[-1].get("boxVersion"))
-    return highest
-
-
-class _History:
-    """Events per box from the log and, when needed, older archives, keyed by seq."""
-
-    def __init__(self, checkpoint_seqs: dict[int, int]) -> None:
-        self._after = checkpoint_seqs
-        self._by_box: dict[int, dict[int, dict[str, Any]]] = {}
-        self.bad_lines = 0
-
-    def add(self, lines: Iterable[dict[str, Any] | None]) -> None:
-        for event in lines:
-            if event is None:
-                self.bad_lines += 1
-                continue
-            box, seq = event.get("boxId"), event.get("seq")
-            # Lines without a per-box seq are audit-only (e.g. written by the old backend).
-            if not is_box_id(box) or not is_int(seq) or seq <= self._after.get(box, 0):
-                continue
-            # An earlier copy of a seq wins: the log is read before older archives, and within
-            # one file a repeated seq can only be a stale line.
-            self._by_box.setdefault(box, {}).setdefault(seq, event)
-
-    def incomplete(self, also: Iterable[int]) -> set[int]:
-        """Boxes (with events, or listed in `also`) whose first needed seq is not known yet."""
-        boxes = set(self._by_box) | set(also)
-        return {box for box in boxes if self._after.get(box, 0) + 1 not in self._by_box.get(box, {})}
-
-    def runs(self) -> tuple[dict[int, list[dict[str, Any]]], set[int]]:
-        """The events per box in seq order, and the boxes whose events do not run without a hole
-        from the first needed seq. Events past a hole are kept: a later self-contained event
-        (a restore) may still rebuild the box."""
-        runs: dict[int, list[dict[str, Any]]] = {}
-        holes: set[int] = set()
-        for box, by_seq in self._by_box.items():
-            seqs = sorted(by_seq)
-            first = self._after.get(box, 0) + 1
-            if seqs[0] != first or seqs[-1] - first + 1 != len(seqs):
-                holes.add(box)
-            runs[box] = [by_seq[seq] for seq in seqs]
-        return runs, holes

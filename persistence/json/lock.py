@@ -9,6 +9,7 @@ from pathlib import Path
 
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
+from persistence.types import Holder
 
 LOCK_NAME = "belay.lock"
 
@@ -29,10 +30,11 @@ class StorageLock:
         try:
             locked = self._fs.try_lock(fd)
             if not locked:
-                owner = self._owner_pid(fd)
+                owner = Holder(self._owner_pid(fd))
                 raise StorageLocked(
                     f"storage directory {self.path.parent} is in use by another Belay process "
-                    f"(pid {owner}, lock file {self.path}); stop it or choose another STORAGE_DIR"
+                    f"({owner}, lock file {self.path}); stop it or choose another STORAGE_DIR",
+                    owner, str(self.path.parent),
                 )
             # The pid is only informational (for the message above), so no fsync.
             self._fs.ftruncate(fd, 0)
@@ -60,9 +62,9 @@ class StorageLock:
         return text or "unknown"
 
 
-def lock_holder(root: Path) -> str | None:
-    """The pid holding the directory lock, or None if it is free. Never creates the lock file:
-    it is opened read-only, tried without waiting, and let go at once."""
+def lock_holder(root: Path) -> Holder | None:
+    """Who holds the directory lock, or None if it is free. Never creates the lock file: it is
+    opened read-only, tried without waiting, and let go at once."""
     flags = os.O_RDWR if sys.platform == "win32" else os.O_RDONLY  # msvcrt needs a writable descriptor
     try:
         fd = os.open(root / LOCK_NAME, flags)
@@ -76,12 +78,6 @@ def lock_holder(root: Path) -> str | None:
             text = os.read(fd, 32).decode("ascii", "replace").strip()
         except OSError:
             text = ""
-        return text or "unknown"
+        return Holder(text or "unknown")
     finally:
         os.close(fd)  # closing drops a lock we took
-
-
-def locked_by_server(root: Path, advice: str) -> StorageLocked:
-    """The directory is locked by a running server: the error says by whom and what to do instead."""
-    pid = lock_holder(root) or "unknown"
-    return StorageLocked(f"a Belay server (pid {pid}) is using {root}: {advice}")

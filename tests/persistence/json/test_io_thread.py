@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from persistence.io_thread import IoThread
+from persistence.json.io_thread import IoThread
 
 
 async def test_calls_run_in_order_on_one_thread_off_the_loop() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,10 @@ import orjson
 
 from persistence.errors import StorageError
 from persistence.fs import FileSystem
+from persistence.layout import ARCHIVE_RE, LOG_NAME
 
 log = logging.getLogger("belay.persistence")
 
-LOG_NAME = "events.ndjson"
-ARCHIVE_RE = re.compile(r"^events\.(\d+)\.ndjson$")
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 
