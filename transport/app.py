@@ -134,7 +134,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             await storage.close()
             raise
         app[PERSISTER], app[REGISTRY], app[OFFICIALS] = persister, registry, officials
-        app[ACCOUNTS], app[HASHING], app[BACKUPS] = accounts, hashing, backup_actor  # type: ignore[assignment]
+        app[ACCOUNTS], app[HASHING], app[BACKUPS] = accounts, hashing, backup_actor
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
                  config.storage_dir.resolve(), len(recovery.restored), _recovery_notes(recovered, recovery))
