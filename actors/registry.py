@@ -16,7 +16,6 @@ from actors.runtime import NOT_NOW, ActorFailed, ActorStopped, ActorSystem
 
 log = logging.getLogger("belay.registry")
 
-MAX_BOX_ID = 9999
 SHUTTING_DOWN = "shutting_down"
 INTERNAL_ERROR = "internal_error"
 

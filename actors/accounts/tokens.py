@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from actors.rules.limits import is_box_id
 from persistence.fs import FileSystem
 
 ALGORITHM = "HS256"
 ROLES = frozenset({"admin", "judge", "viewer", "spectator"})
 SPECTATOR_TTL_S = 24 * 3600
-MAX_BOX_ID = 9999
 SECRET_FILE = "jwt_secret"
 SESSION_ID_BYTES = 16
 RENEWAL_MARGIN_S = 60
@@ -157,7 +157,7 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     exp, iat = payload.get("exp"), payload.get("iat")
     if not isinstance(sub, str) or not sub or not isinstance(role, str) or role not in ROLES:
         raise TokenError("invalid_token")
-    if not isinstance(boxes, list) or not all(_is_box_id(b) for b in boxes):
+    if not isinstance(boxes, list) or not all(is_box_id(b) for b in boxes):
         raise TokenError("invalid_token")
     if not _is_int(exp) or not _is_int(iat):
         raise TokenError("invalid_token")
@@ -177,10 +177,6 @@ def _is_text(value: object, empty: bool = False) -> bool:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_box_id(value: object) -> bool:
-    return _is_int(value) and 0 <= value <= MAX_BOX_ID  # type: ignore[operator]
 
 
 def load_or_create_secret(storage_dir: Path, env_secret: str | None) -> str:

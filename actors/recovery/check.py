@@ -16,13 +16,12 @@ import orjson
 
 from actors.recovery.replay import ReplayError, load_state, rebuild, replay
 from actors.recovery.restore import lagging_checkpoints, open_store, restore_boxes
+from actors.rules.limits import is_box_id, parse_box_id
 from persistence.checkpoints import (
     TMP_SUFFIX,
     Checkpoint,
-    is_box_id,
     is_int,
     named_point,
-    parse_box_id,
     parse_checkpoint,
     parse_unrebuildable,
 )

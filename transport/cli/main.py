@@ -64,9 +64,11 @@ def _actions(text: str) -> frozenset[str]:
 
 
 def _box_id(text: str) -> int:
-    value = whole_number(text, 0, 9999)
+    from actors.rules.limits import BOX_ID_RANGE, parse_box_id
+
+    value = parse_box_id(text, leading_zeros=True)
     if value is None:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a box id (0..9999)")
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a box id ({BOX_ID_RANGE})")
     return value
 
 

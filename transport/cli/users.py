@@ -23,7 +23,6 @@ from actors.accounts.passwords import hash_password, password_problem
 from actors.accounts.records import (
     EPOCH,
     LAST_ADMIN,
-    MAX_BOX_ID,
     USER_NOT_FOUND,
     Users,
     canonical_username,
@@ -33,12 +32,12 @@ from actors.accounts.records import (
     with_new_password,
     without_user,
 )
+from actors.rules.limits import BOX_ID_RANGE, parse_box_id
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore
 from persistence.storage_lock import lock_holder
 from transport.cli.common import FAILED, OK, USAGE, CliError, locked_error, print_json, print_table, storage_dir
 from transport.local_admin import LocalCallFailed, call, read_server_file
-from transport.request_numbers import whole_number
 
 USERS_FILE = "users.json"
 
@@ -207,9 +206,9 @@ def _parse_boxes(text: str | None) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        box = whole_number(part, 0, MAX_BOX_ID)
+        box = parse_box_id(part, leading_zeros=True)
         if box is None:
-            raise CliError(f"--boxes: {part[:20]!r} is not a box id (0..{MAX_BOX_ID})", USAGE)
+            raise CliError(f"--boxes: {part[:20]!r} is not a box id ({BOX_ID_RANGE})", USAGE)
         if box not in boxes:
             boxes.append(box)
     return boxes

@@ -16,10 +16,11 @@ from actors.jobs.backups import BackupNow
 from actors.messages import RestoreBox
 from actors.recovery.restore import NotRebuildable, rebuild_backup
 from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup
+from actors.rules.limits import BOX_ID_RANGE, is_box_id
 from persistence.backup import BackupInvalid, backups, extract, read_zip
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import MAX_BOX_ID, parse_box_id
+from transport.http.bodies import require_box_id
 from transport.http.errors import BODY_TOO_LARGE, MALFORMED_JSON, ClientError
 from transport.http.health import storage_report
 from transport.keys import BACKUPS, CONFIG, REGISTRY
@@ -34,7 +35,7 @@ _TRUTHY = {"1", "true", "yes", "on", "y"}
 
 @routes.get("/api/admin/backup/box/{box_id}")
 async def backup_box(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     registry = request.app[REGISTRY]
     if box_id not in registry:
@@ -193,13 +194,12 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 def _box_ids(text: str | None) -> set[int] | None:
     if not text:
         return None
-    return {parse_box_id(part.strip()) for part in text.split(",") if part.strip()}
+    return {require_box_id(part.strip()) for part in text.split(",") if part.strip()}
 
 
 def _box_ids_from(value: object) -> set[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                              and 0 <= v <= MAX_BOX_ID for v in value):
-        raise ClientError(400, "box_ids must be a list of box ids (integers 0..9999)")
+    if not isinstance(value, list) or not all(is_box_id(v) for v in value):
+        raise ClientError(400, f"box_ids must be a list of box ids (integers {BOX_ID_RANGE})")
     return set(value)
 
 

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from actors.rules import CommandError, parse_command
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import json_bytes, parse_box_id, read_json_object
+from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.errors import INVALID_LIMIT, ClientError
 from transport.http.rate_limit import command_class
 from transport.keys import HUB, RATE_LIMITER, REGISTRY, STORAGE
@@ -42,7 +42,7 @@ async def post_command(request: web.Request) -> web.Response:
 
 @routes.get("/api/state/{box_id}")
 async def get_state(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.VIEW_BOX, box_id)
     return json_bytes(request.app[REGISTRY].snapshot(box_id))
 
@@ -55,7 +55,7 @@ async def get_audit_events(request: web.Request) -> web.Response:
     if limit is None:
         raise ClientError(400, INVALID_LIMIT)
     box_text = query.get("boxId")
-    box_id = parse_box_id(box_text) if box_text else None
+    box_id = require_box_id(box_text) if box_text else None
     include_payload = (query.get("includePayload") or "").strip().lower() in _TRUTHY
     events = await request.app[STORAGE].read_audit(limit=limit, box_id=box_id,
                                                     include_payload=include_payload)

@@ -8,13 +8,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from actors.box_actor import BOX_UNAVAILABLE
 from actors.registry import BoxUnavailable
+from actors.rules.limits import MAX_BOX_ID
 
 log = logging.getLogger("belay.http")
 
 MALFORMED_JSON = "malformed JSON body"
 BODY_NOT_OBJECT = "the JSON body must be an object"
 BODY_TOO_LARGE = "request body too large"
-INVALID_BOX_ID = "boxId must be an integer from 0 to 9999"
+INVALID_BOX_ID = f"boxId must be an integer from 0 to {MAX_BOX_ID}"
 INVALID_LIMIT = "limit must be an integer from 1 to 2000"
 NOT_FOUND = "not found"
 METHOD_NOT_ALLOWED = "method not allowed"

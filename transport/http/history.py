@@ -26,7 +26,7 @@ from actors.rules.commands import MAX_BOX_VERSION
 from persistence.checkpoints import is_int
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import json_bytes, parse_box_id, read_json_object
+from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.keys import REGISTRY, STORAGE
 
@@ -38,7 +38,7 @@ INVALID_VERSION = f"boxVersion must be an integer from 0 to {MAX_BOX_VERSION}"
 
 @routes.get("/api/admin/boxes/{box_id}/history")
 async def box_history(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     limit = query_number(request.query.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
     before = query_number(request.query.get("before"), "before", 0, MAX_BOX_VERSION, None)
@@ -51,7 +51,7 @@ async def box_history(request: web.Request) -> web.Response:
 
 @routes.post("/api/admin/boxes/{box_id}/rollback")
 async def rollback(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     principal = authorize(request, Need.ADMIN, box_id)
     version = (await read_json_object(request)).get("boxVersion")
     if not is_int(version) or not 0 <= version <= MAX_BOX_VERSION:

@@ -18,7 +18,7 @@ from actors.accounts.passwords import (
 from actors.accounts.records import EPOCH, find_user, login_identity
 from persistence.storage import StorageError
 from transport.http.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
-from transport.http.bodies import parse_box_id, read_json_object
+from transport.http.bodies import require_box_id, read_json_object
 from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
 from transport.http.users import account_refused
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
@@ -106,14 +106,14 @@ async def magic_login(request: web.Request) -> web.Response:
 
 @routes.post("/api/admin/auth/boxes/{box_id}/magic-token")
 async def magic_token(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     raise ClientError(410, "magic_token_disabled")
 
 
 @routes.post("/api/admin/auth/boxes/{box_id}/password")
 async def set_judge_password(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     principal = authorize(request, Need.ADMIN, box_id)
     body = await read_json_object(request)
     password, username = body.get("password"), body.get("username")

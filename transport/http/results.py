@@ -23,12 +23,13 @@ from actors.jobs.exports import (
 )
 from actors.rules import CommandError, default_state, normalize_name
 from actors.rules.commands import MAX_ROUTES
+from actors.rules.limits import MAX_BOX_ID
 from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
 from persistence.json_store import RESULTS_DIR
 from transport.http.auth import Need, authorize
-from transport.http.bodies import parse_box_id, read_json_object
+from transport.http.bodies import read_json_object, require_box_id
 from transport.http.errors import ClientError
 from transport.keys import CONFIG, EXPORT_RUNNER, REGISTRY
 
@@ -72,7 +73,7 @@ async def podium(request: web.Request) -> web.Response:
 
 def _existing_box(request: web.Request) -> tuple[int, dict[str, Any]]:
     """The admin's box (404 for a box that was never created: reading never creates one)."""
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     registry = request.app[REGISTRY]
     if box_id not in registry:
@@ -176,7 +177,7 @@ def job_from_body(body: Mapping[str, Any], category: str) -> ResultsJob:
     active_holds = _int(body, "active_holds_count", 0, MAX_HOLDS)
     if active_holds is None:
         active_holds = holds_counts[route_index - 1] if route_index <= len(holds_counts) else 0
-    _int(body, "box_id", 0, 9999)
+    _int(body, "box_id", 0, MAX_BOX_ID)
     holds = (holds_counts + [0] * routes_count)[:routes_count]
     holds[route_index - 1] = active_holds
     given = ResultsInput(category=category, routes_count=routes_count, scores=scores, times=times,
