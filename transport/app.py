@@ -26,9 +26,9 @@ from persistence.storage import JsonStorage, Recovered
 from transport.config import Config
 from transport.http import backup, commands, health, history, login, public, results, upload, users
 from transport.http import officials as officials_routes  # `officials` names the actor below
-from transport.http.auth import TOKEN_REVOKED, session_stands
+from transport.http.auth import session_stands
 from transport.http.cors import OriginPolicy
-from transport.http.errors import protocol_logger
+from transport.http.errors import TOKEN_REVOKED, protocol_logger
 from transport.http.login_throttle import LoginThrottle
 from transport.http.middleware import request_middleware
 from transport.http.rate_limit import RateLimiter, Unlimited

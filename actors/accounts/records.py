@@ -17,18 +17,13 @@ import hashlib
 import unicodedata
 from typing import Any
 
+from actors.codes import INVALID_BOX, LAST_ADMIN, USER_NOT_FOUND, USERNAME_TAKEN
 from actors.rules.limits import is_box_id, parse_box_id
 
 ROLES = ("admin", "judge", "viewer")
 DEFAULT_ROLE = "viewer"
 ADMIN_NAME = "admin"  # the account made at the first start
 EPOCH = "token_epoch"
-
-# Why a change is refused (actors answer with codes; transport maps them to statuses).
-INVALID_BOX = "invalid_box"
-USERNAME_TAKEN = "username_taken"  # a judge name held by an admin or viewer
-USER_NOT_FOUND = "user_not_found"
-LAST_ADMIN = "last_active_admin"  # the change would leave no active admin: nobody could log in to fix it
 
 User = dict[str, Any]
 Users = dict[str, User]

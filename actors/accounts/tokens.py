@@ -15,8 +15,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
+from actors.codes import INVALID_TOKEN, TOKEN_EXPIRED
 from actors.rules.limits import is_box_id
 from persistence.fs import FileSystem
 
@@ -30,15 +31,12 @@ MAX_CLAIM_TEXT = 256  # sid, uid and ep: a signed token is trusted for its origi
 MIN_SECRET_LENGTH = 32
 _KNOWN_DEFAULT_SECRETS = frozenset({"dev-secret-change-me", "secret", "changeme", "change-me"})
 
-TokenErrorReason = Literal["token_expired", "invalid_token"]
-
-
 class TokenError(Exception):
-    """`reason` is sent verbatim as the 401 detail; the UI matches on these words."""
+    """`reason` is TOKEN_EXPIRED or INVALID_TOKEN, sent verbatim as the detail; the UI matches on these words."""
 
-    def __init__(self, reason: TokenErrorReason) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason: TokenErrorReason = reason
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +104,7 @@ class TokenService:
                 self._verified.clear()
             self._verified[token] = claims
         if not allow_expired and self._clock() >= claims.exp:
-            raise TokenError("token_expired")
+            raise TokenError(TOKEN_EXPIRED)
         return claims
 
     def _verify(self, token: str) -> Claims:
@@ -121,9 +119,9 @@ class TokenService:
                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.InvalidTokenError as exc:
-            raise TokenError("invalid_token") from exc
+            raise TokenError(INVALID_TOKEN) from exc
         except ValueError as exc:  # PyJWT lets UnicodeEncodeError (a lone surrogate) through
-            raise TokenError("invalid_token") from exc
+            raise TokenError(INVALID_TOKEN) from exc
         return _claims_from(payload)
 
     def last_possible_exp(self, claims: Claims) -> int:
@@ -156,18 +154,18 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     sub, role, boxes = payload.get("sub"), payload.get("role"), payload.get("boxes")
     exp, iat = payload.get("exp"), payload.get("iat")
     if not isinstance(sub, str) or not sub or not isinstance(role, str) or role not in ROLES:
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
     if not isinstance(boxes, list) or not all(is_box_id(b) for b in boxes):
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
     if not _is_int(exp) or not _is_int(iat):
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
     if role == "spectator":
         return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat)
     # A login token without a session (one issued before sessions could be revoked) is refused:
     # nothing could ever end it.
     sid, uid, ep = payload.get("sid"), payload.get("uid"), payload.get("ep")
     if not _is_text(sid) or not (uid is None or _is_text(uid)) or not (ep is None or _is_text(ep, empty=True)):
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
     return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat, sid=sid, uid=uid, ep=ep)
 
 

@@ -74,17 +74,10 @@ def check_storage(root: Path) -> Report:
     _check_documents(root, report)
     events = _check_log(root, report, running)
     _check_boxes(checkpoints, events, report)
-    quarantined = _files(boxes_dir / "quarantine")
+    quarantined = FileSystem().list_files(boxes_dir / "quarantine")
     if quarantined:
         report.add(INFO, f"boxes/quarantine/ holds {len(quarantined)} file(s) set aside earlier (kept, never used)")
     return report
-
-
-def _files(path: Path) -> list[str]:
-    try:
-        return sorted(entry.name for entry in os.scandir(path) if entry.is_file(follow_symlinks=False))
-    except FileNotFoundError:
-        return []
 
 
 @dataclass
@@ -100,7 +93,7 @@ class _Checkpoint:
 def _check_checkpoints(boxes_dir: Path, report: Report) -> dict[int, _Checkpoint]:
     """Every box file by box."""
     found: dict[int, _Checkpoint] = {}
-    names = [name for name in _files(boxes_dir) if name.endswith(".json")]
+    names = [name for name in FileSystem().list_files(boxes_dir) if name.endswith(".json")]
     for name in names:
         box_id = parse_box_id(name[: -len(".json")])
         if box_id is None:
@@ -134,7 +127,7 @@ def _check_checkpoints(boxes_dir: Path, report: Report) -> dict[int, _Checkpoint
 
 
 def _check_temp_files(boxes_dir: Path, report: Report, running: bool) -> None:
-    stray = [name for name in _files(boxes_dir) if name.endswith(TMP_SUFFIX)]
+    stray = [name for name in FileSystem().list_files(boxes_dir) if name.endswith(TMP_SUFFIX)]
     if not stray:
         return
     listed = ", ".join(f"boxes/{name}" for name in stray[:MAX_LISTED_LINES])

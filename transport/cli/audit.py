@@ -10,18 +10,18 @@ import orjson
 from transport.cli.common import OK, print_json, print_table, storage_dir
 
 AUDIT_DEFAULT_TAIL = 20
-AUDIT_MAX_TAIL = 2000
 
 
 def run_audit(args: argparse.Namespace) -> int:
     from persistence.audit_log import read_latest
+    from persistence.fs import FileSystem
     from persistence.wal import ARCHIVE_RE, LOG_NAME
 
     root = storage_dir(args)
     log_path = root / LOG_NAME
     # Archives first: if the server rotates meanwhile, the old log is then listed as well or the
     # new log is read; never is an event missed twice over.
-    archives = sorted(((int(m.group(1)), root / name) for name in _files(root)
+    archives = sorted(((int(m.group(1)), root / name) for name in FileSystem().list_files(root)
                        if (m := ARCHIVE_RE.match(name))), reverse=True)
     end = _last_complete_line_end(log_path)
     events = read_latest(log_path, end, [path for _, path in archives], limit=args.tail, box_id=args.box,
@@ -32,13 +32,6 @@ def run_audit(args: argparse.Namespace) -> int:
         return OK
     _print_audit_table(events, args.payload)
     return OK
-
-
-def _files(root: Path) -> list[str]:
-    try:
-        return sorted(entry.name for entry in os.scandir(root) if entry.is_file())
-    except FileNotFoundError:
-        return []
 
 
 def _last_complete_line_end(path: Path, block: int = 64 * 1024) -> int:

@@ -22,8 +22,6 @@ from actors.accounts.actor import new_epoch
 from actors.accounts.passwords import hash_password, password_problem
 from actors.accounts.records import (
     EPOCH,
-    LAST_ADMIN,
-    USER_NOT_FOUND,
     Users,
     canonical_username,
     find_user,
@@ -32,6 +30,7 @@ from actors.accounts.records import (
     with_new_password,
     without_user,
 )
+from actors.codes import LAST_ADMIN, USER_NOT_FOUND
 from actors.rules.limits import BOX_ID_RANGE, parse_box_id
 from persistence.errors import StorageLocked
 from persistence.json_store import JsonStore

@@ -9,9 +9,9 @@ from aiohttp import WSMsgType, web
 from actors.accounts.tokens import Claims
 from actors.registry import BoxRegistry, BoxUnavailable
 from actors.rules.limits import is_box_id
-from transport.http.auth import TOKEN_REVOKED, Need, authorize, may_view, session_stands
+from transport.http.auth import Need, authorize, may_view, session_stands
 from transport.http.bodies import require_box_id
-from transport.http.errors import ClientError, drop_tracebacks
+from transport.http.errors import TOKEN_REVOKED, ClientError, drop_tracebacks
 from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
 from transport.ws.frames import pong_frame, text_frame
 from transport.ws.hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
