@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from actors.codes import INVALID_TOKEN, TOKEN_EXPIRED
 from actors.rules.limits import is_box_id
-from persistence.fs import FileSystem
+from persistence.fs import FileSystem, write_atomic
 
 ALGORITHM = "HS256"
 ROLES = frozenset({"admin", "judge", "viewer", "spectator"})
@@ -207,21 +207,8 @@ def _read_private(path: Path) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Temp file born 0600 (never readable by others, not even for a moment), fsync, rename,
-    directory fsync: a crash leaves the old state or the whole secret, never half of it."""
+    """Written atomically by a temp file born 0600: never readable by others, not even for a
+    moment, and a crash leaves the old state or the whole secret, never half of it."""
     fs = FileSystem()
     fs.makedirs(path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # a leftover may carry looser permissions; O_EXCL will not reuse it
-    try:
-        fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            fs.write_all(fd, text.encode("utf-8"))
-            fs.fsync(fd)
-        finally:
-            fs.close(fd)
-        fs.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    fs.fsync_dir(path.parent)
+    write_atomic(fs, path, text.encode("utf-8"), mode=0o600)
