@@ -104,7 +104,7 @@ async def test_stop_still_commits_the_events_already_queued(rig: Rig) -> None:
     with pytest.raises(ActorStopped):
         append(rig.persister, 0, 4)
     rig.disk.release()
-    await asyncio.gather(first, *queued)
+    await asyncio.wait_for(asyncio.gather(first, *queued), 10)  # answered, not left hanging
     await asyncio.wait_for(rig.persister.finished.wait(), 10)
     assert [e["seq"] for e in rig.log()] == [1, 2, 3]
 
