@@ -30,6 +30,7 @@ from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.errors import INVALID_REQUEST, VERSION_NOT_FOUND, VERSION_UNREBUILDABLE, ClientError, reply_status
 from transport.keys import REGISTRY, STORAGE
+from transport.request_numbers import whole_number
 
 routes = web.RouteTableDef()
 
@@ -72,12 +73,13 @@ async def rollback(request: web.Request) -> web.Response:
 
 
 def query_number(text: str | None, name: str, lo: int, hi: int, default: int | None) -> int | None:
-    """Digits only and no longer than `hi` written out, so no int() of a huge string is ever tried."""
+    """`default` when absent; otherwise digits only, never longer than `hi` written out."""
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit() or len(text) > len(str(hi)) or not lo <= int(text) <= hi:
+    value = whole_number(text, lo, hi)
+    if value is None:
         raise ClientError(INVALID_REQUEST, f"{name} must be an integer from {lo} to {hi}")
-    return int(text)
+    return value
 
 
 def parse_actions(text: str | None) -> frozenset[str] | None:
