@@ -60,7 +60,8 @@ class Principal:
 
 
 def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Principal:
-    """Return who is asking, or raise the ClientError that says why not (a 401 or a 403). `box_id` None = no box in question."""
+    """Return who is asking, or raise the ClientError that says why not (a 401 or a 403).
+    `box_id` None = no box in question."""
     if need is Need.SPECTATOR:
         token = request.query.get("token")
         if not token:

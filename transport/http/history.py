@@ -64,7 +64,8 @@ async def rollback(request: web.Request) -> web.Response:
     except UnknownVersion:
         raise ClientError(VERSION_NOT_FOUND, f"box {box_id} has no version {version} since the last reset") from None
     except ReplayError as exc:
-        raise ClientError(VERSION_UNREBUILDABLE, f"version {version} of box {box_id} cannot be rebuilt: {exc}") from None
+        raise ClientError(VERSION_UNREBUILDABLE,
+                          f"version {version} of box {box_id} cannot be rebuilt: {exc}") from None
     message = RestoreBox(state, rollback_source(version), origin_of(request, principal), as_of_ms)
     reply = await request.app[REGISTRY].restore(box_id, message)
     if reply.code is not None:
@@ -88,7 +89,8 @@ def parse_actions(text: str | None) -> frozenset[str] | None:
         return None
     names = [part.strip() for part in text.split(",", MAX_ACTIONS) if part.strip()]
     if not names or len(names) > MAX_ACTIONS or not all(name in ACTIONS for name in names):
-        raise ClientError(INVALID_REQUEST, "action must be one or more (comma-separated) of " + ", ".join(sorted(ACTIONS)))
+        raise ClientError(INVALID_REQUEST,
+                          "action must be one or more (comma-separated) of " + ", ".join(sorted(ACTIONS)))
     return frozenset(names)
 
 

@@ -252,7 +252,8 @@ def _name_map(body: Mapping[str, Any], field: str, convert: Any, required: bool 
         try:
             name = normalize_name(raw_name)
         except CommandError:
-            raise ClientError(INVALID_REQUEST, f"{field}: athlete names must be 1 to {MAX_NAME_LENGTH} printable characters") from None
+            raise ClientError(INVALID_REQUEST,
+                              f"{field}: athlete names must be 1 to {MAX_NAME_LENGTH} printable characters") from None
         if name in result:
             raise ClientError(INVALID_REQUEST, f"{field}: the name {name!r} appears twice")
         result[name] = convert(item, f"{field}[{name!r}]")
