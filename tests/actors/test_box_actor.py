@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import errno
 
+from actors.box_actor import BoxActor
 from actors.codes import BOX_UNAVAILABLE, INVALID_COMMAND, STORAGE_UNAVAILABLE
 from actors.messages import Origin, Reply, RestoreBox
 from actors.rules import default_state
 from tests.actors.conftest import LOG, Rig, command, init_route
 
 
-async def started_box(rig: Rig, box_id: int = 0):  # type: ignore[no-untyped-def]
+async def started_box(rig: Rig, box_id: int = 0) -> BoxActor:
     box = rig.box(box_id, default_state(f"session-{box_id}"))
     assert await box.ask(init_route(box_id)) == Reply.ok()
     return box
@@ -64,7 +65,8 @@ async def test_an_early_answered_command_whose_commit_fails_rolls_the_box_back_a
 
     assert box.try_now(command(box, "TIMER_SYNC", remaining=123)) == Reply.ok()
     assert box.state["remaining"] == 123  # shown at once, before it is durable
-    assert rig.fanout.publications[since].echo["remaining"] == 123  # type: ignore[index]
+    echo = rig.fanout.publications[since].echo
+    assert echo is not None and echo["remaining"] == 123
 
     # The batch fails: the box goes back to its last durable state and shows it again.
     shown = await rig.fanout.next_matching(lambda p: p.public_kind == "BOX_FLOW_UPDATE", since=since + 1)

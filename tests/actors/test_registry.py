@@ -11,7 +11,7 @@ from actors.codes import BOX_UNAVAILABLE, RESTORE_ABORTED, RESTORE_REFUSED, SHUT
 from actors.messages import Origin, Reply, RestoreBox
 from actors.recovery.restore import Recovery, UnavailableBox
 from actors.registry import BoxRegistry, BoxUnavailable
-from actors.rules import default_state, parse_command
+from actors.rules import Command, default_state, parse_command
 from actors.rules.commands import MAX_BOX_VERSION
 from tests.actors.conftest import LOG, Rig, init_route
 
@@ -19,7 +19,7 @@ ADMIN = Origin(username="admin", role="admin")
 JUDGE = Origin(username="judge", role="judge")
 
 
-def progress(registry: BoxRegistry, box_id: int) -> object:
+def progress(registry: BoxRegistry, box_id: int) -> Command:
     return parse_command({"type": "PROGRESS_UPDATE", "boxId": box_id, "delta": 1,
                           "sessionId": registry.state(box_id)["sessionId"]})
 
@@ -52,7 +52,7 @@ async def test_after_close_every_request_answers_shutting_down(rig: Rig) -> None
     registry = rig.registry()
     assert await registry.execute(init_route(0).command, JUDGE) == Reply.ok()
     await registry.close()
-    assert await registry.execute(progress(registry, 0), JUDGE) == Reply.error(SHUTTING_DOWN)  # type: ignore[arg-type]
+    assert await registry.execute(progress(registry, 0), JUDGE) == Reply.error(SHUTTING_DOWN)
     assert await registry.execute(init_route(1).command, JUDGE) == Reply.error(SHUTTING_DOWN)
     assert await registry.restore(0, restore()) == Reply.error(SHUTTING_DOWN)
     assert 1 not in registry
