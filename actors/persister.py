@@ -132,14 +132,19 @@ class Persister(BatchingActor):
     async def handle_batch(self, messages: list[object]) -> list[Any]:
         """The events of the batch first, in one write; then the other messages, in order."""
         appends: list[Append | AuditLine] = []
+        others = False
         for message in messages:
             if isinstance(message, (Append, AuditLine)):
                 appends.append(message)
             elif isinstance(message, AppendAll):
                 appends.extend(message.appends)
+            else:
+                others = True
         if appends:
             await self._commit(appends)
         answers: list[Any] = [None] * len(messages)
+        if not others:  # the usual batch: events only
+            return answers
         for index, message in enumerate(messages):
             if isinstance(message, (Append, AuditLine, AppendAll)):
                 continue

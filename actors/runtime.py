@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, TypeVar
 
 log = logging.getLogger("belay.actors")
@@ -210,42 +211,45 @@ class BatchingActor(Actor):
             self._mailbox.put_nowait(_STOP)
 
     async def _serve(self) -> None:
+        # No helper coroutine: with one client each batch is one command, so every frame added
+        # here is paid by every durable command (a coroutine per batch cost ~2k instructions).
         while True:
             batch = await self._mailbox.get_all()
             stop = batch[-1] is _STOP  # nothing can be queued after it
             if stop:
                 batch.pop()
             if batch:
-                await self._deliver_batch(batch)
+                self._busy = True
+                try:
+                    _answer(batch, await self.handle_batch(list(map(_message_of, batch))))
+                except asyncio.CancelledError:
+                    _fail(batch, ActorStopped(self.name))
+                    raise
+                except self.answered_errors as exc:
+                    _fail(batch, exc)
+                except Exception as exc:
+                    log.exception("actor %s failed on a batch of %d message(s)", self.name, len(batch))
+                    _fail(batch, ActorFailed(f"{self.name}: {type(exc).__name__}"))
+                finally:
+                    self._busy = False
             if stop:
                 return
 
-    async def _deliver_batch(self, batch: list[_Envelope]) -> None:
-        self._busy = True
-        try:
-            answers = await self.handle_batch([envelope.message for envelope in batch])
-        except asyncio.CancelledError:
-            _fail_all(batch, ActorStopped(self.name))
-            raise
-        except self.answered_errors as exc:
-            _fail_all(batch, exc)
-            return
-        except Exception as exc:
-            log.exception("actor %s failed on a batch of %d message(s)", self.name, len(batch))
-            _fail_all(batch, ActorFailed(f"{self.name}: {type(exc).__name__}"))
-            return
-        finally:
-            self._busy = False
-        for envelope, answer in zip(batch, answers, strict=True):
-            reply = envelope.reply
-            if reply is not None and not reply.done():
-                if isinstance(answer, Failed):
-                    reply.set_exception(answer.error)
-                else:
-                    reply.set_result(answer)
+
+_message_of = attrgetter("message")
 
 
-def _fail_all(batch: list[_Envelope], error: Exception) -> None:
+def _answer(batch: list[_Envelope], answers: list[Any]) -> None:
+    for envelope, answer in zip(batch, answers):  # not strict=True: it costs ~1.5k instructions a batch
+        reply = envelope.reply
+        if reply is not None and not reply.done():
+            if isinstance(answer, Failed):
+                reply.set_exception(answer.error)
+            else:
+                reply.set_result(answer)
+
+
+def _fail(batch: list[_Envelope], error: Exception) -> None:
     for envelope in batch:
         if envelope.reply is not None and not envelope.reply.done():
             envelope.reply.set_exception(error)
