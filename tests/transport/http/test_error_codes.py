@@ -5,6 +5,7 @@ import pytest
 
 from actors import codes
 from actors.messages import Reply
+from transport.http import errors
 from transport.http.errors import STATUS, ClientError, reply_status
 
 
@@ -12,13 +13,14 @@ def _codes_of(module: object) -> dict[str, str]:
     return {name: value for name, value in vars(module).items() if name.isupper() and isinstance(value, str)}
 
 
-def test_every_code_an_actor_answers_with_has_its_status() -> None:
-    missing = {name: code for name, code in _codes_of(codes).items() if code not in STATUS}
-    assert missing == {}
+def test_every_code_an_actor_or_transport_answers_with_has_its_status() -> None:
+    every = {**_codes_of(codes), **_codes_of(errors)}
+    assert {name: code for name, code in every.items() if code not in STATUS} == {}
+    assert set(STATUS) == set(every.values())  # and the table names nothing else
 
 
 def test_no_two_codes_share_a_spelling() -> None:
-    spelled = list(_codes_of(codes).values())
+    spelled = list(_codes_of(codes).values()) + list(_codes_of(errors).values())
     assert len(spelled) == len(set(spelled))
 
 
