@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Mapping
 
+from actors.codes import BOX_UNAVAILABLE, INVALID_COMMAND, RESTORE_ABORTED, RESTORE_REFUSED, STORAGE_UNAVAILABLE
 from actors.events import encode_event, encode_restore
 from actors.messages import Clock, Execute, Fanout, Reply, Republish, RestoreBox, RideAlongFailed, TimerFired
 from actors.persister import GroupAborted, Persister
@@ -37,9 +38,6 @@ from persistence.storage import StorageError
 
 log = logging.getLogger("belay.box")
 
-STORAGE_UNAVAILABLE = "storage_unavailable"
-BOX_UNAVAILABLE = "box_unavailable"  # its history cannot rebuild it (see actors/recovery/restore.py)
-RESTORE_ABORTED = "restore_aborted"  # another box of the same restore failed
 # What starts an unavailable box over, and who may: the control panel's own ways to begin anew.
 STARTS_OVER = frozenset({"RESET_BOX", "INIT_ROUTE"})
 STARTS_OVER_ROLE = "admin"
@@ -99,7 +97,7 @@ class BoxActor(Actor):
                 or not self._riding_settled()):
             return NOT_NOW
         if self.unavailable is not None:
-            return Reply.error(503, BOX_UNAVAILABLE)
+            return Reply.error(BOX_UNAVAILABLE)
         change = self._decide(message)
         if isinstance(change, Reply):
             return change
@@ -120,7 +118,7 @@ class BoxActor(Actor):
         try:
             await self._persister.append(self.box_id, seq, line, change.outcome.state)
         except StorageError:
-            return Reply.error(503, STORAGE_UNAVAILABLE)
+            return Reply.error(STORAGE_UNAVAILABLE)
         self._warn_if_scores_replaced(message, change.outcome.state)
         return self._advance(seq, change.outcome)
 
@@ -130,20 +128,20 @@ class BoxActor(Actor):
         so it replays without the unusable history before it."""
         cmd = message.command
         if cmd.type not in STARTS_OVER or message.origin.role != STARTS_OVER_ROLE:
-            return Reply.error(503, BOX_UNAVAILABLE)
+            return Reply.error(BOX_UNAVAILABLE)
         base = {**default_state(str(uuid.uuid4())), "boxVersion": self.state["boxVersion"]}
         now_ms = self._clock.now_ms()
         try:
             outcome = apply_command(base, cmd, now_ms, str(uuid.uuid4()))
         except CommandError as exc:
-            return Reply.error(400, exc.detail)
+            return Reply.error(INVALID_COMMAND, exc.detail)
         seq = self.seq + 1
         line = encode_event(box_id=self.box_id, seq=seq, command=cmd, before=base, after=outcome.state,
                             now_ms=now_ms, origin=message.origin, echo=outcome.echo, self_contained=True)
         try:
             await self._persister.append(self.box_id, seq, line, outcome.state)
         except StorageError:
-            return Reply.error(503, STORAGE_UNAVAILABLE)
+            return Reply.error(STORAGE_UNAVAILABLE)
         log.warning("box %d started over by %s with %s at version %d (its earlier history could not rebuild it)",
                     self.box_id, message.origin.username, cmd.type, outcome.state["boxVersion"])
         self.unavailable = None
@@ -173,13 +171,13 @@ class BoxActor(Actor):
         if stale is not None:
             return Reply.ignored(stale)
         if cmd.type == "REQUEST_STATE":
-            return Reply(200, {"status": "ok", "snapshot": self.snapshot()})
+            return Reply({"status": "ok", "snapshot": self.snapshot()})
         now_ms = self._clock.now_ms()
         try:
             new_session = str(uuid.uuid4()) if needs_new_session(cmd) else ""
             outcome = apply_command(state, cmd, now_ms, new_session)
         except CommandError as exc:
-            return Reply.error(400, exc.detail)
+            return Reply.error(INVALID_COMMAND, exc.detail)
         if not outcome.changed:
             if outcome.echo is not None:  # relays and a TIMER_SYNC of a running clock
                 self._publish(outcome.echo, False, None)
@@ -215,19 +213,18 @@ class BoxActor(Actor):
                                          message=message, now_ms=self._clock.now_ms(),
                                          new_session_id=str(uuid.uuid4()))
         except InvalidState as exc:  # e.g. a live version so high that one more leaves the range a client counts
-            return Reply.error(400, f"box {self.box_id} cannot be restored: {exc}")
+            return Reply.error(RESTORE_REFUSED, f"box {self.box_id} cannot be restored: {exc}")
         commit = self._persister.append if message.group is None else message.group.join
         try:
             await commit(self.box_id, seq, line, state)
         except StorageError:
-            return Reply.error(503, STORAGE_UNAVAILABLE)
+            return Reply.error(STORAGE_UNAVAILABLE)
         except GroupAborted:
-            return Reply.error(409, RESTORE_ABORTED)
+            return Reply.error(RESTORE_ABORTED)
         self.seq, self.state, self.unavailable = seq, state, None
         self._publish(None, True, "BOX_STATUS_UPDATE")
         self.arm_timer()
-        return Reply(200, {"boxId": self.box_id, "boxVersion": state["boxVersion"],
-                           "sessionId": state["sessionId"]})
+        return Reply({"boxId": self.box_id, "boxVersion": state["boxVersion"], "sessionId": state["sessionId"]})
 
     def _on_riding_done(self, verdict: asyncio.Future[None]) -> None:
         if verdict.exception() is not None and not self.stopping:

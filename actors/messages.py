@@ -60,10 +60,11 @@ class RideAlongFailed:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """HTTP status and JSON body for the caller."""
+    """A box's answer: its JSON body and, for a refusal or a failure, its code (actors/codes.py;
+    transport picks the status). `code` None means the command was answered (ok, ignored, a value)."""
 
-    status: int
     body: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None
 
     @classmethod
     def ok(cls) -> "Reply":
@@ -71,14 +72,15 @@ class Reply:
 
     @classmethod
     def ignored(cls, reason: str) -> "Reply":
-        return cls(200, {"status": "ignored", "reason": reason})
+        return cls({"status": "ignored", "reason": reason})
 
     @classmethod
-    def error(cls, status: int, detail: str) -> "Reply":
-        return cls(status, {"detail": detail})
+    def error(cls, code: str, detail: str | None = None) -> "Reply":
+        """The client reads `detail`, or the code itself when the refusal needs no other words."""
+        return cls({"detail": code if detail is None else detail}, code)
 
 
-_OK = Reply(200, {"status": "ok"})
+_OK = Reply({"status": "ok"})
 
 
 View = Callable[[], dict[str, Any]]  # builds a snapshot or public view when someone will receive it

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from actors.runtime import Actor, ActorStopped, _Envelope, _STOP
+from actors.runtime import ActorStopped, BatchingActor, Failed
 from persistence.storage import DurablePoint, SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")
@@ -106,7 +106,7 @@ class StorageStatus:
     events: int = 0
 
 
-class Persister(Actor):
+class Persister(BatchingActor):
     def __init__(self, storage: Storage, checkpoint_interval_s: float) -> None:
         super().__init__("persister")
         self.storage = storage
@@ -125,42 +125,31 @@ class Persister(Actor):
         self.tell(AuditLine(line, verdict))
         return verdict
 
-    async def _serve(self) -> None:
-        while True:
-            batch = [await self._mailbox.get()]
-            while not self._mailbox.empty():
-                batch.append(self._mailbox.get_nowait())
-            stop = any(env is _STOP for env in batch)
-            await self._process([env for env in batch if env is not _STOP])
-            if stop:
-                return
-
-    def stop(self) -> None:
-        """Unlike other actors, the persister drains its mailbox: queued events still commit."""
-        if not self._stopping:
-            self._stopping = True
-            self._mailbox.put_nowait(_STOP)
-
-    async def _process(self, batch: list[_Envelope]) -> None:
+    async def handle_batch(self, messages: list[object]) -> list[Any]:
+        """The events of the batch first, in one write; then the other messages, in order."""
         appends: list[Append | AuditLine] = []
-        for env in batch:
-            if isinstance(env.message, (Append, AuditLine)):
-                appends.append(env.message)
-            elif isinstance(env.message, AppendAll):
-                appends.extend(env.message.appends)
+        others = False
+        for message in messages:
+            if isinstance(message, (Append, AuditLine)):
+                appends.append(message)
+            elif isinstance(message, AppendAll):
+                appends.extend(message.appends)
+            else:
+                others = True
         if appends:
             await self._commit(appends)
-        for env in batch:
-            message = env.message
+        answers: list[Any] = [None] * len(messages)
+        if not others:  # the usual batch: events only
+            return answers
+        for index, message in enumerate(messages):
             if isinstance(message, (Append, AuditLine, AppendAll)):
                 continue
-            result: Any = None
             try:
                 if isinstance(message, Flush):
                     await self.checkpoint_all()
                 elif isinstance(message, Freeze):
                     await self.checkpoint_all()
-                    result = await self.storage.freeze()
+                    answers[index] = await self.storage.freeze()
                 elif isinstance(message, WriteDocument):
                     await self.storage.write_document(message.name, message.value)
                 else:
@@ -168,11 +157,8 @@ class Persister(Actor):
             except Exception as exc:
                 if not isinstance(exc, StorageError):
                     log.exception("persister failed on %s", type(message).__name__)
-                if env.reply is not None and not env.reply.done():
-                    env.reply.set_exception(exc)
-                continue
-            if env.reply is not None and not env.reply.done():
-                env.reply.set_result(result)
+                answers[index] = Failed(exc)
+        return answers
 
     async def _commit(self, appends: list[Append | AuditLine]) -> None:
         try:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any, Callable, Mapping
 
 from actors.box_actor import BoxActor
+from actors.codes import INTERNAL_ERROR, SHUTTING_DOWN
 from actors.messages import Clock, Execute, Fanout, Origin, Reply, Republish, RestoreBox
 from actors.persister import GroupCommit, Persister
 from actors.recovery.restore import Recovery
@@ -16,13 +17,9 @@ from actors.runtime import NOT_NOW, ActorFailed, ActorStopped, ActorSystem
 
 log = logging.getLogger("belay.registry")
 
-MAX_BOX_ID = 9999
-SHUTTING_DOWN = "shutting_down"
-INTERNAL_ERROR = "internal_error"
-
 
 class BoxUnavailable(Exception):
-    """A read of a box whose history cannot rebuild it: there is no state to show (transport: 503)."""
+    """A read of a box whose history cannot rebuild it: there is no state to show (BOX_UNAVAILABLE)."""
 
     def __init__(self, box_id: int, reason: str) -> None:
         super().__init__(f"box {box_id} is unavailable: {reason}")
@@ -79,7 +76,7 @@ class BoxRegistry:
 
         async def one(box_id: int, message: RestoreBox) -> Reply:
             reply = await self._ask(box_id, dataclasses.replace(message, group=group))
-            if reply.status != 200:
+            if reply.code is not None:
                 group.abort()  # a box that failed before joining must not keep the others waiting
             return reply
 
@@ -89,7 +86,7 @@ class BoxRegistry:
     async def _ask(self, box_id: int, message: object) -> Reply:
         """In this task if the box can (`Actor.try_now`), else through its mailbox."""
         if self._closed:
-            return Reply.error(503, SHUTTING_DOWN)
+            return Reply.error(SHUTTING_DOWN)
         actor = self._boxes.get(box_id) or self._create(box_id)
         try:
             reply = actor.try_now(message)
@@ -97,9 +94,9 @@ class BoxRegistry:
                 reply = await actor.ask(message)
             return reply
         except ActorStopped:
-            return Reply.error(503, SHUTTING_DOWN)
+            return Reply.error(SHUTTING_DOWN)
         except ActorFailed:
-            return Reply.error(500, INTERNAL_ERROR)
+            return Reply.error(INTERNAL_ERROR)
 
     def republish_all(self) -> None:
         """Every box sends its snapshot again (the officials in it changed)."""

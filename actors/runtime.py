@@ -3,8 +3,10 @@
 Actors need no locks: all changes to an actor's state happen inside `handle`, one message after
 another. `ask` waits for the reply; `tell` does not. `try_now` lets the caller's task handle a
 message that needs no wait while the actor is idle, which is what the actor would do next. When
-an actor stops, every request still in its mailbox is failed at once instead of hanging. Every
-actor task belongs to one TaskGroup owned by `ActorSystem`, so a task never dies silently.
+an actor stops, every request still in its mailbox is failed at once instead of hanging. A
+`BatchingActor` takes everything waiting in its mailbox at once instead (group commit), and on
+stop still handles what was queued. Every actor task belongs to one TaskGroup owned by
+`ActorSystem`, so a task never dies silently.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 log = logging.getLogger("belay.actors")
 
@@ -58,6 +61,18 @@ class Mailbox:
 
     def get_nowait(self) -> _Envelope:
         return self._items.popleft()
+
+    async def get_all(self) -> list[_Envelope]:
+        """Everything waiting, oldest first, once there is something."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items = list(self._items)
+        self._items.clear()
+        return items
 
     def empty(self) -> bool:
         return not self._items
@@ -172,6 +187,77 @@ class Actor:
             envelope.reply.set_result(result)
 
 
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A batch's answer to one message that failed: its `ask` raises `error`."""
+
+    error: Exception
+
+
+class BatchingActor(Actor):
+    """Handles everything waiting in its mailbox as one batch (`handle_batch`), so the work of many
+    messages can share one costly step (one write and one fdatasync for many events). Stopping
+    refuses new messages but does not fail the queued ones: they are handled in the last batch."""
+
+    async def handle_batch(self, messages: list[object]) -> list[Any]:
+        """One answer per message, in order: the reply to its `ask`, or `Failed(error)`. If this
+        raises, every `ask` of the batch is answered with ActorFailed (or the error, when it is one
+        of `answered_errors`): settle first whatever the messages carry themselves (their futures)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if not self._stopping:
+            self._stopping = True
+            self._mailbox.put_nowait(_STOP)
+
+    async def _serve(self) -> None:
+        # No helper coroutine: with one client each batch is one command, so every frame added
+        # here is paid by every durable command (a coroutine per batch cost ~2k instructions).
+        while True:
+            batch = await self._mailbox.get_all()
+            stop = batch[-1] is _STOP  # nothing can be queued after it
+            if stop:
+                batch.pop()
+            if batch:
+                self._busy = True
+                try:
+                    _answer(batch, await self.handle_batch(list(map(_message_of, batch))))
+                except asyncio.CancelledError:
+                    _fail(batch, ActorStopped(self.name))
+                    raise
+                except self.answered_errors as exc:
+                    _fail(batch, exc)
+                except Exception as exc:
+                    log.exception("actor %s failed on a batch of %d message(s)", self.name, len(batch))
+                    _fail(batch, ActorFailed(f"{self.name}: {type(exc).__name__}"))
+                finally:
+                    self._busy = False
+            if stop:
+                return
+
+
+_message_of = attrgetter("message")
+
+
+def _answer(batch: list[_Envelope], answers: list[Any]) -> None:
+    for envelope, answer in zip(batch, answers):  # not strict=True: it costs ~1.5k instructions a batch
+        reply = envelope.reply
+        if reply is not None and not reply.done():
+            if isinstance(answer, Failed):
+                reply.set_exception(answer.error)
+            else:
+                reply.set_result(answer)
+
+
+def _fail(batch: list[_Envelope], error: Exception) -> None:
+    for envelope in batch:
+        if envelope.reply is not None and not envelope.reply.done():
+            envelope.reply.set_exception(error)
+
+
+A = TypeVar("A", bound=Actor)
+
+
 class ActorSystem:
     """Owns the TaskGroup of every long-lived task (actors, hubs' loops)."""
 
@@ -199,7 +285,7 @@ class ActorSystem:
         finally:
             self._group = None
 
-    def spawn(self, actor: Actor) -> Actor:
+    def spawn(self, actor: A) -> A:
         self.create_task(actor.run(), name=actor.name)
         return actor
 

@@ -143,7 +143,11 @@ def write_atomic(fs: FileSystem, path: Path, data: bytes, mode: int = 0o644, *, 
     """
     tmp = path.with_name(path.name + ".tmp")
     try:
-        fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:  # a crash's leftover keeps its own mode (maybe looser): never reuse it
+            fs.unlink(tmp)
+            fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             fs.write_all(fd, data)
             fs.fsync(fd)

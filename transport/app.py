@@ -27,9 +27,9 @@ from persistence.storage import Recovered
 from transport.config import Config
 from transport.http import backup, commands, health, history, login, public, results, upload, users
 from transport.http import officials as officials_routes  # `officials` names the actor below
-from transport.http.auth import TOKEN_REVOKED, session_stands
+from transport.http.auth import session_stands
 from transport.http.cors import OriginPolicy
-from transport.http.errors import protocol_logger
+from transport.http.errors import TOKEN_REVOKED, protocol_logger
 from transport.http.login_throttle import LoginThrottle
 from transport.http.middleware import request_middleware
 from transport.http.rate_limit import RateLimiter, Unlimited
@@ -135,7 +135,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
             await storage.close()
             raise
         app[PERSISTER], app[REGISTRY], app[OFFICIALS] = persister, registry, officials
-        app[ACCOUNTS], app[HASHING], app[BACKUPS] = accounts, hashing, backup_actor  # type: ignore[assignment]
+        app[ACCOUNTS], app[HASHING], app[BACKUPS] = accounts, hashing, backup_actor
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
                  config.storage_dir.resolve(), len(recovery.restored), _recovery_notes(recovered, recovery))

@@ -1,11 +1,17 @@
 """Whole numbers typed by a client (paths, query strings, form fields, command-line arguments).
 
-The one way request text becomes an int. Only ASCII digits count: `str.isdigit` also admits "²"
-and "١", and `int` also admits " 7", "+7", "-7" and "1_0". The length is checked before `int()`:
-Python refuses to convert more than 4,300 digits (a ValueError nobody expects, once a 500), and
-converting a long string costs time quadratic in its length.
+The one way request text becomes an int (box ids: actors/rules/limits.py). Only ASCII digits
+count: `str.isdigit` also admits "²" and "١", and `int` also admits " 7", "+7", "-7" and "1_0".
+The length is checked before `int()`: Python refuses to convert more than 4,300 digits (a
+ValueError nobody expects, once a 500), and converting a long string costs time quadratic in its
+length.
 """
 from __future__ import annotations
+
+from typing import Final
+
+# The most audit events one read returns: `GET /api/admin/audit/events?limit=` and `run.py audit --tail`.
+AUDIT_MAX_EVENTS: Final = 2000
 
 
 def whole_number(text: str, low: int, high: int, *, max_digits: int | None = None) -> int | None:

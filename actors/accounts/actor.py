@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from actors.accounts.records import (
-    USER_NOT_FOUND,
     SessionKey,
     Users,
     find_user,
@@ -26,6 +25,7 @@ from actors.accounts.records import (
     without_user,
 )
 from actors.accounts.revocations import Revoked, revoked_document, with_revoked
+from actors.codes import USER_NOT_FOUND
 from actors.events import (
     JUDGE_NAME_MOVED,
     JUDGE_PASSWORD_SET,

@@ -17,17 +17,13 @@ import hashlib
 import unicodedata
 from typing import Any
 
+from actors.codes import INVALID_BOX, LAST_ADMIN, USER_NOT_FOUND, USERNAME_TAKEN
+from actors.rules.limits import is_box_id, parse_box_id
+
 ROLES = ("admin", "judge", "viewer")
 DEFAULT_ROLE = "viewer"
 ADMIN_NAME = "admin"  # the account made at the first start
-MAX_BOX_ID = 9999
 EPOCH = "token_epoch"
-
-# Why a change is refused (actors answer with codes; transport maps them to statuses).
-INVALID_BOX = "invalid_box"
-USERNAME_TAKEN = "username_taken"  # a judge name held by an admin or viewer
-USER_NOT_FOUND = "user_not_found"
-LAST_ADMIN = "last_active_admin"  # the change would leave no active admin: nobody could log in to fix it
 
 User = dict[str, Any]
 Users = dict[str, User]
@@ -130,7 +126,7 @@ def with_judge_password(
 
     Returns (users, reply, moved): `moved` maps each key taken from another box to its old boxes.
     """
-    if not _is_box_id(box_id):
+    if not is_box_id(box_id):
         raise ValueError(INVALID_BOX)
     alias, id_alias = f"Box {box_id}", str(box_id)
     name = canonical_username(username) if isinstance(username, str) else ""
@@ -243,7 +239,7 @@ def _has_active_admin(users: Users) -> bool:
 def public_boxes(record: User) -> list[int]:
     """The boxes a token may carry: valid box ids only, whatever the record holds."""
     boxes = record.get("assigned_boxes")
-    return [b for b in boxes if _is_box_id(b)] if isinstance(boxes, list) else []
+    return [b for b in boxes if is_box_id(b)] if isinstance(boxes, list) else []
 
 
 def _normalized(key: str, record: dict[str, Any]) -> User | None:
@@ -297,9 +293,4 @@ def _text_or_none(value: object) -> str | None:
 def _is_plain_box_number(raw: str, name: str) -> bool:
     """`name` (the canonical form of `raw`) is a box id typed in ASCII digits without a leading zero."""
     typed_digits = [ch for ch in raw if ch.isdigit()]
-    return (all(ch.isascii() for ch in typed_digits) and name.isascii() and name.isdigit()
-            and (name == "0" or not name.startswith("0")) and len(name) <= len(str(MAX_BOX_ID)))
-
-
-def _is_box_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BOX_ID
+    return all(ch.isascii() for ch in typed_digits) and parse_box_id(name) is not None

@@ -15,14 +15,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
-from persistence.fs import FileSystem
+from actors.codes import INVALID_TOKEN, TOKEN_EXPIRED
+from actors.rules.limits import is_box_id
+from persistence.fs import FileSystem, write_atomic
 
 ALGORITHM = "HS256"
 ROLES = frozenset({"admin", "judge", "viewer", "spectator"})
 SPECTATOR_TTL_S = 24 * 3600
-MAX_BOX_ID = 9999
 SECRET_FILE = "jwt_secret"
 SESSION_ID_BYTES = 16
 RENEWAL_MARGIN_S = 60
@@ -30,15 +31,12 @@ MAX_CLAIM_TEXT = 256  # sid, uid and ep: a signed token is trusted for its origi
 MIN_SECRET_LENGTH = 32
 _KNOWN_DEFAULT_SECRETS = frozenset({"dev-secret-change-me", "secret", "changeme", "change-me"})
 
-TokenErrorReason = Literal["token_expired", "invalid_token"]
-
-
 class TokenError(Exception):
-    """`reason` is sent verbatim as the 401 detail; the UI matches on these words."""
+    """`reason` is TOKEN_EXPIRED or INVALID_TOKEN, sent verbatim as the detail; the UI matches on these words."""
 
-    def __init__(self, reason: TokenErrorReason) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason: TokenErrorReason = reason
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +104,7 @@ class TokenService:
                 self._verified.clear()
             self._verified[token] = claims
         if not allow_expired and self._clock() >= claims.exp:
-            raise TokenError("token_expired")
+            raise TokenError(TOKEN_EXPIRED)
         return claims
 
     def _verify(self, token: str) -> Claims:
@@ -121,9 +119,9 @@ class TokenService:
                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.InvalidTokenError as exc:
-            raise TokenError("invalid_token") from exc
+            raise TokenError(INVALID_TOKEN) from exc
         except ValueError as exc:  # PyJWT lets UnicodeEncodeError (a lone surrogate) through
-            raise TokenError("invalid_token") from exc
+            raise TokenError(INVALID_TOKEN) from exc
         return _claims_from(payload)
 
     def last_possible_exp(self, claims: Claims) -> int:
@@ -156,18 +154,18 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     sub, role, boxes = payload.get("sub"), payload.get("role"), payload.get("boxes")
     exp, iat = payload.get("exp"), payload.get("iat")
     if not isinstance(sub, str) or not sub or not isinstance(role, str) or role not in ROLES:
-        raise TokenError("invalid_token")
-    if not isinstance(boxes, list) or not all(_is_box_id(b) for b in boxes):
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
+    if not isinstance(boxes, list) or not all(is_box_id(b) for b in boxes):
+        raise TokenError(INVALID_TOKEN)
     if not _is_int(exp) or not _is_int(iat):
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
     if role == "spectator":
         return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat)
     # A login token without a session (one issued before sessions could be revoked) is refused:
     # nothing could ever end it.
     sid, uid, ep = payload.get("sid"), payload.get("uid"), payload.get("ep")
     if not _is_text(sid) or not (uid is None or _is_text(uid)) or not (ep is None or _is_text(ep, empty=True)):
-        raise TokenError("invalid_token")
+        raise TokenError(INVALID_TOKEN)
     return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat, sid=sid, uid=uid, ep=ep)
 
 
@@ -177,10 +175,6 @@ def _is_text(value: object, empty: bool = False) -> bool:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_box_id(value: object) -> bool:
-    return _is_int(value) and 0 <= value <= MAX_BOX_ID  # type: ignore[operator]
 
 
 def load_or_create_secret(storage_dir: Path, env_secret: str | None) -> str:
@@ -213,21 +207,8 @@ def _read_private(path: Path) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Temp file born 0600 (never readable by others, not even for a moment), fsync, rename,
-    directory fsync: a crash leaves the old state or the whole secret, never half of it."""
+    """Written atomically by a temp file born 0600: never readable by others, not even for a
+    moment, and a crash leaves the old state or the whole secret, never half of it."""
     fs = FileSystem()
     fs.makedirs(path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # a leftover may carry looser permissions; O_EXCL will not reuse it
-    try:
-        fd = fs.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            fs.write_all(fd, text.encode("utf-8"))
-            fs.fsync(fd)
-        finally:
-            fs.close(fd)
-        fs.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    fs.fsync_dir(path.parent)
+    write_atomic(fs, path, text.encode("utf-8"), mode=0o600)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import orjson
 
-from actors.box_actor import STORAGE_UNAVAILABLE
+from actors.codes import EXPORT_FAILED, EXPORT_TIMEOUT, RANKING_UNREADABLE, STORAGE_UNAVAILABLE
 from actors.jobs.pool import WorkerDied, WorkerPool, WorkerTimeout
 from actors.rules.results import Results, ResultsInput, compute_results, decisions_from_rows, ranking_table
 from persistence.fs import FileSystem, write_atomic
@@ -36,21 +36,20 @@ PODIUM_COLORS = {1: "#ffd700", 2: "#c0c0c0", 3: "#cd7f32"}
 MAX_FOLDER_BYTES = 100
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 
-EXPORT_TOO_SLOW = "export_timeout: building the results took too long"
-EXPORT_WORKER_DIED = "export_failed: the export worker stopped"
-EXPORT_FAILED = "export_failed"
+EXPORT_TOO_SLOW = f"{EXPORT_TIMEOUT}: building the results took too long"
+EXPORT_WORKER_DIED = f"{EXPORT_FAILED}: the export worker stopped"
 NO_RANKING_SAVED = "Clasament inexistent pentru categoria specificată."
 UNREADABLE_RANKING = "the saved ranking could not be read"
 
 
 class ExportError(Exception):
-    """Bad input found inside a job, or a job that failed; transport answers `status` {"detail": detail}.
-    Picklable across processes."""
+    """A job that failed: its code (actors/codes.py) and the `detail` a client reads (the code
+    itself unless given). Picklable across processes."""
 
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(status, detail)
-        self.status = status
-        self.detail = detail
+    def __init__(self, code: str, detail: str | None = None) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = code if detail is None else detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +89,15 @@ class ExportRunner:
         except ExportError:
             raise
         except WorkerTimeout:
-            raise ExportError(503, EXPORT_TOO_SLOW) from None
+            raise ExportError(EXPORT_TIMEOUT, EXPORT_TOO_SLOW) from None
         except WorkerDied:
-            raise ExportError(503, EXPORT_WORKER_DIED) from None
+            raise ExportError(EXPORT_FAILED, EXPORT_WORKER_DIED) from None
         except OSError as exc:
             log.error("export could not write or read its files: %s", exc)
-            raise ExportError(503, STORAGE_UNAVAILABLE) from None
+            raise ExportError(STORAGE_UNAVAILABLE) from None
         except Exception:
             log.exception("export job %s failed", getattr(fn, "__name__", fn))
-            raise ExportError(503, EXPORT_FAILED) from None
+            raise ExportError(EXPORT_FAILED) from None
 
     async def close(self) -> None:
         await self._pool.close()
@@ -223,18 +222,18 @@ def podium_job(path: str, deadline: float) -> list[dict[str, str]] | None:
     if not file.is_file():
         return None
     if file.stat().st_size > MAX_PODIUM_FILE_BYTES:
-        raise ExportError(503, UNREADABLE_RANKING)
+        raise ExportError(RANKING_UNREADABLE, UNREADABLE_RANKING)
     try:
         workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
     except Exception:
-        raise ExportError(503, UNREADABLE_RANKING) from None
+        raise ExportError(RANKING_UNREADABLE, UNREADABLE_RANKING) from None
     try:
         rows = workbook.active.iter_rows(values_only=True)
         header = [str(v) if v is not None else "" for v in next(rows, ())]
         name_col = header.index("Nume") if "Nume" in header else header.index("Name") if "Name" in header else None
         rank_col = header.index("Rank") if "Rank" in header else None
         if name_col is None:
-            raise ExportError(503, UNREADABLE_RANKING)
+            raise ExportError(RANKING_UNREADABLE, UNREADABLE_RANKING)
         podium = []
         for position, row in enumerate(rows, start=1):
             rank = row[rank_col] if rank_col is not None and rank_col < len(row) else position
@@ -277,7 +276,7 @@ def _built_files(results: Results, deadline: float) -> list[tuple[str, bytes]]:
     for stem, table in tables:
         for suffix, build in ((".xlsx", sheets.xlsx_bytes), (".pdf", sheets.pdf_bytes)):
             if time.time() > deadline:
-                raise ExportError(503, EXPORT_TOO_SLOW)
+                raise ExportError(EXPORT_TIMEOUT, EXPORT_TOO_SLOW)
             files.append((stem + suffix, build(table)))
     return files
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .commands import is_int, is_number, normal_timer_preset
-from .limits import MAX_BOX_ID, MAX_COMPETITORS, MAX_REMAINING_SEC, MAX_RESTORED_VERSION, MAX_SAFE_INTEGER
+from .limits import MAX_BOX_ID, MAX_COMPETITORS, MAX_REMAINING_SEC, MAX_RESTORED_VERSION, MAX_SAFE_INTEGER, is_box_id
 from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
 from .timer import remaining_seconds
@@ -62,7 +62,7 @@ def state_from_backup(snapshot: object) -> tuple[int, dict[str, Any]]:
     if not isinstance(snapshot, dict):
         raise ValueError("a snapshot must be a JSON object")
     box_id = snapshot.get("boxId")
-    if not is_int(box_id) or not 0 <= box_id <= MAX_BOX_ID:
+    if not is_box_id(box_id):
         raise ValueError(f"snapshot boxId must be an integer from 0 to {MAX_BOX_ID}")
     _check_unstored_fields(snapshot)
     if "state" in snapshot:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actors.runtime import NOT_NOW, Actor, ActorFailed, ActorStopped, ActorSystem
+from actors.runtime import NOT_NOW, Actor, ActorFailed, ActorStopped, ActorSystem, BatchingActor, Failed
 
 
 class Recorder(Actor):
@@ -148,3 +148,96 @@ async def test_services_are_cancelled_when_the_system_closes() -> None:
     await asyncio.sleep(0.05)
     await asyncio.wait_for(system.close(), 2)
     assert task.cancelled() and ticks > 0
+
+
+class Batcher(BatchingActor):
+    """Sums each batch; a negative number fails alone, "boom" fails the whole batch."""
+
+    def __init__(self) -> None:
+        super().__init__("batcher")
+        self.batches: list[list[object]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.entered = asyncio.Event()
+
+    async def handle_batch(self, messages: list[object]) -> list[Any]:
+        self.entered.set()
+        await self.gate.wait()
+        self.batches.append(messages)
+        if "boom" in messages:
+            raise RuntimeError("batch bug")
+        total = sum(m for m in messages if isinstance(m, int) and m >= 0)
+        return [Failed(ValueError(m)) if isinstance(m, int) and m < 0 else total for m in messages]
+
+
+async def test_spawn_returns_the_actor_it_was_given(system: ActorSystem) -> None:
+    actor = Batcher()
+    assert system.spawn(actor) is actor
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_a_batching_actor_takes_everything_waiting_as_one_batch(system: ActorSystem) -> None:
+    actor = system.spawn(Batcher())
+    actor.gate.clear()
+    first = asyncio.create_task(actor.ask(1))
+    await asyncio.wait_for(actor.entered.wait(), 1)  # busy with [1]; the next ones wait together
+    actor.tell(2)
+    waiting = [asyncio.create_task(actor.ask(n)) for n in (3, 4)]
+    await asyncio.sleep(0)
+    actor.gate.set()
+    assert await first == 1
+    assert await asyncio.gather(*waiting) == [9, 9]  # each ask answered from its own batch's answers
+    assert actor.batches == [[1], [2, 3, 4]]
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_a_batch_answer_can_fail_one_ask_and_not_the_others(system: ActorSystem) -> None:
+    actor = system.spawn(Batcher())
+    actor.gate.clear()
+    blocker = asyncio.create_task(actor.ask(0))
+    await asyncio.wait_for(actor.entered.wait(), 1)
+    good, bad = asyncio.create_task(actor.ask(5)), asyncio.create_task(actor.ask(-1))
+    await asyncio.sleep(0)
+    actor.gate.set()
+    await blocker
+    assert await good == 5
+    with pytest.raises(ValueError):
+        await bad
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_a_failing_batch_answers_each_ask_with_an_error_and_the_actor_keeps_serving(system: ActorSystem) -> None:
+    actor = system.spawn(Batcher())
+    actor.gate.clear()
+    blocker = asyncio.create_task(actor.ask(0))
+    await asyncio.wait_for(actor.entered.wait(), 1)
+    doomed = [asyncio.create_task(actor.ask(m)) for m in (7, "boom")]
+    await asyncio.sleep(0)
+    actor.gate.set()
+    await blocker
+    for task in doomed:
+        with pytest.raises(ActorFailed):
+            await task
+    assert await actor.ask(3) == 3
+    actor.stop()
+    await actor.finished.wait()
+
+
+async def test_stopping_a_batching_actor_still_handles_what_was_queued(system: ActorSystem) -> None:
+    actor = system.spawn(Batcher())
+    actor.gate.clear()
+    in_flight = asyncio.create_task(actor.ask(1))
+    await asyncio.wait_for(actor.entered.wait(), 1)
+    queued = [asyncio.create_task(actor.ask(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    actor.stop()
+    with pytest.raises(ActorStopped):
+        actor.tell(4)
+    actor.gate.set()
+    assert await in_flight == 1
+    assert await asyncio.gather(*queued) == [5, 5]  # unlike a plain actor's queue, not failed
+    await asyncio.wait_for(actor.finished.wait(), 1)
+    assert actor.batches == [[1], [2, 3]]

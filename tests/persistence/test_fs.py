@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from persistence.fs import FaultyFileSystem, FileSystem
+from persistence.fs import FaultyFileSystem, FileSystem, write_atomic
 
 
 def test_a_fault_fires_after_skip_matches_for_times_calls(tmp_path: Path) -> None:
@@ -57,3 +57,14 @@ def test_pread_reads_exactly_what_exists(tmp_path: Path) -> None:
         assert fs.pread(fd, 5, 100) == b""
     finally:
         fs.close(fd)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_write_atomic_never_reuses_a_leftover_temp_file_and_its_looser_mode(tmp_path: Path) -> None:
+    leftover = tmp_path / "users.json.tmp"
+    leftover.write_bytes(b"half of an older write")
+    os.chmod(leftover, 0o666)
+    write_atomic(FileSystem(), tmp_path / "users.json", b"{}", mode=0o600)
+    assert (tmp_path / "users.json").read_bytes() == b"{}"
+    assert os.stat(tmp_path / "users.json").st_mode & 0o777 == 0o600
+    assert not leftover.exists()

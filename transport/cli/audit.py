@@ -10,7 +10,6 @@ import orjson
 from transport.cli.common import OK, existing_reader, print_json, print_table
 
 AUDIT_DEFAULT_TAIL = 20
-AUDIT_MAX_TAIL = 2000
 
 
 async def _latest(args: argparse.Namespace) -> list[dict[str, Any]]:

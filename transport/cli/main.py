@@ -14,9 +14,9 @@ import sys
 from typing import Callable, Sequence
 
 from persistence.errors import StorageError, StorageLocked
-from transport.cli.audit import AUDIT_DEFAULT_TAIL, AUDIT_MAX_TAIL, run_audit
+from transport.cli.audit import AUDIT_DEFAULT_TAIL, run_audit
 from transport.cli.common import FAILED, USAGE, CliError
-from transport.request_numbers import whole_number
+from transport.request_numbers import AUDIT_MAX_EVENTS, whole_number
 
 COMMANDS = ("check", "backup", "restore", "audit", "history", "rollback", "users")
 
@@ -38,9 +38,9 @@ def _add_storage_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _tail(text: str) -> int:
-    value = whole_number(text, 1, AUDIT_MAX_TAIL)
+    value = whole_number(text, 1, AUDIT_MAX_EVENTS)
     if value is None:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number between 1 and {AUDIT_MAX_TAIL}")
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number between 1 and {AUDIT_MAX_EVENTS}")
     return value
 
 
@@ -64,9 +64,11 @@ def _actions(text: str) -> frozenset[str]:
 
 
 def _box_id(text: str) -> int:
-    value = whole_number(text, 0, 9999)
+    from actors.rules.limits import BOX_ID_RANGE, parse_box_id
+
+    value = parse_box_id(text, leading_zeros=True)
     if value is None:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a box id (0..9999)")
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a box id ({BOX_ID_RANGE})")
     return value
 
 
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The newest events of the audit log, newest first (read-only; safe while the server runs).")
     _add_storage_dir(audit)
     audit.add_argument("--tail", type=_tail, default=AUDIT_DEFAULT_TAIL, metavar="N",
-                       help=f"how many events (1..{AUDIT_MAX_TAIL}, default {AUDIT_DEFAULT_TAIL})")
+                       help=f"how many events (1..{AUDIT_MAX_EVENTS}, default {AUDIT_DEFAULT_TAIL})")
     audit.add_argument("--box", type=_box_id, default=None, metavar="ID", help="only this box")
     audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     audit.add_argument("--payload", action="store_true", help="include each event's payload")

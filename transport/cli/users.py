@@ -21,9 +21,6 @@ from actors.accounts.actor import new_epoch
 from actors.accounts.passwords import hash_password, password_problem
 from actors.accounts.records import (
     EPOCH,
-    LAST_ADMIN,
-    MAX_BOX_ID,
-    USER_NOT_FOUND,
     Users,
     canonical_username,
     find_user,
@@ -32,6 +29,8 @@ from actors.accounts.records import (
     with_new_password,
     without_user,
 )
+from actors.codes import LAST_ADMIN, USER_NOT_FOUND
+from actors.rules.limits import BOX_ID_RANGE, parse_box_id
 from persistence.errors import DocumentUnreadable, StorageLocked
 from persistence.factory import StorageSettings, reader_for, storage_for
 from transport.cli.common import (
@@ -46,7 +45,6 @@ from transport.cli.common import (
     storage_settings,
 )
 from transport.local_admin import LocalCallFailed, call, read_server_file
-from transport.request_numbers import whole_number
 
 Change = Callable[[Users], Users]
 
@@ -218,9 +216,9 @@ def _parse_boxes(text: str | None) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        box = whole_number(part, 0, MAX_BOX_ID)
+        box = parse_box_id(part, leading_zeros=True)
         if box is None:
-            raise CliError(f"--boxes: {part[:20]!r} is not a box id (0..{MAX_BOX_ID})", USAGE)
+            raise CliError(f"--boxes: {part[:20]!r} is not a box id ({BOX_ID_RANGE})", USAGE)
         if box not in boxes:
             boxes.append(box)
     return boxes

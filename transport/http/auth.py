@@ -18,19 +18,20 @@ from aiohttp import hdrs, web
 from actors.accounts.tokens import Claims, TokenError
 from actors.messages import Origin
 from transport.http.cors import FOREIGN_ORIGIN
-from transport.http.errors import ClientError
+from transport.http.errors import (
+    FORBIDDEN_BOX,
+    FORBIDDEN_ROLE,
+    NOT_AUTHENTICATED,
+    SPECTATOR_TOKEN_REQUIRED,
+    TOKEN_REQUIRED,
+    TOKEN_REVOKED,
+    ClientError,
+)
 from transport.keys import ACCOUNTS, LOCAL_ADMIN, ORIGIN_POLICY, TOKENS
 
 COOKIE_NAME = "escalada_token"
 MAX_USER_AGENT = 512
 RENEW = web.RequestKey("renew_token", Claims)
-
-NOT_AUTHENTICATED = "not_authenticated"
-TOKEN_REQUIRED = "token_required"
-FORBIDDEN_ROLE = "forbidden_role"
-FORBIDDEN_BOX = "forbidden_box"
-SPECTATOR_TOKEN_REQUIRED = "spectator_token_required"
-TOKEN_REVOKED = "token_revoked"  # logged out, or the account changed since the login
 
 
 class Need(Enum):
@@ -59,25 +60,26 @@ class Principal:
 
 
 def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Principal:
-    """Return who is asking, or raise ClientError(401/403). `box_id` None = no box in question."""
+    """Return who is asking, or raise the ClientError that says why not (a 401 or a 403).
+    `box_id` None = no box in question."""
     if need is Need.SPECTATOR:
         token = request.query.get("token")
         if not token:
-            raise ClientError(401, TOKEN_REQUIRED)
+            raise ClientError(TOKEN_REQUIRED)
         claims = _decode(request, token)
         if claims.role != "spectator":
-            raise ClientError(403, SPECTATOR_TOKEN_REQUIRED)
+            raise ClientError(SPECTATOR_TOKEN_REQUIRED)
         return Principal(claims)
 
     token, from_cookie = _login_token(request)
     if token is None:
-        raise ClientError(401, NOT_AUTHENTICATED)
+        raise ClientError(NOT_AUTHENTICATED)
     foreign = request.get(FOREIGN_ORIGIN)
     if from_cookie and foreign is not None:  # e.g. a foreign page's WebSocket (transport/http/cors.py)
         raise request.app[ORIGIN_POLICY].refusal(request, foreign)
     claims = _decode(request, token)
     if claims.role != "spectator" and not session_open(request.app, claims):
-        raise ClientError(401, TOKEN_REVOKED)
+        raise ClientError(TOKEN_REVOKED)
     principal = Principal(claims)
     _check(principal, need, box_id)
     if from_cookie and request.app[TOKENS].should_renew(claims):
@@ -117,23 +119,23 @@ def _check(principal: Principal, need: Need, box_id: int | None) -> None:
     role = principal.role
     if role == "admin" or need is Need.SIGNED_IN:
         if role == "spectator" and need is Need.SIGNED_IN:
-            raise ClientError(403, FORBIDDEN_ROLE)
+            raise ClientError(FORBIDDEN_ROLE)
         return
     if need is Need.ADMIN:
-        raise ClientError(403, FORBIDDEN_ROLE)
+        raise ClientError(FORBIDDEN_ROLE)
     if need is Need.BOX_COMMAND:
         if role != "judge":
-            raise ClientError(403, FORBIDDEN_ROLE)
+            raise ClientError(FORBIDDEN_ROLE)
         if box_id is None or box_id not in principal.boxes:
-            raise ClientError(403, FORBIDDEN_BOX)
+            raise ClientError(FORBIDDEN_BOX)
         return
     if need is Need.VIEW_BOX:
         if role == "judge" and box_id in principal.boxes:
             return
         if role == "viewer" and (not principal.boxes or box_id in principal.boxes):
             return
-        raise ClientError(403, FORBIDDEN_BOX if role in ("judge", "viewer") else FORBIDDEN_ROLE)
-    raise ClientError(403, FORBIDDEN_ROLE)
+        raise ClientError(FORBIDDEN_BOX if role in ("judge", "viewer") else FORBIDDEN_ROLE)
+    raise ClientError(FORBIDDEN_ROLE)
 
 
 def may_view(principal: Principal, box_id: int) -> bool:
@@ -163,7 +165,7 @@ def _decode(request: web.Request, token: str) -> Claims:
     try:
         return request.app[TOKENS].decode(token)
     except TokenError as exc:
-        raise ClientError(401, exc.reason) from None
+        raise ClientError(exc.reason) from None
 
 
 def origin_of(request: web.Request, principal: Principal | None) -> Origin:

@@ -10,17 +10,30 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from actors.box_actor import RESTORE_ABORTED
+from actors.codes import RESTORE_ABORTED
 from actors.jobs.backups import BackupNow
 from actors.messages import RestoreBox
 from actors.recovery.restore import NotRebuildable, rebuild_backup
 from actors.rules.backups import backup_snapshot, snapshot_time_ms, state_from_backup
+from actors.rules.limits import BOX_ID_RANGE, is_box_id
 from persistence.backup import BackupInvalid, backups, read_zip
 from persistence.factory import backup_as_storage
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import MAX_BOX_ID, parse_box_id
-from transport.http.errors import BODY_TOO_LARGE, MALFORMED_JSON, ClientError
+from transport.http.bodies import require_box_id
+from transport.http.errors import (
+    BACKUP_FAILED,
+    BACKUP_NOT_FOUND,
+    BODY_NOT_OBJECT,
+    BODY_TOO_LARGE,
+    BOX_NOT_FOUND,
+    INVALID_REQUEST,
+    MALFORMED_JSON,
+    RESTORE_CONFLICT,
+    STATUS,
+    ClientError,
+    reply_status,
+)
 from transport.http.health import storage_report
 from transport.keys import BACKUPS, CONFIG, REGISTRY
 
@@ -34,11 +47,11 @@ _TRUTHY = {"1", "true", "yes", "on", "y"}
 
 @routes.get("/api/admin/backup/box/{box_id}")
 async def backup_box(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     registry = request.app[REGISTRY]
     if box_id not in registry:
-        raise ClientError(404, "box_not_found")
+        raise ClientError(BOX_NOT_FOUND)
     return _json({"status": "ok", "snapshot": backup_snapshot(registry.state(box_id), box_id, registry.now_ms())})
 
 
@@ -73,7 +86,7 @@ async def backup_now(request: web.Request) -> web.Response:
     try:
         done = await request.app[BACKUPS].ask(BackupNow("requested by an admin"))
     except Exception as exc:
-        raise ClientError(503, f"backup_failed: {exc}") from None
+        raise ClientError(BACKUP_FAILED, f"{BACKUP_FAILED}: {exc}") from None
     return _json({"status": "ok", "filename": done.path.name, "size": done.size,
                   "snapshots": len(request.app[REGISTRY].box_ids()), "seconds": round(done.seconds, 3)})
 
@@ -129,21 +142,21 @@ async def restore(request: web.Request) -> web.Response:
     if wanted is not None:
         saved = {box: entry for box, entry in saved.items() if box in wanted}
     if not saved:
-        raise ClientError(400, "nothing to restore")
+        raise ClientError(INVALID_REQUEST, "nothing to restore")
     registry = request.app[REGISTRY]
     unavailable = registry.unavailable_boxes()  # nothing to lose there: restoring brings them back
     conflicts = [{"boxId": box, "liveVersion": registry.state(box)["boxVersion"], "backupVersion": state["boxVersion"]}
                  for box, (state, _) in sorted(saved.items())
                  if box in registry and box not in unavailable and registry.state(box)["boxVersion"] > state["boxVersion"]]
     if conflicts and not force:
-        return _json({"detail": "restore_conflict", "conflicts": conflicts}, status=409)
+        return _json({"detail": RESTORE_CONFLICT, "conflicts": conflicts}, status=STATUS[RESTORE_CONFLICT])
     origin = origin_of(request, principal)
     replies = await registry.restore_all({box: RestoreBox(state, source, origin, as_of_ms)
                                           for box, (state, as_of_ms) in sorted(saved.items())})
-    failed = [(box, reply) for box, reply in replies.items() if reply.status != 200]
+    failed = [(box, reply) for box, reply in replies.items() if reply.code is not None]
     if failed:  # all or nothing: the boxes' events shared one write, so none was restored
-        box, reply = next(((b, r) for b, r in failed if r.body.get("detail") != RESTORE_ABORTED), failed[0])
-        return _json({**reply.body, "boxId": box, "restored": []}, status=reply.status)
+        box, reply = next(((b, r) for b, r in failed if r.code != RESTORE_ABORTED), failed[0])
+        return _json({**reply.body, "boxId": box, "restored": []}, status=reply_status(reply))
     restored = [reply.body for reply in replies.values()]
     return _json({"status": "ok", "restored": [r["boxId"] for r in restored], "boxes": restored})
 
@@ -157,7 +170,7 @@ def _json(value: Any, status: int = 200) -> web.Response:
 def _newest(request: web.Request) -> Path:
     found = backups(request.app[BACKUPS].backup_dir)
     if not found:
-        raise ClientError(404, "backup_not_found")
+        raise ClientError(BACKUP_NOT_FOUND)
     return found[-1]
 
 
@@ -170,15 +183,15 @@ def orjson_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ClientError(400, MALFORMED_JSON) from None
+        raise ClientError(MALFORMED_JSON) from None
     if not isinstance(body, dict):
-        raise ClientError(400, "the JSON body must be an object")
+        raise ClientError(BODY_NOT_OBJECT)
     return body
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise ClientError(413, BODY_TOO_LARGE)
+        raise ClientError(BODY_TOO_LARGE)
     data = await request.content.read(limit + 1)
     while len(data) <= limit:
         more = await request.content.read(limit + 1 - len(data))
@@ -186,20 +199,19 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
             break
         data += more
     if len(data) > limit:
-        raise ClientError(413, BODY_TOO_LARGE)
+        raise ClientError(BODY_TOO_LARGE)
     return data
 
 
 def _box_ids(text: str | None) -> set[int] | None:
     if not text:
         return None
-    return {parse_box_id(part.strip()) for part in text.split(",") if part.strip()}
+    return {require_box_id(part.strip()) for part in text.split(",") if part.strip()}
 
 
 def _box_ids_from(value: object) -> set[int]:
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                              and 0 <= v <= MAX_BOX_ID for v in value):
-        raise ClientError(400, "box_ids must be a list of box ids (integers 0..9999)")
+    if not isinstance(value, list) or not all(is_box_id(v) for v in value):
+        raise ClientError(INVALID_REQUEST, f"box_ids must be a list of box ids (integers {BOX_ID_RANGE})")
     return set(value)
 
 
@@ -209,15 +221,15 @@ Saved = dict[int, tuple[dict[str, Any], int | None]]  # box -> (state, when the 
 def _states_from_snapshots(snapshots: object) -> Saved:
     """All or nothing: one bad snapshot refuses the whole restore."""
     if not isinstance(snapshots, list) or not snapshots:
-        raise ClientError(400, "snapshots must be a non-empty list")
+        raise ClientError(INVALID_REQUEST, "snapshots must be a non-empty list")
     saved: Saved = {}
     for index, snapshot in enumerate(snapshots):
         try:
             box_id, state = state_from_backup(snapshot)
         except ValueError as exc:
-            raise ClientError(400, f"snapshot {index}: {exc}") from None
+            raise ClientError(INVALID_REQUEST, f"snapshot {index}: {exc}") from None
         if box_id in saved:
-            raise ClientError(400, f"snapshot {index}: box {box_id} appears twice")
+            raise ClientError(INVALID_REQUEST, f"snapshot {index}: box {box_id} appears twice")
         saved[box_id] = (state, snapshot_time_ms(snapshot, state))
     return saved
 
@@ -232,7 +244,7 @@ async def _states_from_upload(request: web.Request) -> Saved:
             while part is not None and getattr(part, "name", None) != "file":
                 part = await reader.next()
             if part is None:
-                raise ClientError(400, "missing form field: file")
+                raise ClientError(INVALID_REQUEST, "missing form field: file")
             await _spool(part.read_chunk, upload)  # type: ignore[union-attr]
         else:
             await _spool(request.content.read, upload)
@@ -245,7 +257,7 @@ async def _spool(read: Any, target: Path) -> None:
         while chunk := await read(1 << 16):
             written += len(chunk)
             if written > MAX_RESTORE_ZIP:
-                raise ClientError(413, BODY_TOO_LARGE)
+                raise ClientError(BODY_TOO_LARGE)
             out.write(chunk)
 
 
@@ -257,5 +269,5 @@ async def _states_from_zip_file(path: Path) -> Saved:
         async with backup_as_storage(contents) as storage:
             boxes = await rebuild_backup(storage, contents.manifest.get("createdAt"))
     except (BackupInvalid, NotRebuildable, StorageError) as exc:
-        raise ClientError(400, f"invalid backup: {exc}") from None
+        raise ClientError(INVALID_REQUEST, f"invalid backup: {exc}") from None
     return {box.box_id: (box.state, box.as_of_ms) for box in boxes}

@@ -6,10 +6,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from actors.rules.limits import parse_box_id
 from transport.http.errors import BODY_NOT_OBJECT, INVALID_BOX_ID, JSON_REQUIRED, MALFORMED_JSON, ClientError
-from transport.request_numbers import whole_number
-
-MAX_BOX_ID = 9999
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -20,20 +18,21 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     read first, so an oversized one still gets its 413."""
     raw = await request.read()
     if request.content_type != "application/json":
-        raise ClientError(415, JSON_REQUIRED)
+        raise ClientError(JSON_REQUIRED)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ClientError(400, MALFORMED_JSON) from None
+        raise ClientError(MALFORMED_JSON) from None
     if not isinstance(body, dict):
-        raise ClientError(400, BODY_NOT_OBJECT)
+        raise ClientError(BODY_NOT_OBJECT)
     return body
 
 
-def parse_box_id(text: str) -> int:
-    box_id = whole_number(text, 0, MAX_BOX_ID)
+def require_box_id(text: str) -> int:
+    """A box id from a path or a query (leading zeros allowed, as clients have always sent them)."""
+    box_id = parse_box_id(text, leading_zeros=True)
     if box_id is None:
-        raise ClientError(400, INVALID_BOX_ID)
+        raise ClientError(INVALID_BOX_ID)
     return box_id
 
 

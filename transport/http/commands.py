@@ -5,16 +5,16 @@ import math
 
 from aiohttp import web
 
+from actors.codes import INVALID_COMMAND
 from actors.rules import CommandError, parse_command
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import json_bytes, parse_box_id, read_json_object
-from transport.http.errors import INVALID_LIMIT, ClientError
+from transport.http.bodies import json_bytes, read_json_object, require_box_id
+from transport.http.errors import INVALID_LIMIT, RATE_LIMITED, STATUS, ClientError, reply_status
 from transport.http.rate_limit import command_class
 from transport.keys import HUB, RATE_LIMITER, REGISTRY, STORAGE
-from transport.request_numbers import whole_number
+from transport.request_numbers import AUDIT_MAX_EVENTS, whole_number
 
 AUDIT_DEFAULT_LIMIT = 200
-AUDIT_MAX_LIMIT = 2000
 _TRUTHY = {"1", "true", "yes", "on", "y"}
 
 routes = web.RouteTableDef()
@@ -28,21 +28,21 @@ async def post_command(request: web.Request) -> web.Response:
     try:
         command = parse_command(body)
     except CommandError as exc:
-        raise ClientError(400, exc.detail) from None
+        raise ClientError(INVALID_COMMAND, exc.detail) from None
     wait = request.app[RATE_LIMITER].take(command.box_id, request.remote or "?", command_class(command.type))
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         return web.json_response(
             {"detail": f"rate limit exceeded for {command.type} on box {command.box_id}; retry in {seconds} s"},
-            status=429, headers={"Retry-After": str(seconds)})
+            status=STATUS[RATE_LIMITED], headers={"Retry-After": str(seconds)})
     with request.app[HUB].serving_command():  # the scoreboards' frames wait for this reply
         reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
-    return json_bytes(reply.body, reply.status)
+    return json_bytes(reply.body, reply_status(reply))
 
 
 @routes.get("/api/state/{box_id}")
 async def get_state(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.VIEW_BOX, box_id)
     return json_bytes(request.app[REGISTRY].snapshot(box_id))
 
@@ -51,11 +51,11 @@ async def get_state(request: web.Request) -> web.Response:
 async def get_audit_events(request: web.Request) -> web.Response:
     authorize(request, Need.ADMIN)
     query = request.query
-    limit = whole_number(query.get("limit") or str(AUDIT_DEFAULT_LIMIT), 1, AUDIT_MAX_LIMIT)
+    limit = whole_number(query.get("limit") or str(AUDIT_DEFAULT_LIMIT), 1, AUDIT_MAX_EVENTS)
     if limit is None:
-        raise ClientError(400, INVALID_LIMIT)
+        raise ClientError(INVALID_LIMIT)
     box_text = query.get("boxId")
-    box_id = parse_box_id(box_text) if box_text else None
+    box_id = require_box_id(box_text) if box_text else None
     include_payload = (query.get("includePayload") or "").strip().lower() in _TRUTHY
     events = await request.app[STORAGE].read_audit(limit=limit, box_id=box_id,
                                                     include_payload=include_payload)

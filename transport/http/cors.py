@@ -62,7 +62,7 @@ class OriginPolicy:
             log.warning("refused %s %r from origin %r: not an allowed origin; if it is your UI, add it to "
                         "ALLOWED_ORIGINS (--allowed-origins) or match it with ALLOWED_ORIGIN_REGEX "
                         "(--allowed-origin-regex)%s", request.method, request.path[:MAX_ORIGIN_SHOWN], shown, last)
-        return ClientError(403, f"{ORIGIN_NOT_ALLOWED}: {shown}")
+        return ClientError(ORIGIN_NOT_ALLOWED, f"{ORIGIN_NOT_ALLOWED}: {shown}")
 
 
 def same_origin(origin: str, request: web.Request) -> bool:

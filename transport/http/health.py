@@ -10,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from actors.codes import STORAGE_UNAVAILABLE
 from transport.http.auth import Need, authorize
-from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http.errors import STATUS, ClientError
 from transport.keys import PERSISTER, REGISTRY, STORAGE
 
 routes = web.RouteTableDef()
@@ -89,7 +90,8 @@ async def api_health(request: web.Request) -> web.Response:
 @routes.get("/api/health/ready")
 async def ready(request: web.Request) -> web.Response:
     if request.app[PERSISTER].status.degraded:
-        return web.json_response({"status": "not_ready", "error": "storage_unavailable"}, status=503)
+        return web.json_response({"status": "not_ready", "error": STORAGE_UNAVAILABLE},
+                                 status=STATUS[STORAGE_UNAVAILABLE])
     # Ready: every other box takes commands. Boxes whose history cannot rebuild them are named.
     return web.json_response({"status": "ready", "boxes_count": len(request.app[REGISTRY].box_ids()),
                               "unavailable_boxes": list(request.app[REGISTRY].unavailable_boxes())})

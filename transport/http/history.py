@@ -10,6 +10,7 @@ import asyncio
 
 from aiohttp import web
 
+from actors.codes import STORAGE_UNAVAILABLE
 from actors.messages import RestoreBox
 from actors.recovery.history import (
     ACTIONS,
@@ -26,9 +27,10 @@ from actors.rules.commands import MAX_BOX_VERSION
 from persistence.types import is_int
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import json_bytes, parse_box_id, read_json_object
-from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http.bodies import json_bytes, read_json_object, require_box_id
+from transport.http.errors import INVALID_REQUEST, VERSION_NOT_FOUND, VERSION_UNREBUILDABLE, ClientError, reply_status
 from transport.keys import REGISTRY, STORAGE
+from transport.request_numbers import whole_number
 
 routes = web.RouteTableDef()
 
@@ -38,7 +40,7 @@ INVALID_VERSION = f"boxVersion must be an integer from 0 to {MAX_BOX_VERSION}"
 
 @routes.get("/api/admin/boxes/{box_id}/history")
 async def box_history(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     limit = query_number(request.query.get("limit"), "limit", 1, MAX_LIMIT, DEFAULT_LIMIT)
     before = query_number(request.query.get("before"), "before", 0, MAX_BOX_VERSION, None)
@@ -51,32 +53,34 @@ async def box_history(request: web.Request) -> web.Response:
 
 @routes.post("/api/admin/boxes/{box_id}/rollback")
 async def rollback(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     principal = authorize(request, Need.ADMIN, box_id)
     version = (await read_json_object(request)).get("boxVersion")
     if not is_int(version) or not 0 <= version <= MAX_BOX_VERSION:
-        raise ClientError(400, INVALID_VERSION)
+        raise ClientError(INVALID_REQUEST, INVALID_VERSION)
     events = await _box_events(request, box_id)
     try:
         state, as_of_ms = await asyncio.to_thread(state_at, events, version)
     except UnknownVersion:
-        raise ClientError(404, f"box {box_id} has no version {version} since the last reset") from None
+        raise ClientError(VERSION_NOT_FOUND, f"box {box_id} has no version {version} since the last reset") from None
     except ReplayError as exc:
-        raise ClientError(409, f"version {version} of box {box_id} cannot be rebuilt: {exc}") from None
+        raise ClientError(VERSION_UNREBUILDABLE,
+                          f"version {version} of box {box_id} cannot be rebuilt: {exc}") from None
     message = RestoreBox(state, rollback_source(version), origin_of(request, principal), as_of_ms)
     reply = await request.app[REGISTRY].restore(box_id, message)
-    if reply.status != 200:
-        return json_bytes(reply.body, reply.status)
+    if reply.code is not None:
+        return json_bytes(reply.body, reply_status(reply))
     return json_bytes({"status": "ok", "rolledBackTo": version, **reply.body})
 
 
 def query_number(text: str | None, name: str, lo: int, hi: int, default: int | None) -> int | None:
-    """Digits only and no longer than `hi` written out, so no int() of a huge string is ever tried."""
+    """`default` when absent; otherwise digits only, never longer than `hi` written out."""
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit() or len(text) > len(str(hi)) or not lo <= int(text) <= hi:
-        raise ClientError(400, f"{name} must be an integer from {lo} to {hi}")
-    return int(text)
+    value = whole_number(text, lo, hi)
+    if value is None:
+        raise ClientError(INVALID_REQUEST, f"{name} must be an integer from {lo} to {hi}")
+    return value
 
 
 def parse_actions(text: str | None) -> frozenset[str] | None:
@@ -85,7 +89,8 @@ def parse_actions(text: str | None) -> frozenset[str] | None:
         return None
     names = [part.strip() for part in text.split(",", MAX_ACTIONS) if part.strip()]
     if not names or len(names) > MAX_ACTIONS or not all(name in ACTIONS for name in names):
-        raise ClientError(400, "action must be one or more (comma-separated) of " + ", ".join(sorted(ACTIONS)))
+        raise ClientError(INVALID_REQUEST,
+                          "action must be one or more (comma-separated) of " + ", ".join(sorted(ACTIONS)))
     return frozenset(names)
 
 
@@ -93,4 +98,4 @@ async def _box_events(request: web.Request, box_id: int) -> list[dict]:
     try:
         return await request.app[STORAGE].read_box_events(box_id)
     except StorageError:
-        raise ClientError(503, STORAGE_UNAVAILABLE) from None
+        raise ClientError(STORAGE_UNAVAILABLE) from None

@@ -16,18 +16,26 @@ from actors.accounts.passwords import (
     verify_password,
 )
 from actors.accounts.records import EPOCH, find_user, login_identity
+from actors.codes import STORAGE_UNAVAILABLE
 from persistence.storage import StorageError
 from transport.http.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
-from transport.http.bodies import parse_box_id, read_json_object
-from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http.bodies import require_box_id, read_json_object
+from transport.http.errors import (
+    INVALID_CREDENTIALS,
+    INVALID_REQUEST,
+    MAGIC_LOGIN_DISABLED,
+    MAGIC_TOKEN_DISABLED,
+    PASSWORD_REQUIRED,
+    RATE_LIMITED,
+    STATUS,
+    WEAK_PASSWORD,
+    ClientError,
+)
 from transport.http.users import account_refused
 from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
 
 log = logging.getLogger("belay.accounts")
 
-INVALID_CREDENTIALS = "invalid_credentials"
-PASSWORD_REQUIRED = "password_required"
-WEAK_PASSWORD = "weak password"
 MAX_CREDENTIAL = 256
 
 routes = web.RouteTableDef()
@@ -39,7 +47,7 @@ async def login(request: web.Request) -> web.Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or \
             len(username) > MAX_CREDENTIAL or len(password) > MAX_PASSWORD_LENGTH:
-        raise ClientError(401, INVALID_CREDENTIALS)
+        raise ClientError(INVALID_CREDENTIALS)
     client = request.remote or "?"
     found = find_user(request.app[ACCOUNTS].users, username)
     account = login_identity(found, username)
@@ -59,7 +67,7 @@ async def login(request: web.Request) -> web.Response:
         return _too_many(RETRY_AFTER_S, "too many logins at once from this address")
     if not (usable and ok):
         throttle.failed(account, client)
-        raise ClientError(401, INVALID_CREDENTIALS)
+        raise ClientError(INVALID_CREDENTIALS)
     throttle.succeeded(account, client)
     key, record = found  # type: ignore[misc]
     if needs_rehash:  # e.g. a users.json brought over from the escalada backend
@@ -88,7 +96,7 @@ async def logout(request: web.Request) -> web.Response:
         try:
             await request.app[ACCOUNTS].ask(RevokeSession(claims.sid, tokens.last_possible_exp(claims)))
         except StorageError:  # refused in memory already; only a restart before the next save would forget it
-            response = web.json_response({"detail": STORAGE_UNAVAILABLE}, status=503)
+            response = web.json_response({"detail": STORAGE_UNAVAILABLE}, status=STATUS[STORAGE_UNAVAILABLE])
     config = request.app[CONFIG]
     response.del_cookie(COOKIE_NAME, path="/", secure=config.cookie_secure, samesite=config.cookie_samesite)
     return response
@@ -101,29 +109,29 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/magic-login")
 async def magic_login(request: web.Request) -> web.Response:
-    raise ClientError(410, "magic_login_disabled")
+    raise ClientError(MAGIC_LOGIN_DISABLED)
 
 
 @routes.post("/api/admin/auth/boxes/{box_id}/magic-token")
 async def magic_token(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
-    raise ClientError(410, "magic_token_disabled")
+    raise ClientError(MAGIC_TOKEN_DISABLED)
 
 
 @routes.post("/api/admin/auth/boxes/{box_id}/password")
 async def set_judge_password(request: web.Request) -> web.Response:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     principal = authorize(request, Need.ADMIN, box_id)
     body = await read_json_object(request)
     password, username = body.get("password"), body.get("username")
     if not isinstance(password, str) or not password.strip():
-        raise ClientError(422, PASSWORD_REQUIRED)
+        raise ClientError(PASSWORD_REQUIRED)
     if username is not None and (not isinstance(username, str) or len(username) > MAX_CREDENTIAL):
-        raise ClientError(400, "username must be a string of at most 256 characters")
+        raise ClientError(INVALID_REQUEST, f"username must be a string of at most {MAX_CREDENTIAL} characters")
     names = (username or "", f"Box {box_id}", str(box_id))
     if (problem := password_problem(password, "judge", names)) is not None:
-        raise ClientError(422, f"{WEAK_PASSWORD}: {problem}")
+        raise ClientError(WEAK_PASSWORD, f"{WEAK_PASSWORD}: {problem}")
     try:
         password_hash = await request.app[HASHING].run(request.remote or "?", hash_password, password)
     except HashingBusy:
@@ -134,7 +142,7 @@ async def set_judge_password(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise account_refused(exc) from None
     except StorageError:
-        raise ClientError(503, STORAGE_UNAVAILABLE) from None
+        raise ClientError(STORAGE_UNAVAILABLE) from None
     return web.json_response(reply)
 
 
@@ -148,7 +156,7 @@ def set_login_cookie(app: web.Application, response: web.StreamResponse, token: 
 def _too_many(wait: float, why: str) -> web.Response:
     seconds = max(1, math.ceil(wait))
     return web.json_response({"detail": f"rate limit: {why}, try again in {seconds} s"},
-                             status=429, headers={"Retry-After": str(seconds)})
+                             status=STATUS[RATE_LIMITED], headers={"Retry-After": str(seconds)})
 
 
 def renew_login_cookie(request: web.Request, response: web.StreamResponse) -> None:

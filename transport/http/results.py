@@ -23,12 +23,20 @@ from actors.jobs.exports import (
 )
 from actors.rules import CommandError, default_state, normalize_name
 from actors.rules.commands import MAX_ROUTES
+from actors.rules.limits import MAX_BOX_ID
 from actors.rules.names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text
 from actors.rules.results import ResultsInput
 from actors.rules.tiebreak import TIEBREAK_KEYS
 from transport.http.auth import Need, authorize
-from transport.http.bodies import parse_box_id, read_json_object
-from transport.http.errors import ClientError
+from transport.http.bodies import read_json_object, require_box_id
+from transport.http.errors import (
+    BOX_NOT_FOUND,
+    INVALID_CATEGORIE,
+    INVALID_REQUEST,
+    MISSING_SCORES,
+    RANKING_NOT_FOUND,
+    ClientError,
+)
 from transport.keys import EXPORT_RUNNER, REGISTRY, STORAGE
 
 MAX_SCORE = 100.0
@@ -36,10 +44,6 @@ MAX_TIME_S = 24 * 3600.0
 MAX_DECISIONS = 1000
 MAX_HOLDS = 100
 
-# Matched verbatim by the UI / the reference.
-INVALID_CATEGORIE = "invalid_categorie"
-BOX_NOT_FOUND = "box_not_found"
-MISSING_SCORES = "missing_scores"
 TOO_MANY_ATHLETES = f"too many athletes for the results (at most {MAX_RESULT_ATHLETES})"
 TOO_MANY_ROUTES = f"too many routes for the results (at most {MAX_RESULT_ROUTES})"
 
@@ -65,17 +69,17 @@ async def podium(request: web.Request) -> web.Response:
     path = request.app[STORAGE].results_dir / exports.results_folder(category) / "overall.xlsx"
     top = await _export(request, exports.podium_job, str(path))
     if top is None:
-        raise ClientError(404, NO_RANKING_SAVED)
+        raise ClientError(RANKING_NOT_FOUND, NO_RANKING_SAVED)
     return web.json_response(top, dumps=_dumps)
 
 
 def _existing_box(request: web.Request) -> tuple[int, dict[str, Any]]:
     """The admin's box (404 for a box that was never created: reading never creates one)."""
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     authorize(request, Need.ADMIN, box_id)
     registry = request.app[REGISTRY]
     if box_id not in registry:
-        raise ClientError(404, BOX_NOT_FOUND)
+        raise ClientError(BOX_NOT_FOUND)
     return box_id, registry.state(box_id)
 
 
@@ -96,7 +100,7 @@ async def export_official_zip(request: web.Request) -> web.Response:
     box_id, state = _existing_box(request)
     if not any(isinstance(v, (int, float)) and not isinstance(v, bool)
                for values in (state.get("scores") or {}).values() for v in (values or [])):
-        raise ClientError(400, MISSING_SCORES)
+        raise ClientError(MISSING_SCORES)
     job = job_from_state(state, box_id)
     folder = exports.ascii_folder(state["categorie"] or f"box_{box_id}")
     now = time.gmtime()
@@ -125,7 +129,7 @@ async def _export(request: web.Request, job: Callable[..., T], *args: Any) -> T:
     try:
         return await request.app[EXPORT_RUNNER].run(job, *args)
     except ExportError as exc:
-        raise ClientError(exc.status, exc.detail) from None
+        raise ClientError(exc.code, exc.detail) from None
 
 
 # -- inputs ---------------------------------------------------------------------------------------
@@ -149,12 +153,12 @@ _BODY_DECISIONS = {
 def check_category(value: object) -> str:
     """400 invalid_categorie unless it is text that can name a folder: never "", ".", "..", a separator, NUL or a control."""
     if not isinstance(value, str) or len(value) > MAX_CATEGORY_LENGTH:
-        raise ClientError(400, INVALID_CATEGORIE)
+        raise ClientError(INVALID_CATEGORIE)
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") or ch in "/\\" for ch in value):
-        raise ClientError(400, INVALID_CATEGORIE)
+        raise ClientError(INVALID_CATEGORIE)
     category = unicodedata.normalize("NFC", value).strip()
     if category in ("", ".", ".."):
-        raise ClientError(400, INVALID_CATEGORIE)
+        raise ClientError(INVALID_CATEGORIE)
     return category
 
 
@@ -162,7 +166,7 @@ def job_from_body(body: Mapping[str, Any], category: str) -> ResultsJob:
     """A save_ranking body (§1.6), validated; every bad shape is a 400 naming the field."""
     routes_count = _int(body, "route_count", 1, MAX_ROUTES, required=True)
     if routes_count > MAX_RESULT_ROUTES:
-        raise ClientError(400, TOO_MANY_ROUTES)
+        raise ClientError(INVALID_REQUEST, TOO_MANY_ROUTES)
     scores = _name_map(body, "scores", lambda v, where: _number_list(v, where, MAX_SCORE), required=True)
     times = _name_map(body, "times", lambda v, where: _number_list(v, where, MAX_TIME_S, times=True))
     clubs = _name_map(body, "clubs", _club)
@@ -175,7 +179,7 @@ def job_from_body(body: Mapping[str, Any], category: str) -> ResultsJob:
     active_holds = _int(body, "active_holds_count", 0, MAX_HOLDS)
     if active_holds is None:
         active_holds = holds_counts[route_index - 1] if route_index <= len(holds_counts) else 0
-    _int(body, "box_id", 0, 9999)
+    _int(body, "box_id", 0, MAX_BOX_ID)
     holds = (holds_counts + [0] * routes_count)[:routes_count]
     holds[route_index - 1] = active_holds
     given = ResultsInput(category=category, routes_count=routes_count, scores=scores, times=times,
@@ -205,9 +209,9 @@ def job_from_state(state: Mapping[str, Any], box_id: int) -> ResultsJob:
     routes_count = state["routesCount"]
     athletes = _athletes(state)
     if len(athletes) > MAX_RESULT_ATHLETES:
-        raise ClientError(400, TOO_MANY_ATHLETES)
+        raise ClientError(INVALID_REQUEST, TOO_MANY_ATHLETES)
     if routes_count > MAX_RESULT_ROUTES:
-        raise ClientError(400, TOO_MANY_ROUTES)
+        raise ClientError(INVALID_REQUEST, TOO_MANY_ROUTES)
     scores = state.get("scores") or {}
     holds = (list(state["holdsCounts"]) + [0] * routes_count)[:routes_count]
     route_index = state["routeIndex"]
@@ -236,20 +240,21 @@ def _name_map(body: Mapping[str, Any], field: str, convert: Any, required: bool 
     value = body.get(field)
     if value is None:
         if required:
-            raise ClientError(400, f"{field} is required")
+            raise ClientError(INVALID_REQUEST, f"{field} is required")
         return {}
     if not isinstance(value, dict):
-        raise ClientError(400, f"{field} must be an object keyed by athlete name")
+        raise ClientError(INVALID_REQUEST, f"{field} must be an object keyed by athlete name")
     if len(value) > MAX_RESULT_ATHLETES:
-        raise ClientError(400, TOO_MANY_ATHLETES)
+        raise ClientError(INVALID_REQUEST, TOO_MANY_ATHLETES)
     result: dict[str, Any] = {}
     for raw_name, item in value.items():
         try:
             name = normalize_name(raw_name)
         except CommandError:
-            raise ClientError(400, f"{field}: athlete names must be 1 to {MAX_NAME_LENGTH} printable characters") from None
+            raise ClientError(INVALID_REQUEST,
+                              f"{field}: athlete names must be 1 to {MAX_NAME_LENGTH} printable characters") from None
         if name in result:
-            raise ClientError(400, f"{field}: the name {name!r} appears twice")
+            raise ClientError(INVALID_REQUEST, f"{field}: the name {name!r} appears twice")
         result[name] = convert(item, f"{field}[{name!r}]")
     return result
 
@@ -258,7 +263,7 @@ def _number_list(value: object, where: str, maximum: float, times: bool = False)
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_ROUTES:
-        raise ClientError(400, f"{where} must be a list of at most {MAX_ROUTES} numbers or nulls")
+        raise ClientError(INVALID_REQUEST, f"{where} must be a list of at most {MAX_ROUTES} numbers or nulls")
     return [_number(item, where, maximum, times) for item in value]
 
 
@@ -272,7 +277,7 @@ def _number(item: object, where: str, maximum: float, times: bool) -> float | No
         number = _time_text(item.strip())
     if number is None or not math.isfinite(number) or not 0 <= number <= maximum:
         kind = "a time in seconds or m:ss" if times else f"a number from 0 to {maximum:g}"
-        raise ClientError(400, f"{where}: each entry must be {kind}, or null")
+        raise ClientError(INVALID_REQUEST, f"{where}: each entry must be {kind}, or null")
     return number
 
 
@@ -293,10 +298,10 @@ def _club(value: object, where: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ClientError(400, f"{where} must be text")
+        raise ClientError(INVALID_REQUEST, f"{where} must be text")
     club = clean_text(value)
     if len(club) > MAX_NAME_LENGTH:
-        raise ClientError(400, f"{where} must be at most {MAX_NAME_LENGTH} characters")
+        raise ClientError(INVALID_REQUEST, f"{where} must be at most {MAX_NAME_LENGTH} characters")
     return club
 
 
@@ -304,12 +309,12 @@ def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: boo
     value = body.get(field)
     if value is None:
         if required:
-            raise ClientError(400, f"{field} is required")
+            raise ClientError(INVALID_REQUEST, f"{field} is required")
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ClientError(400, f"{field} must be an integer from {low} to {high}")
+        raise ClientError(INVALID_REQUEST, f"{field} must be an integer from {low} to {high}")
     return value
 
 
@@ -318,7 +323,7 @@ def _bool(body: Mapping[str, Any], field: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise ClientError(400, f"{field} must be true or false")
+        raise ClientError(INVALID_REQUEST, f"{field} must be true or false")
     return value
 
 
@@ -327,7 +332,7 @@ def _holds_list(value: object) -> list[int]:
         return []
     if not isinstance(value, list) or len(value) > MAX_ROUTES or not all(
             isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_HOLDS for v in value):
-        raise ClientError(400, f"holds_counts must be a list of integers from 0 to {MAX_HOLDS}")
+        raise ClientError(INVALID_REQUEST, f"holds_counts must be a list of integers from 0 to {MAX_HOLDS}")
     return list(value)
 
 
@@ -335,14 +340,14 @@ def _decision_value(field: str, value: object, kind: str) -> Any:
     """The tie-break inputs, checked for shape only; the rules judge their meaning (§7.2)."""
     if value is None:
         return None
-    bad = ClientError(400, f"{field} has the wrong shape")
+    bad = ClientError(INVALID_REQUEST, f"{field} has the wrong shape")
     if kind == "text":
         if not isinstance(value, str) or len(value) > 200:
             raise bad
         return value
     if kind == "choice":
         if not isinstance(value, str) or value.strip().lower() not in ("yes", "no"):
-            raise ClientError(400, f"{field} must be \"yes\" or \"no\"")
+            raise ClientError(INVALID_REQUEST, f"{field} must be \"yes\" or \"no\"")
         return value.strip().lower()
     if not isinstance(value, dict) or len(value) > MAX_DECISIONS or not all(
             isinstance(k, str) and len(k) <= 200 for k in value):

@@ -6,11 +6,19 @@ from typing import Any
 import orjson
 from aiohttp import BodyPartReader, web
 
+from actors.codes import INVALID_START_LIST
 from actors.jobs.start_list import SheetError, check_format, read_start_list_in_worker
 from actors.rules.commands import MAX_ROUTES
 from actors.rules.names import MAX_CATEGORY_LENGTH, clean_text
 from transport.http.auth import Need, authorize
-from transport.http.errors import BODY_TOO_LARGE, ClientError
+from transport.http.errors import (
+    BODY_TOO_LARGE,
+    INVALID_HOLDS_COUNTS,
+    INVALID_REQUEST,
+    INVALID_ROUTES_COUNT,
+    STATUS,
+    ClientError,
+)
 from transport.keys import UPLOAD_POOL
 from transport.request_numbers import whole_number
 
@@ -23,9 +31,6 @@ REQUIRED_FIELDS = ("category", "routesCount", "holdsCounts", "file")
 _TEXT_FIELDS = ("category", "routesCount", "holdsCounts", "include_clubs")
 _TRUTHY = frozenset({"1", "true", "yes", "y", "on"})
 
-# Matched verbatim by the UI / the reference.
-INVALID_ROUTES_COUNT = "invalid_routes_count"
-INVALID_HOLDS_COUNTS = "invalid_holds_counts"
 NOT_MULTIPART = "the body must be multipart/form-data"
 MALFORMED_MULTIPART = "malformed multipart body"
 TOO_MANY_PARTS = f"too many form fields (at most {MAX_PARTS})"
@@ -43,17 +48,18 @@ async def upload_start_list(request: web.Request) -> web.Response:
     if len(holds_counts) != routes_count:
         # The detail stays the bare code the UI may match on; the explanation goes beside it.
         reason = f"holdsCounts has {len(holds_counts)} entries but routesCount is {routes_count}"
-        return web.json_response({"detail": INVALID_HOLDS_COUNTS, "reason": reason}, status=422, dumps=_dumps)
+        return web.json_response({"detail": INVALID_HOLDS_COUNTS, "reason": reason},
+                                 status=STATUS[INVALID_HOLDS_COUNTS], dumps=_dumps)
     category = clean_text(fields["category"])  # the same cleaning INIT_ROUTE applies to `categorie`
     if not category or len(category) > MAX_CATEGORY_LENGTH:
-        raise ClientError(400, INVALID_CATEGORY)
+        raise ClientError(INVALID_REQUEST, INVALID_CATEGORY)
     include_clubs = fields.get("include_clubs", "true").strip().lower() in _TRUTHY
     # xlsx or CSV is decided by content: a browser's content type and file name say nothing reliable.
     try:
         check_format(file_data)  # cheap, so plain garbage never reaches the worker
         competitors = await read_start_list_in_worker(request.app[UPLOAD_POOL], file_data, include_clubs)
     except SheetError as exc:
-        raise ClientError(400, exc.detail) from None
+        raise ClientError(INVALID_START_LIST, exc.detail) from None
     listbox = {
         "categorie": category,
         "concurenti": competitors,
@@ -71,7 +77,7 @@ async def upload_start_list(request: web.Request) -> web.Response:
 def parse_routes_count(text: str) -> int:
     count = whole_number(text.strip(), 1, MAX_ROUTES)
     if count is None:
-        raise ClientError(422, INVALID_ROUTES_COUNT)
+        raise ClientError(INVALID_ROUTES_COUNT)
     return count
 
 
@@ -79,9 +85,9 @@ def parse_holds_counts(text: str) -> list[int]:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise ClientError(422, INVALID_HOLDS_COUNTS) from None
+        raise ClientError(INVALID_HOLDS_COUNTS) from None
     if not isinstance(value, list) or len(value) > MAX_ROUTES:
-        raise ClientError(422, INVALID_HOLDS_COUNTS)
+        raise ClientError(INVALID_HOLDS_COUNTS)
     return [_hold_count(item) for item in value]
 
 
@@ -96,18 +102,18 @@ def _hold_count(item: object) -> int:
     elif isinstance(item, str):
         number = whole_number(item, 0, 100, max_digits=3)
     if number is None or not 0 <= number <= 100:
-        raise ClientError(422, INVALID_HOLDS_COUNTS)
+        raise ClientError(INVALID_HOLDS_COUNTS)
     return number
 
 
 async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes]:
     """The text fields and the file, each size-capped while streaming; 400 names a missing field."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ClientError(413, BODY_TOO_LARGE)  # refuse before reading a byte
+        raise ClientError(BODY_TOO_LARGE)  # refuse before reading a byte
     try:
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):
-        raise ClientError(400, NOT_MULTIPART) from None
+        raise ClientError(INVALID_REQUEST, NOT_MULTIPART) from None
     fields: dict[str, str] = {}
     file_data: bytes | None = None
     total = 0
@@ -117,26 +123,26 @@ async def _read_form(request: web.Request) -> tuple[dict[str, str], bytes]:
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
-                raise ClientError(400, MALFORMED_MULTIPART)  # nested multipart: no browser sends it
+                raise ClientError(INVALID_REQUEST, MALFORMED_MULTIPART)  # nested multipart: no browser sends it
             name = part.name
             data = await _read_part(part, MAX_FILE_BYTES if name == "file" else MAX_FIELD_BYTES)
             total += len(data)
             if total > MAX_BODY_BYTES:
-                raise ClientError(413, BODY_TOO_LARGE)
+                raise ClientError(BODY_TOO_LARGE)
             # The first occurrence of a field wins; unknown fields are read and ignored.
             if name == "file" and file_data is None:
                 file_data = data
             elif name in _TEXT_FIELDS and name not in fields:
                 fields[name] = _text(name, data)
         else:
-            raise ClientError(400, TOO_MANY_PARTS)
+            raise ClientError(INVALID_REQUEST, TOO_MANY_PARTS)
     except (ClientError, ConnectionError):
         raise
     except Exception:  # the multipart parser's many ways of saying "bad framing"
-        raise ClientError(400, MALFORMED_MULTIPART) from None
+        raise ClientError(INVALID_REQUEST, MALFORMED_MULTIPART) from None
     for name in REQUIRED_FIELDS:
         if (file_data is None) if name == "file" else (name not in fields):
-            raise ClientError(400, f"missing form field: {name}")
+            raise ClientError(INVALID_REQUEST, f"missing form field: {name}")
     assert file_data is not None
     return fields, file_data
 
@@ -146,7 +152,7 @@ async def _read_part(part: BodyPartReader, limit: int) -> bytes:
     while chunk := await part.read_chunk(64 * 1024):
         buffer += chunk
         if len(buffer) > limit:
-            raise ClientError(413, BODY_TOO_LARGE)
+            raise ClientError(BODY_TOO_LARGE)
     return bytes(buffer)
 
 
@@ -154,7 +160,7 @@ def _text(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ClientError(400, f"form field {name} must be UTF-8 text") from None
+        raise ClientError(INVALID_REQUEST, f"form field {name} must be UTF-8 text") from None
 
 
 def _dumps(value: Any) -> str:

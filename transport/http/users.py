@@ -8,17 +8,17 @@ from typing import Callable
 from aiohttp import web
 
 from actors.accounts.actor import RemoveUser, SetActive
-from actors.accounts.records import INVALID_BOX, USER_NOT_FOUND
+from actors.codes import INVALID_BOX, LAST_ADMIN, STORAGE_UNAVAILABLE, USER_NOT_FOUND, USERNAME_TAKEN
 from actors.messages import Origin
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import read_json_object
-from transport.http.errors import STORAGE_UNAVAILABLE, ClientError
+from transport.http.errors import ACCOUNT_CONFLICT, INVALID_REQUEST, ClientError
 from transport.keys import ACCOUNTS
 
 MAX_USERNAME = 256
-USERNAME_REQUIRED = "username must be a non-empty string of at most 256 characters"
-_STATUS = {USER_NOT_FOUND: 404, INVALID_BOX: 400}  # any other refusal is a conflict (409)
+USERNAME_REQUIRED = f"username must be a non-empty string of at most {MAX_USERNAME} characters"
+_REFUSALS = frozenset({INVALID_BOX, LAST_ADMIN, USER_NOT_FOUND, USERNAME_TAKEN})
 
 routes = web.RouteTableDef()
 
@@ -43,17 +43,17 @@ async def _change(request: web.Request, message: Callable[[str, Origin], object]
     body = await read_json_object(request)
     username = body.get("username")
     if not isinstance(username, str) or not username.strip() or len(username) > MAX_USERNAME:
-        raise ClientError(400, USERNAME_REQUIRED)
+        raise ClientError(INVALID_REQUEST, USERNAME_REQUIRED)
     try:
         reply = await request.app[ACCOUNTS].ask(message(username, origin_of(request, principal)))
     except ValueError as exc:
         raise account_refused(exc) from None
     except StorageError:
-        raise ClientError(503, STORAGE_UNAVAILABLE) from None
+        raise ClientError(STORAGE_UNAVAILABLE) from None
     return web.json_response(reply)
 
 
 def account_refused(exc: ValueError) -> ClientError:
     """The accounts actor's refusal code as the HTTP answer."""
     code = str(exc)
-    return ClientError(_STATUS.get(code, 409), code)
+    return ClientError(code if code in _REFUSALS else ACCOUNT_CONFLICT, code)

@@ -8,9 +8,10 @@ from aiohttp import WSMsgType, web
 
 from actors.accounts.tokens import Claims
 from actors.registry import BoxRegistry, BoxUnavailable
-from transport.http.auth import TOKEN_REVOKED, Need, authorize, may_view, session_stands
-from transport.http.bodies import MAX_BOX_ID, parse_box_id
-from transport.http.errors import ClientError, drop_tracebacks
+from actors.rules.limits import is_box_id
+from transport.http.auth import Need, authorize, may_view, session_stands
+from transport.http.bodies import require_box_id
+from transport.http.errors import TOKEN_REVOKED, ClientError, drop_tracebacks
 from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
 from transport.ws.frames import pong_frame, text_frame
 from transport.ws.hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
@@ -25,7 +26,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/ws/{box_id}")
 async def box_socket(request: web.Request) -> web.StreamResponse:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     try:
         principal = authorize(request, Need.VIEW_BOX, box_id)
     except ClientError as exc:
@@ -34,7 +35,7 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
 
     def snapshot_for(message: dict[str, Any]) -> bytes | None:
         target = message.get("boxId", box_id)
-        if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= MAX_BOX_ID:
+        if not is_box_id(target):
             return None
         if target != box_id and not may_view(principal, target):
             return None
@@ -46,7 +47,7 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/public/ws/{box_id}")
 async def public_box_socket(request: web.Request) -> web.StreamResponse:
-    box_id = parse_box_id(request.match_info["box_id"])
+    box_id = require_box_id(request.match_info["box_id"])
     try:
         authorize(request, Need.SPECTATOR, box_id)
     except ClientError as exc:

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from actors.jobs.exports import ExportError, ExportRunner
 from tests.conftest import make_config, serving
 from transport.app import create_app
+from transport.http.errors import STATUS
 from transport.keys import EXPORT_RUNNER
 
 ROMANIAN = "Ștefan Țărână"
@@ -321,7 +322,7 @@ async def test_a_job_that_ignores_its_deadline_is_killed() -> None:
         started = time.monotonic()
         with pytest.raises(ExportError) as caught:
             await runner.run(sleep_ignoring_deadline, 30)
-        assert caught.value.status == 503 and caught.value.detail.startswith("export_timeout")
+        assert STATUS[caught.value.code] == 503 and caught.value.detail.startswith("export_timeout")
         assert time.monotonic() - started < 10
     finally:
         await runner.close()
