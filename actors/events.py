@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ USER_REMOVED = "USER_REMOVED"
 
 
 def iso_from_ms(now_ms: int) -> str:
-    return datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat()
 
 
 def new_event_id() -> str:

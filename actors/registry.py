@@ -5,7 +5,8 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from actors.box_actor import BoxActor
 from actors.codes import INTERNAL_ERROR, SHUTTING_DOWN

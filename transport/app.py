@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -115,7 +115,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
 
             accounts = system.spawn(await start_accounts(config, storage, persister, hashing, close_ended_sockets))
             officials = OfficialsActor(officials_from(await storage.read_document("officials")), persister,
-                                       on_change=lambda: registry.republish_all())
+                                       on_change=lambda: registry.republish_all())  # noqa: PLW0108 - registry is bound below
             system.spawn(officials)
             registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
             recovery = restore_boxes(recovered)

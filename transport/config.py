@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Mapping
 
 from persistence.factory import StorageSettings, mode_problem
 
@@ -61,7 +61,7 @@ class Config:
         """What persistence/factory.py needs to pick and open the backend."""
         return StorageSettings(self.storage_mode, self.storage_dir, self.max_audit_file_bytes)
 
-    def replace(self, **changes: object) -> "Config":
+    def replace(self, **changes: object) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return Config(**values)  # type: ignore[arg-type]
@@ -83,8 +83,8 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--allowed-origins", "ALLOWED_ORIGINS", "allowed_origins",
      "comma-separated browser origins allowed to call the API with credentials"),
     ("--allowed-origin-regex", "ALLOWED_ORIGIN_REGEX", "allowed_origin_regex",
-     "regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 172.16-31.x, "
-     "192.168.x, any port)"),
+     ("regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 172.16-31.x, "
+      "192.168.x, any port)")),
     ("--cookie-secure", "COOKIE_SECURE", "cookie_secure", "1 = mark the login cookie Secure (HTTPS only)"),
     ("--cookie-samesite", "COOKIE_SAMESITE", "cookie_samesite", "SameSite of the login cookie (default lax)"),
     ("--backup-dir", "BACKUP_DIR", "backup_dir", "where backup zips go (default ./backups, outside the storage dir)"),

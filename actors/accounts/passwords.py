@@ -12,8 +12,9 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final, Iterable, Mapping
+from typing import Final
 
 from actors.accounts.records import canonical_username
 
@@ -95,7 +96,8 @@ def password_rule(role: str) -> str:
 def unmatchable_hash() -> str:
     """A hash in the current format that no password matches: a login for an unknown name is
     checked against one, so it costs the same time as a real one. Random, so it needs no hashing."""
-    return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${_b64(os.urandom(SALT_BYTES))}${_b64(os.urandom(SCRYPT_DKLEN))}"
+    salt, digest = _b64(os.urandom(SALT_BYTES)), _b64(os.urandom(SCRYPT_DKLEN))
+    return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${salt}${digest}"
 
 
 def _min_length(role: str) -> int:

@@ -13,9 +13,10 @@ import secrets
 import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from actors.codes import INVALID_TOKEN, TOKEN_EXPIRED
 from actors.rules.limits import is_box_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,7 +72,7 @@ class BackupActor(Actor):
         if not isinstance(message, BackupNow):
             raise TypeError(f"unexpected message {message!r}")
         started = asyncio.get_running_loop().time()
-        now = datetime.fromtimestamp(self._clock.now_ms() / 1000, timezone.utc)
+        now = datetime.fromtimestamp(self._clock.now_ms() / 1000, UTC)
         try:
             point = await self._persister.freeze()
             try:

@@ -13,9 +13,10 @@ import logging
 import os
 import time
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -202,7 +203,8 @@ def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str],
         n = given.routes_count
         write()
         write("Scores (per competitor)")
-        write("Name", *(f"Route {k}" for k in range(1, n + 1)), *(f"Time {k}" for k in range(1, n + 1) if given.show_times))
+        write("Name", *(f"Route {k}" for k in range(1, n + 1)),
+              *(f"Time {k}" for k in range(1, n + 1) if given.show_times))
         results = compute_results(_with_decisions(given, lead_outcome(job.lead_state)))
         for row in sorted(results.overall, key=lambda r: (r.name.casefold(), r.name)):
             write(row.name, *row.scores, *([mm_ss(t) for t in row.times] if given.show_times else []))

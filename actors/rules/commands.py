@@ -26,8 +26,19 @@ from .limits import (
 from .names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text, normalize_name
 
 # The limits are re-exported: transport imports MAX_ROUTES and MAX_COMPETITORS from here.
-__all__ = ["COMMAND_TYPES", "Command", "CommandError", "MAX_BOX_VERSION", "MAX_COMPETITORS", "MAX_RANK", "MAX_ROUTES",
-           "is_int", "is_number", "normal_timer_preset", "parse_command"]
+__all__ = [
+    "COMMAND_TYPES",
+    "MAX_BOX_VERSION",
+    "MAX_COMPETITORS",
+    "MAX_RANK",
+    "MAX_ROUTES",
+    "Command",
+    "CommandError",
+    "is_int",
+    "is_number",
+    "normal_timer_preset",
+    "parse_command",
+]
 
 COMMAND_TYPES: tuple[str, ...] = (
     "INIT_ROUTE",

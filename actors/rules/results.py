@@ -98,7 +98,7 @@ def compute_results(given: ResultsInput) -> Results:
     overall = _overall_rows(given, names, points, totals, offsets)
     routes = []
     for route in range(given.routes_count):
-        route_offsets = (_decision_offsets(names, lambda n: active_keys.get(n), given.active_ranks)
+        route_offsets = (_decision_offsets(names, active_keys.get, given.active_ranks)
                          if route == active else {})
         routes.append(_route_rows(given, route, keys[route], points[route], route_offsets, route == active))
     return Results(given.category, given.routes_count, given.show_times, tuple(overall), tuple(routes))

@@ -159,7 +159,8 @@ def _check_table(state: Mapping[str, Any], key: str, most: int) -> None:
         raise InvalidState(key, f"must be an object of at most {MAX_NAMES} names")
     for name, values in table.items():
         if not _is_name(name):
-            raise InvalidState(f"{key}[{_shown(name)}]", f"must be keyed by a name of 1 to {MAX_NAME_LENGTH} characters")
+            raise InvalidState(f"{key}[{_shown(name)}]",
+                               f"must be keyed by a name of 1 to {MAX_NAME_LENGTH} characters")
         if not (isinstance(values, list) and len(values) <= MAX_ROUTES
                 and all(v is None or (is_number(v) and 0 <= v <= most) for v in values)):
             raise InvalidState(f"{key}[{_shown(name)}]",

@@ -1,9 +1,9 @@
 """One in-process server per test (never one per example), with a trap on the server's ERROR logs."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -25,7 +25,7 @@ class Hostile:
     touched: set[int] = field(default_factory=set)
 
     @property
-    def hub(self):  # noqa: ANN201
+    def hub(self):
         return self.app[HUB]
 
     async def assert_still_serving(self) -> None:
@@ -53,7 +53,7 @@ class Hostile:
         assert not bad, "server logged tracebacks for input:\n" + "\n".join(self.trap.describe())
 
 
-def hostile_config(tmp_path: Path, **overrides: object):  # noqa: ANN201
+def hostile_config(tmp_path: Path, **overrides: object):
     return make_config(tmp_path / "data", rate_limits=False, **overrides)
 
 

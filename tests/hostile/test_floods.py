@@ -58,7 +58,7 @@ async def test_connection_flood_leaves_nothing_behind(tmp_path) -> None:
             # Half-open HTTP requests: partial headers, held open through the whole flood.
             held = []
             for n in range(HALF_OPEN):
-                reader, writer = await asyncio.open_connection(host, port)
+                _reader, writer = await asyncio.open_connection(host, port)
                 writer.write(b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + (b"X-Slow: 1\r\n" if n % 2 else b""))
                 held.append(writer)
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

@@ -16,8 +16,8 @@ import os
 import socket
 import struct
 import weakref
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web

@@ -24,8 +24,8 @@ from actors.recovery.history import (
 )
 from actors.recovery.replay import ReplayError
 from actors.rules.commands import MAX_BOX_VERSION
-from persistence.types import is_int
 from persistence.storage import StorageError
+from persistence.types import is_int
 from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.errors import INVALID_REQUEST, VERSION_NOT_FOUND, VERSION_UNREBUILDABLE, ClientError, reply_status

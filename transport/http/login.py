@@ -19,7 +19,7 @@ from actors.accounts.records import EPOCH, find_user, login_identity
 from actors.codes import STORAGE_UNAVAILABLE
 from persistence.storage import StorageError
 from transport.http.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
-from transport.http.bodies import require_box_id, read_json_object
+from transport.http.bodies import read_json_object, require_box_id
 from transport.http.errors import (
     INVALID_CREDENTIALS,
     INVALID_REQUEST,

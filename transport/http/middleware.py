@@ -9,7 +9,7 @@ the origin costs one header lookup and one cached answer.
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 

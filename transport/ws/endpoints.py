@@ -1,7 +1,8 @@
 """WebSocket endpoints: join a channel, send the first snapshot, answer REQUEST_STATE."""
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web

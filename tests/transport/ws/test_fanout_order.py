@@ -45,7 +45,7 @@ async def test_late_joiners_never_see_a_version_go_back(tmp_path: Path) -> None:
             while asyncio.get_running_loop().time() < deadline:
                 try:
                     message = await ws.receive(timeout=0.2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if done.is_set() and versions and versions[-1] == (await state(client))["boxVersion"]:
                         break
                     continue

@@ -25,7 +25,7 @@ async def test_a_live_client_gets_both_pings_and_stays(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 message = await ws.receive(timeout=deadline - time.monotonic())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if message.type == WSMsgType.PING:
                 seen.add("protocol ping")
