@@ -83,13 +83,10 @@ def replay_inputs(event: dict[str, Any], command: Command) -> tuple[int, str]:
     """The clock reading and generated session id a logged command was applied with. A damaged or
     hand-edited line whose values the live server could never have written raises ValueError, so
     replay stops there instead of building a state no event or client could hold."""
-    now_ms = event.get("nowMs")
-    check_epoch_ms("nowMs", now_ms)
+    now_ms = check_epoch_ms("nowMs", event.get("nowMs"))
     if not needs_new_session(command):
         return now_ms, ""
-    session = event.get("newSessionId")
-    check_session_id("newSessionId", session)
-    return now_ms, session
+    return now_ms, check_session_id("newSessionId", event.get("newSessionId"))
 
 
 def _audit_fields(box_id: int | None, action: str, action_id: str | None, after: dict[str, Any] | None,

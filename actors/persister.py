@@ -225,7 +225,8 @@ class Persister(BatchingActor):
         await self.ask(WriteDocument(name, value))
 
     async def freeze(self) -> DurablePoint:
-        return await self.ask(Freeze())
+        point: DurablePoint = await self.ask(Freeze())
+        return point
 
     async def flush(self) -> None:
         try:

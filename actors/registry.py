@@ -90,7 +90,7 @@ class BoxRegistry:
             return Reply.error(SHUTTING_DOWN)
         actor = self._boxes.get(box_id) or self._create(box_id)
         try:
-            reply = actor.try_now(message)
+            reply: Reply = actor.try_now(message)
             if reply is NOT_NOW:
                 reply = await actor.ask(message)
             return reply
@@ -152,7 +152,7 @@ class BoxRegistry:
         return session
 
     def _create(self, box_id: int) -> BoxActor:
-        state = default_state(self._provisional.pop(box_id, None) or str(uuid.uuid4()))
+        state = default_state(self._provisional.pop(box_id, "") or str(uuid.uuid4()))
         return self._spawn(box_id, state, 0)
 
     def _spawn(self, box_id: int, state: dict[str, Any], seq: int, unavailable: str | None = None) -> BoxActor:

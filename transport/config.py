@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from persistence.factory import StorageSettings, mode_problem
 
@@ -64,7 +65,7 @@ class Config:
     def replace(self, **changes: object) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
-        return Config(**values)  # type: ignore[arg-type]
+        return Config(**values)
 
 
 # (flag, env var, field, help) — the single table behind --help, the README and parsing.
@@ -131,7 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os.environ) -> Config:
     """Flags win over environment variables, which win over defaults."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each value converted to its field's type by _convert
     for _flag, env, name, _help in OPTIONS:
         raw = getattr(args, name, None) if args is not None else None
         if raw is None:
@@ -143,7 +144,7 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
             values[name] = environ[env]
     deployment = (environ.get("ENV") or environ.get("APP_ENV") or "").strip().lower()
     values["production"] = deployment in ("prod", "production")
-    config = Config(**values)  # type: ignore[arg-type]
+    config = Config(**values)
     if (problem := mode_problem(config.storage_mode)) is not None:
         raise ConfigError(problem)
     if not 0 <= config.port <= 65535:

@@ -56,7 +56,7 @@ def hash_password(password: str) -> str:
     return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_password(password: str, stored: str) -> tuple[bool, bool]:
+def verify_password(password: object, stored: object) -> tuple[bool, bool]:
     """(ok, needs_rehash). needs_rehash is only ever True together with ok: a hash can be
     replaced only while the plain password is at hand. Never raises: garbage is (False, False)."""
     if not isinstance(password, str) or not isinstance(stored, str):

@@ -4,7 +4,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import CommandError
 from .limits import (
@@ -169,12 +169,12 @@ def parse_command(raw: object) -> Command:
 # (None = treat as absent) or raises CommandError.
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer: bools are not numbers."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """JSON numbers only: bools are not numbers and NaN/inf never pass."""
     if isinstance(value, float):
         return math.isfinite(value)

@@ -123,6 +123,8 @@ def _documents(root: Path, findings: list[Finding]) -> None:
 def _read_current_era(root: Path) -> tuple[list[tuple[Path, bytes]], bytes]:
     """The archives since the last reset and the live log, read with no rotation in between."""
     fs = FileSystem()
+    archives: list[tuple[Path, bytes]] = []
+    log_data = b""
     for _attempt in range(READ_ATTEMPTS):
         before = era_archives(root, fs)
         archives = [(path, path.read_bytes()) for path in before]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from actors.codes import RESTORE_ABORTED
 from actors.jobs.backups import BackupNow
@@ -242,11 +242,11 @@ async def _states_from_upload(request: web.Request) -> Saved:
         if request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             part = await reader.next()
-            while part is not None and getattr(part, "name", None) != "file":
+            while part is not None and not (isinstance(part, BodyPartReader) and part.name == "file"):
                 part = await reader.next()
             if part is None:
                 raise ClientError(INVALID_REQUEST, "missing form field: file")
-            await _spool(part.read_chunk, upload)  # type: ignore[union-attr]
+            await _spool(part.read_chunk, upload)
         else:
             await _spool(request.content.read, upload)
         return await _states_from_zip_file(upload)

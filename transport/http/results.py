@@ -9,7 +9,7 @@ import math
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import orjson
 from aiohttp import web
@@ -308,6 +308,10 @@ def _club(value: object, where: str) -> str:
     return club
 
 
+@overload
+def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: Literal[True]) -> int: ...
+@overload
+def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: bool = False) -> int | None: ...
 def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: bool = False) -> int | None:
     value = body.get(field)
     if value is None:
