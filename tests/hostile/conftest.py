@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import login, make_config, serving
 from tests.hostile.harness import ErrorTrap
 from transport.app import create_app
-from transport.keys import HUB, REGISTRY
+from transport.keys import REGISTRY
+from transport.ws.keys import HUB
 
 
 @dataclass

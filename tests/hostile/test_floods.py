@@ -14,7 +14,7 @@ from tests.hostile.conftest import hostile_config
 from tests.hostile.figures import record
 from tests.hostile.harness import ErrorTrap, chunks, flood_size, open_fds, raise_fd_limit, settle, task_count
 from transport.app import create_app
-from transport.keys import HUB
+from transport.ws.keys import HUB
 
 HALF_OPEN = int(os.environ.get("BELAY_HALF_OPEN") or 300)
 BATCH = 100

@@ -24,9 +24,9 @@ from aiohttp import web
 
 from tests.conftest import make_config
 from transport.app import create_app
-from transport.keys import HUB
 from transport.server import app_runner
 from transport.ws.hub import PUBLIC
+from transport.ws.keys import HUB
 
 SOCKETS = 20
 

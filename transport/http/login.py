@@ -31,8 +31,9 @@ from transport.http.errors import (
     WEAK_PASSWORD,
     ClientError,
 )
+from transport.http.keys import LOGIN_THROTTLE
 from transport.http.users import account_refused
-from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
+from transport.keys import ACCOUNTS, CONFIG, HASHING, TOKENS
 
 log = logging.getLogger("belay.accounts")
 

@@ -11,8 +11,8 @@ from aiohttp import WSMsgType
 
 from tests.conftest import make_config, serving
 from transport.app import create_app
-from transport.keys import HUB
 from transport.ws.hub import box_channel
+from transport.ws.keys import HUB
 
 INTERVAL_S = 0.3
 
