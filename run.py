@@ -11,7 +11,7 @@ import gc
 if __name__ == "__main__":  # not when a tool imports this module
     gc.disable()
 
-import argparse  # noqa: E402 - after gc.disable() on purpose
+import argparse  # after gc.disable() on purpose
 import asyncio
 import logging
 import sys

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from actors.codes import BOX_UNAVAILABLE, INVALID_COMMAND, RESTORE_ABORTED, RESTORE_REFUSED, STORAGE_UNAVAILABLE
 from actors.events import encode_event, encode_restore

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ USER_REMOVED = "USER_REMOVED"
 
 
 def iso_from_ms(now_ms: int) -> str:
-    return datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat()
 
 
 def new_event_id() -> str:
@@ -83,13 +83,10 @@ def replay_inputs(event: dict[str, Any], command: Command) -> tuple[int, str]:
     """The clock reading and generated session id a logged command was applied with. A damaged or
     hand-edited line whose values the live server could never have written raises ValueError, so
     replay stops there instead of building a state no event or client could hold."""
-    now_ms = event.get("nowMs")
-    check_epoch_ms("nowMs", now_ms)
+    now_ms = check_epoch_ms("nowMs", event.get("nowMs"))
     if not needs_new_session(command):
         return now_ms, ""
-    session = event.get("newSessionId")
-    check_session_id("newSessionId", session)
-    return now_ms, session
+    return now_ms, check_session_id("newSessionId", event.get("newSessionId"))
 
 
 def _audit_fields(box_id: int | None, action: str, action_id: str | None, after: dict[str, Any] | None,

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from actors.rules import Command
 
@@ -27,7 +28,7 @@ class Execute:
 class CommitGroup(Protocol):
     """Events of several boxes that become durable together or not at all (actors/persister.py)."""
 
-    def join(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> "asyncio.Future[None]": ...
+    def join(self, box_id: int, seq: int, line: bytes, state: dict[str, Any]) -> asyncio.Future[None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,15 @@ class Reply:
     code: str | None = None
 
     @classmethod
-    def ok(cls) -> "Reply":
+    def ok(cls) -> Reply:
         return _OK
 
     @classmethod
-    def ignored(cls, reason: str) -> "Reply":
+    def ignored(cls, reason: str) -> Reply:
         return cls({"status": "ignored", "reason": reason})
 
     @classmethod
-    def error(cls, code: str, detail: str | None = None) -> "Reply":
+    def error(cls, code: str, detail: str | None = None) -> Reply:
         """The client reads `detail`, or the code itself when the refusal needs no other words."""
         return cls({"detail": code if detail is None else detail}, code)
 

@@ -1,8 +1,9 @@
 """The competition officials (global, shown in every snapshot): one actor serializes changes."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from actors.persister import Persister
 from actors.runtime import Actor

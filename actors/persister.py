@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from actors.runtime import ActorStopped, BatchingActor, Failed
 from persistence.storage import DurablePoint, SavedState, Storage, StorageError
@@ -55,7 +56,7 @@ class GroupCommit:
     boxes). Each actor joins with its event and waits; the last to join hands all of them to the
     persister as one message. `abort` releases the waiters while nothing was handed over yet."""
 
-    def __init__(self, persister: "Persister", expected: int) -> None:
+    def __init__(self, persister: Persister, expected: int) -> None:
         self._persister = persister
         self._expected = expected
         self._joined: list[Append] = []
@@ -224,7 +225,8 @@ class Persister(BatchingActor):
         await self.ask(WriteDocument(name, value))
 
     async def freeze(self) -> DurablePoint:
-        return await self.ask(Freeze())
+        point: DurablePoint = await self.ask(Freeze())
+        return point
 
     async def flush(self) -> None:
         try:

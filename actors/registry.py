@@ -5,7 +5,8 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from actors.box_actor import BoxActor
 from actors.codes import INTERNAL_ERROR, SHUTTING_DOWN
@@ -89,7 +90,7 @@ class BoxRegistry:
             return Reply.error(SHUTTING_DOWN)
         actor = self._boxes.get(box_id) or self._create(box_id)
         try:
-            reply = actor.try_now(message)
+            reply: Reply = actor.try_now(message)
             if reply is NOT_NOW:
                 reply = await actor.ask(message)
             return reply
@@ -151,7 +152,7 @@ class BoxRegistry:
         return session
 
     def _create(self, box_id: int) -> BoxActor:
-        state = default_state(self._provisional.pop(box_id, None) or str(uuid.uuid4()))
+        state = default_state(self._provisional.pop(box_id, "") or str(uuid.uuid4()))
         return self._spawn(box_id, state, 0)
 
     def _spawn(self, box_id: int, state: dict[str, Any], seq: int, unavailable: str | None = None) -> BoxActor:

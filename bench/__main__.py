@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from bench.scenarios import SCENARIOS, Settings, progress
 from bench import fsync_shim, server
+from bench.scenarios import SCENARIOS, Settings, progress
 from bench.server import filesystem_of, plan_affinity, prepare_process, raise_nofile
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         try:
             lines = SCENARIOS[name](settings)
-        except Exception as exc:  # noqa: BLE001 - report and go on with the next scenario
+        except Exception as exc:  # report and go on with the next scenario
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             progress(f"scenario {name} FAILED: {exc}")
             continue
@@ -82,9 +82,11 @@ def _notes(line: dict[str, Any]) -> list[str]:
     notes = []
     if name == "realistic":
         r, sp = line["reply_latency_ms"], line["spectator_latency_ms"]
-        notes.append(f"cmd p50/p99/max={_ms(r['p50'])}/{_ms(r['p99'])}/{_ms(r['max'])}; last-sub p99={_ms(line['last_subscriber_latency_ms']['p99'])}; "
+        notes.append(f"cmd p50/p99/max={_ms(r['p50'])}/{_ms(r['p99'])}/{_ms(r['max'])}; "
+                     f"last-sub p99={_ms(line['last_subscriber_latency_ms']['p99'])}; "
                      f"spectator p50/p99={_ms(sp['p50'])}/{_ms(sp['p99'])}; lost={c['lost']} ooo={c['out_of_order']} "
-                     f"missing={c['missing_echoes']}/{c['echo_deliveries_expected']}; RSS={line['memory_mb']['VmRSS']:.0f}; "
+                     f"missing={c['missing_echoes']}/{c['echo_deliveries_expected']}; "
+                     f"RSS={line['memory_mb']['VmRSS']:.0f}; "
                      f"cmd p99 per turn={_turns(line)}")
         if "audit_read_latency_ms" in line:
             notes.append(f"{c['audit_reads']} audit reads p99={_ms(line['audit_read_latency_ms']['p99'])}")
@@ -107,7 +109,8 @@ def _notes(line: dict[str, Any]) -> list[str]:
     elif name == "durable":
         d = line["ceiling"]
         notes.append(f"acks={c['acks']} fdatasync/ack={c['fdatasyncs_per_ack']} acks/batch={c['acks_per_batch']}; "
-                     f"disk: append+fdatasync {d['append_fdatasync_per_s']:.0f}/s, atomic replace {d['atomic_replace_per_s']:.0f}/s")
+                     f"disk: append+fdatasync {d['append_fdatasync_per_s']:.0f}/s, "
+                     f"atomic replace {d['atomic_replace_per_s']:.0f}/s")
         if c.get("slow_fdatasyncs"):
             notes.append(f"fdatasyncs >= {fsync_shim.SLOW_S * 1000:.0f} ms: {c['slow_fdatasyncs']}, "
                          f"slowest {c['slowest_fdatasync_ms']:.0f}")
@@ -127,7 +130,8 @@ def _notes(line: dict[str, Any]) -> list[str]:
         notes.append(f"ready s={c['ready_s']} (bare aiohttp {c['bare_ready_s']}) boxes={c['boxes_restored']}")
     elif name == "rss":
         rounds = ", ".join(f"{mb:.0f}" for mb in c["VmRSS_after_each_round_mb"])
-        notes.append(f"VmRSS idle {c['idle_VmRSS_mb']:.0f} MB, after each round {rounds} MB, VmHWM {c['VmHWM_mb']:.0f} MB")
+        notes.append(f"VmRSS idle {c['idle_VmRSS_mb']:.0f} MB, after each round {rounds} MB, "
+                     f"VmHWM {c['VmHWM_mb']:.0f} MB")
     for t in line.get("targets", ()):
         mark = "n/a" if t["met"] is None else "ok" if t["met"] else "MISSED"
         notes.append(f"[{t['what']} {t['value']} {t['op']} {t['target']}: {mark}]")
@@ -145,7 +149,8 @@ def _row(line: dict[str, Any]) -> list[str]:
     duration = line["duration_s"]
     return [line["scenario"], line["variant"], f"{duration:.1f}" if duration >= 1 else f"{duration:.2f}", f"{ops:.0f}",
             *(_ms(lat[k]) for k in ("p50", "p90", "p99", "p99.9", "max")),
-            "n/a" if short else f"{line['server_cpu_pct']:.0f}", f"{line['client_cpu_pct_max']:.0f}", f"{line['server_max_rss_mb']:.0f}",
+            "n/a" if short else f"{line['server_cpu_pct']:.0f}", f"{line['client_cpu_pct_max']:.0f}",
+            f"{line['server_max_rss_mb']:.0f}",
             "; ".join(_notes(line))]
 
 

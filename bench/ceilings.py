@@ -135,8 +135,10 @@ def disk_rates(directory: Path, seconds: float, line_bytes: int = 600) -> dict[s
     finally:
         os.close(dir_fd)
     replace_s = time.perf_counter() - t0
-    return {"append_fdatasync_per_s": round(n / append_s, 1), "append_fdatasync_ms": round(1000 * append_s / max(1, n), 3),
-            "atomic_replace_per_s": round(m / replace_s, 1), "atomic_replace_ms": round(1000 * replace_s / max(1, m), 3),
+    return {"append_fdatasync_per_s": round(n / append_s, 1),
+            "append_fdatasync_ms": round(1000 * append_s / max(1, n), 3),
+            "atomic_replace_per_s": round(m / replace_s, 1),
+            "atomic_replace_ms": round(1000 * replace_s / max(1, m), 3),
             "line_bytes": line_bytes, "checkpoint_bytes": len(doc)}
 
 

@@ -12,7 +12,8 @@ import os
 import resource
 import time
 import traceback
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bench.server import prepare_process
 

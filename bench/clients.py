@@ -102,7 +102,7 @@ async def _closed_loop(_extra: Any, cfg: dict[str, Any], ready: Ready, wait_go: 
                 started = time.perf_counter()
                 try:
                     status, reply = await post(session, url, body)
-                except Exception as exc:  # noqa: BLE001 - counted, never hidden
+                except Exception as exc:  # counted, never hidden
                     errors[f"{kind}:exception:{type(exc).__name__}"] += 1
                     await asyncio.sleep(0.01)
                     continue

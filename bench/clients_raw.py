@@ -27,7 +27,8 @@ async def setup_box(conn: HttpConn, box: int, start_timer: bool) -> tuple[str, i
         raise RuntimeError(f"INIT_ROUTE box {box}: {status} {reply[:200]!r}")
     if start_timer:
         _s, raw = await conn.request("GET", f"/api/state/{box}")
-        status, reply = await cmd(conn, {"boxId": box, "type": "START_TIMER", "sessionId": orjson.loads(raw)["sessionId"]})
+        status, reply = await cmd(conn, {"boxId": box, "type": "START_TIMER",
+                                         "sessionId": orjson.loads(raw)["sessionId"]})
         if status != 200:
             raise RuntimeError(f"START_TIMER box {box}: {status} {reply[:200]!r}")
     _s, raw = await conn.request("GET", f"/api/state/{box}")
@@ -199,7 +200,7 @@ async def _judge_driver(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: Wai
 # ---------------------------------------------------------------- raw WebSocket readers
 
 class Sink:
-    __slots__ = ("frames", "bytes", "socks", "kinds", "tags", "times")
+    __slots__ = ("bytes", "frames", "kinds", "socks", "tags", "times")
 
     def __init__(self) -> None:
         self.frames = self.bytes = 0

@@ -7,8 +7,9 @@ import sys
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bench import clients_raw
 from bench.server import Affinity, BelayServer, CpuWindow
@@ -69,7 +70,7 @@ class ClientGroup:
             except queue_module.Empty:
                 dead = [i for i, p in enumerate(self.procs) if p.exitcode not in (None, 0) and i not in self.results]
                 if dead:
-                    raise RuntimeError(f"client process {dead[0]} died (exit {self.procs[dead[0]].exitcode})")
+                    raise RuntimeError(f"client process {dead[0]} died (exit {self.procs[dead[0]].exitcode})") from None
                 continue
             if kind == "error":
                 raise RuntimeError(f"client process {idx} failed:\n{data}")
@@ -124,10 +125,11 @@ def run_closed_loop(settings: Settings, server: BelayServer, procs: list[list[in
     (results, server CPU %, window s, (probe() at go, probe() after))."""
     group = ClientGroup(settings)
     try:
+        # with clock syncs in the mix, scores restart the clock
+        restart_clock = start_timer and any(t == "TIMER_SYNC" for t, _ in mix)
         ids = [group.launch(clients_raw.closed_loop_proc, {"url": server.url, "boxes": boxes, "mix": mix, "seed": i,
                                                            "duration_s": duration_s, "start_timer": start_timer,
-                                                           # with clock syncs in the mix, scores restart the clock
-                                                           "restart_clock": start_timer and any(t == "TIMER_SYNC" for t, _ in mix)})
+                                                           "restart_clock": restart_clock})
                for i, boxes in enumerate(procs)]
         group.wait_ready(ids)
         before = probe() if probe else None

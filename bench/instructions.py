@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from bench import server as server_module
-from bench.scenarios import Settings
 from bench.common import DURABLE, MIXED
+from bench.scenarios import Settings
 from bench.scenarios_load import closed_line
 from bench.server import BelayServer, filesystem_of, plan_affinity, prepare_process, raise_nofile
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def _event(template: dict[str, Any], box: int, seq: int, now_ms: int, session_id
     event = copy.deepcopy(template)
     event.pop("newSessionId", None)
     event.pop("baseSessionId", None)
-    event.update(id=str(uuid.uuid4()), createdAt=datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).isoformat(),
+    event.update(id=str(uuid.uuid4()), createdAt=datetime.fromtimestamp(now_ms / 1000, tz=UTC).isoformat(),
                  boxId=box, boxVersion=seq, sessionId=session_id, seq=seq, nowMs=now_ms)
     cmd = event["cmd"]
     cmd["boxId"] = box

@@ -11,7 +11,8 @@ import asyncio
 import base64
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 CL = b"\r\ncontent-length:"
 
@@ -68,7 +69,7 @@ class HttpConn(asyncio.Protocol):
 
 
 async def http_connect(url: str, auth: str | None) -> HttpConn:
-    host, port = url.split("://", 1)[1].split("/")[0].rsplit(":", 1)
+    host, port = url.split("://", 1)[1].split("/", maxsplit=1)[0].rsplit(":", 1)
     _t, conn = await asyncio.get_running_loop().create_connection(
         lambda: HttpConn(f"{host}:{port}", auth), host, int(port))
     return conn
@@ -190,7 +191,7 @@ class WsReader(asyncio.Protocol):
 
 
 def ws_request(url: str, path: str, auth: str | None) -> bytes:
-    host = url.split("://", 1)[1].split("/")[0]
+    host = url.split("://", 1)[1].split("/", maxsplit=1)[0]
     key = base64.b64encode(os.urandom(16)).decode()
     return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -198,7 +199,7 @@ def ws_request(url: str, path: str, auth: str | None) -> bytes:
 
 
 async def ws_open(url: str, sock: int, mode: str, path: str, auth: str | None, sink: Any) -> WsReader:
-    host, port = url.split("://", 1)[1].split("/")[0].rsplit(":", 1)
+    host, port = url.split("://", 1)[1].split("/", maxsplit=1)[0].rsplit(":", 1)
     reader = WsReader(sock, mode, ws_request(url, path, auth), sink)
     await asyncio.get_running_loop().create_connection(lambda: reader, host, int(port))
     await asyncio.wait_for(reader.opened, 60)

@@ -6,7 +6,8 @@ scenarios_state (audit, restart); shared pieces in bench.common.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench.common import Settings, progress
 from bench.scenarios_load import durable, saturation

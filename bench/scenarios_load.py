@@ -7,8 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.ceilings import disk_rates
-from bench.common import (CLIENT_PROCS, DURABLE, MIXED, Settings, client_cpu, line, merge_closed_loop, progress,
-                          run_closed_loop, split, target)
+from bench.common import (
+    CLIENT_PROCS,
+    DURABLE,
+    MIXED,
+    Settings,
+    client_cpu,
+    line,
+    merge_closed_loop,
+    progress,
+    run_closed_loop,
+    split,
+    target,
+)
 from bench.server import BelayServer, http_json
 from bench.stats import latency_summary, rate
 
@@ -62,11 +73,13 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
                                     duration, *_pooled(turns[False]), {"rounds": ROUNDS})
             bare = _closed_summary(settings, "saturation", f"{n} clients, bare aiohttp (ceiling)", bare_server, n,
                                    len(procs), MIXED, duration, *_pooled(turns[True]),
-                                   {"rounds": ROUNDS, "bare_server": "bench.ceilings: {\"status\":\"ok\"} to every POST"})
+                                   {"rounds": ROUNDS,
+                                    "bare_server": "bench.ceilings: {\"status\":\"ok\"} to every POST"})
         pairs = [(_throughput(b), _throughput(c)) for (b, _, _), (c, _, _) in zip(turns[False], turns[True])]
         per_round = [mine / ceiling for mine, ceiling in pairs if ceiling]
         ratio = belay["throughput_per_s"] / bare["throughput_per_s"] if bare["throughput_per_s"] else None
-        belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"], "ratio": round(ratio, 3) if ratio else None,
+        belay["ceiling"] = {"bare_commands_per_s": bare["throughput_per_s"],
+                            "ratio": round(ratio, 3) if ratio else None,
                             "ratio_per_round": [round(r, 3) for r in per_round]}
         belay["targets"] = [target("commands/s", belay["throughput_per_s"], ">=", 4000),
                             target("% of bare", round(100 * ratio, 1) if ratio else None, ">=", 40)]
@@ -109,10 +122,12 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
                              fdatasyncs=datasyncs, fsyncs_checkpoint=s1[1] - s0[1],
                              fdatasyncs_per_ack=round(datasyncs / acks, 3) if acks else None,
                              acks_per_batch=round(acks / datasyncs, 2) if datasyncs else None,
-                             slow_fdatasyncs=len(stalls), slowest_fdatasync_ms=round(max(stalls, default=0.0) * 1000, 1))
+                             slow_fdatasyncs=len(stalls),
+                             slowest_fdatasync_ms=round(max(stalls, default=0.0) * 1000, 1))
         out["fsync_basis"] = ("os.fdatasync / os.fsync calls counted in the server process by bench/fsync_shim.py "
                               "(run.py unchanged); fdatasync = one log batch, fsync = checkpoint files and dirs")
-        out["ceiling"] = {**disk, "ratio_to_append_fdatasync": round(out["throughput_per_s"] / disk["append_fdatasync_per_s"], 2)}
+        out["ceiling"] = {**disk, "ratio_to_append_fdatasync":
+                          round(out["throughput_per_s"] / disk["append_fdatasync_per_s"], 2)}
         lines.append(out)
     one, fifteen, sixty = lines
     fifteen["targets"] = [target("p99 ms @15", fifteen["latency_ms"]["p99"], "<=", 5)]

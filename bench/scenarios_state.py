@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench import clients, clients_raw
-from bench.common import (BOXES, REAL_TRAFFIC, ClientGroup, Settings, alternating_phases, client_cpu, line, pool_phases,
-                          progress, reply_p99_ms, split, target)
+from bench.common import (
+    BOXES,
+    REAL_TRAFFIC,
+    ClientGroup,
+    Settings,
+    alternating_phases,
+    client_cpu,
+    line,
+    pool_phases,
+    progress,
+    reply_p99_ms,
+    split,
+    target,
+)
 from bench.logfile import build_log, verify_replayed
 from bench.server import BelayServer, CpuWindow, http_json
 from bench.stats import latency_summary, rate
-
 
 # ---------------------------------------------------------------- audit
 
@@ -38,9 +49,8 @@ def audit(settings: Settings) -> list[dict[str, Any]]:
                 startup = {"listening_s": round(server.listening_s, 3), "ready_s": round(server.ready_s, 3),
                            **verify_replayed(server.url, built)}
                 params = {"events": built["events"], "log_mb": built["log_mb"]}
-                for limit in (50, 200):
-                    for payload in (False, True):
-                        lines.append(_reads_alone(settings, server, size, limit, payload, reads, params, startup))
+                lines.extend(_reads_alone(settings, server, size, limit, payload, reads, params, startup)
+                             for limit in (50, 200) for payload in (False, True))
                 lines += _during_commands(settings, server, size, params)
             finally:
                 server.stop()
@@ -90,12 +100,14 @@ def _reads_alone(settings: Settings, server: BelayServer, size: int, limit: int,
     return line(settings, "audit", f"{size} ev, limit={limit}, payload={int(payload)}, alone",
                 {**params, "limit": limit, "includePayload": payload, "reads": reads},
                 result["wall_s"], {"reads": n, "errors": sum(result["errors"].values()),
-                                   "response_bytes_mean": result["bytes_mean"], "reads_per_s": rate(n, result["wall_s"])},
+                                   "response_bytes_mean": result["bytes_mean"],
+                                   "reads_per_s": rate(n, result["wall_s"])},
                 latency_summary(result["latencies"]), server_cpu, cpu, server.max_rss_mb(), warnings,
                 cpu_window_s=wall, startup=dict(startup), throughput_per_s=rate(n, result["wall_s"]))
 
 
-def _during_commands(settings: Settings, server: BelayServer, size: int, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _during_commands(settings: Settings, server: BelayServer, size: int,
+                     params: dict[str, Any]) -> list[dict[str, Any]]:
     """Judge traffic (15 boxes, TIMER_SYNC 1-2/s + PROGRESS_UPDATE 0.3/s), alone and while an admin
     reads limit=200 back to back, in turns. Command p99 with reads vs without: target <= 2x."""
     phase_s, gap_s = settings.pick(8.0, 3.0), 1.0
@@ -149,12 +161,13 @@ def _write_checkpoints(boxes_dir: Path, first: int, count: int) -> None:
     from actors.rules.state import default_state
     boxes_dir.mkdir(parents=True, exist_ok=True)
     now_ms = int(time.time() * 1000)
-    saved = datetime.now(timezone.utc).isoformat()
+    saved = datetime.now(UTC).isoformat()
     for box in range(first, first + count):
         session = str(uuid.uuid4())
         outcome = apply_command(default_state(session), parse_command(clients.init_route(box)), now_ms, session)
         doc = {"format": 1, "boxId": box, "seq": 1, "savedAt": saved, "state": outcome.state}
-        (boxes_dir / f"{box}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        (boxes_dir / f"{box}.json").write_bytes(
+            orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
 
 
 def _restart_until_restored(settings: Settings, storage: Path, *, bare: bool = False) -> tuple[float, float, int]:

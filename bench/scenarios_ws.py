@@ -7,8 +7,21 @@ from array import array
 from typing import Any
 
 from bench import clients_raw
-from bench.common import (BOXES, READER_PROCS, ClientGroup, Settings, alternating_phases, client_cpu, line, pool_phases,
-                          post_json, progress, reply_p99_ms, spread, target)
+from bench.common import (
+    BOXES,
+    READER_PROCS,
+    ClientGroup,
+    Settings,
+    alternating_phases,
+    client_cpu,
+    line,
+    pool_phases,
+    post_json,
+    progress,
+    reply_p99_ms,
+    spread,
+    target,
+)
 from bench.schedstat import LoopSampler, Sample, loop_report
 from bench.server import BelayServer, CpuWindow
 from bench.stats import latency_summary, rate
@@ -113,7 +126,8 @@ def _analyse(results: list[dict[str, Any]], sends: dict[tuple[int, int, float], 
                 examples.update((k, sends[k]) for k in gone[:3])
     return {"scoreboard": scoreboard, "spectator": spectator, "slowest": array("d", slowest.values()), "worst": worst,
             "lost": lost, "out_of_order": ooo, "missing_echoes": missing, "sockets_closed": closed,
-            "missing_examples": [[*k, round(v - min(sends.values(), default=0.0), 3)] for k, v in list(examples.items())[:5]]}
+            "missing_examples": [[*k, round(v - min(sends.values(), default=0.0), 3)]
+                                 for k, v in list(examples.items())[:5]]}
 
 
 def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[str, Any], got: list[dict[str, Any]],
@@ -140,7 +154,8 @@ def _realistic_lines(settings: Settings, subs: int, phase_s: float, drv: dict[st
         counts = {"sockets_box": subs * 15, "sockets_public_box": subs * 15, "sockets_aggregate": AGGREGATE_SUBS,
                   "commands_ok": sends, "commands_per_s": rate(sends, phase["wall_s"]),
                   "echo_deliveries": len(result["scoreboard"]), "echo_deliveries_expected": sends * subs,
-                  "missing_echoes": result["missing_echoes"], "missing_examples": result["missing_examples"], "lost": overall["lost"],
+                  "missing_echoes": result["missing_echoes"], "missing_examples": result["missing_examples"],
+                  "lost": overall["lost"],
                   "out_of_order": overall["out_of_order"], "sockets_closed": overall["sockets_closed"],
                   "frames_received_total": frames, "max_send_lag_ms": round(phase["max_send_lag_s"] * 1000, 1),
                   "audit_reads": len(audit["latencies"]) if p else 0}
@@ -235,7 +250,8 @@ def fanout_capacity(settings: Settings) -> list[dict[str, Any]]:
     subs, duration = settings.pick(200, 40), settings.pick(8.0, 3.0)
     admin = clients_raw.admin_token()
     specs = [("count", f"/api/ws/{box}", admin) for _ in range(subs) for box in BOXES]
-    progress(f"fanout_capacity: {len(specs)} sockets, closed-loop PROGRESS_UPDATE on 15 boxes, then the bare broadcaster")
+    progress(f"fanout_capacity: {len(specs)} sockets, closed-loop PROGRESS_UPDATE on 15 boxes, "
+             "then the bare broadcaster")
     with BelayServer(settings.affinity) as server:
         belay = _count_run(settings, server, specs, duration, bare=False)
     size = belay["bytes"] // max(1, belay["frames"])

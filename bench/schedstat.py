@@ -12,11 +12,13 @@ import os
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EVERY_S = 0.002
 
-Sample = tuple[float, int, int, int]  # (time.monotonic(), loop ns on the CPU, loop ns waiting, other threads ns on the CPU)
+# (time.monotonic(), loop ns on the CPU, loop ns waiting, other threads ns on the CPU)
+Sample = tuple[float, int, int, int]
 TASKS_EVERY_S = 0.5  # how often the server's threads are listed again (storage threads start lazily)
 
 
@@ -28,7 +30,7 @@ class LoopSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loop-sampler", daemon=True)
 
-    def start(self) -> "LoopSampler":
+    def start(self) -> LoopSampler:
         self._thread.start()
         return self
 
@@ -50,7 +52,7 @@ class LoopSampler:
                     listed = now
                     for tid in map(int, os.listdir(f"/proc/{self._pid}/task")):
                         if tid not in files:
-                            files[tid] = open(f"/proc/{self._pid}/task/{tid}/schedstat", "rb", buffering=0)
+                            files[tid] = open(f"/proc/{self._pid}/task/{tid}/schedstat", "rb", buffering=0)  # noqa: SIM115 - kept open across reads
                 loop = None
                 for tid, f in list(files.items()):
                     try:

@@ -16,9 +16,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench import fsync_shim
 from bench.credentials import SERVER_ENV, admin_headers, seed_admin
@@ -127,9 +128,9 @@ class BelayServer:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, timeout: float = 120.0) -> "BelayServer":
+    def start(self, timeout: float = 120.0) -> BelayServer:
         cores = self.affinity.server
-        log = open(self.root / "server.log", "ab")
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child, closed after the fork
         t0 = time.monotonic()
         args = ["--host", "127.0.0.1", "--port", "0", "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"]
         env = {**os.environ, **SERVER_ENV}
@@ -148,7 +149,7 @@ class BelayServer:
         else:
             argv, cwd = [sys.executable, "run.py", *belay_args], SERVER_DIR[0]
         self.proc = subprocess.Popen(self.wrapper + argv, cwd=cwd, stdout=subprocess.PIPE, stderr=log,
-                                     stdin=subprocess.DEVNULL, preexec_fn=lambda: prepare_process(cores), env=env)
+                                     stdin=subprocess.DEVNULL, preexec_fn=lambda: prepare_process(cores), env=env)  # noqa: PLW1509 - affinity before exec
         log.close()
         self.url = self._read_url(timeout)
         self.listening_s = time.monotonic() - t0
@@ -254,7 +255,7 @@ class BelayServer:
         if self._own_tmp:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "BelayServer":
+    def __enter__(self) -> BelayServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

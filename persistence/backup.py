@@ -14,10 +14,11 @@ import io
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -56,7 +57,7 @@ def belay_version() -> str:
 
 
 def backup_name(now: datetime) -> str:
-    return f"{PREFIX}{now.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}.zip"
+    return f"{PREFIX}{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.zip"
 
 
 def build_zip(point: DurablePoint, dest_dir: Path, now: datetime, progress: Progress | None = None) -> Path:
@@ -89,7 +90,7 @@ def build_zip(point: DurablePoint, dest_dir: Path, now: datetime, progress: Prog
                 "format": "belay-backup",
                 "storageFormatVersion": FORMAT_VERSION,
                 "belayVersion": belay_version(),
-                "createdAt": now.astimezone(timezone.utc).isoformat(),
+                "createdAt": now.astimezone(UTC).isoformat(),
                 "committedLogOffset": sizes.get(LOG_NAME, 0),
                 "files": entries,
             }
@@ -125,7 +126,7 @@ def backups(dest_dir: Path) -> list[Path]:
 def prune(dest_dir: Path, keep: int) -> list[Path]:
     """Delete all but the newest `keep` backups (and stale .part files); returns what was removed."""
     removed = backups(dest_dir)[:-keep] if keep > 0 else []
-    removed += [p for p in dest_dir.glob(f"{PREFIX}*.zip.part")] if dest_dir.is_dir() else []
+    removed += list(dest_dir.glob(f"{PREFIX}*.zip.part")) if dest_dir.is_dir() else []
     for path in removed:
         path.unlink(missing_ok=True)
     return removed

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import ClientSession, web
@@ -27,8 +27,8 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 
 def make_config(storage_dir: Path, **overrides: object) -> Config:
     # Backups stay beside the storage dir in tmp, and only when a test asks for one.
-    settings: dict[str, object] = {"default_admin_password": ADMIN_PASSWORD, "backup_dir": storage_dir.parent / "backups",
-                                   "backup_interval_min": 0, **overrides}
+    settings: dict[str, object] = {"default_admin_password": ADMIN_PASSWORD,
+                                   "backup_dir": storage_dir.parent / "backups", "backup_interval_min": 0, **overrides}
     return Config(host="127.0.0.1", port=0, storage_dir=storage_dir, **settings)  # type: ignore[arg-type]
 
 
@@ -36,7 +36,7 @@ async def assert_silent(ws, seconds: float = 0.3) -> None:
     """Nothing arrives on the socket within `seconds` (a failed command broadcasts nothing)."""
     try:
         frame = await asyncio.wait_for(ws.receive(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"nothing may be broadcast for a failed command, got {frame.type}: {frame.data!r}")
 
@@ -75,7 +75,7 @@ class ServerProcess:
     def __init__(self, storage_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.storage_dir = storage_dir
         self.log_path = storage_dir.parent / f"server-{time.monotonic_ns()}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop() closes it
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEFAULT_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     "BACKUP_DIR": str(storage_dir.parent / "backups"), "BACKUP_INTERVAL_MIN": "0", **(env or {})}
         self.proc = subprocess.Popen(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -30,6 +30,7 @@ from transport.http import officials as officials_routes  # `officials` names th
 from transport.http.auth import session_stands
 from transport.http.cors import OriginPolicy
 from transport.http.errors import TOKEN_REVOKED, protocol_logger
+from transport.http.keys import COMMAND_GATE, LOGIN_THROTTLE, ORIGIN_POLICY, RATE_LIMITER
 from transport.http.login_throttle import LoginThrottle
 from transport.http.middleware import request_middleware
 from transport.http.rate_limit import RateLimiter, Unlimited
@@ -39,15 +40,10 @@ from transport.keys import (
     CONFIG,
     EXPORT_RUNNER,
     HASHING,
-    HUB,
     LOCAL_ADMIN,
-    LOGIN_THROTTLE,
     OFFICIALS,
-    ORIGIN_POLICY,
     PERSISTER,
-    RATE_LIMITER,
     REGISTRY,
-    SOCKET_SESSIONS,
     STARTED_AT,
     STORAGE,
     TOKENS,
@@ -56,6 +52,7 @@ from transport.keys import (
 from transport.local_admin import new_local_admin
 from transport.ws import endpoints as ws_endpoints
 from transport.ws.hub import Hub
+from transport.ws.keys import HUB, SOCKET_SESSIONS
 from transport.ws.sessions import SocketSessions
 
 log = logging.getLogger("belay")
@@ -79,7 +76,8 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
                           middlewares=[request_middleware(policy)])
     app[CONFIG] = config
     app[ORIGIN_POLICY] = policy
-    app[HUB] = Hub(ping_interval_s=config.ws_ping_interval_s)
+    app[HUB] = hub = Hub(ping_interval_s=config.ws_ping_interval_s)
+    app[COMMAND_GATE] = hub  # the command route holds the sockets' writes through the hub's queue
     app[SOCKET_SESSIONS] = SocketSessions()
     app[STORAGE] = storage_for(config.storage, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
@@ -115,7 +113,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
 
             accounts = system.spawn(await start_accounts(config, storage, persister, hashing, close_ended_sockets))
             officials = OfficialsActor(officials_from(await storage.read_document("officials")), persister,
-                                       on_change=lambda: registry.republish_all())
+                                       on_change=lambda: registry.republish_all())  # noqa: PLW0108 - registry is bound below
             system.spawn(officials)
             registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
             recovery = restore_boxes(recovered)

@@ -15,7 +15,7 @@ import asyncio
 import gc
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("belay.gc")
 

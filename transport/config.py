@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
 from persistence.factory import StorageSettings, mode_problem
 
@@ -61,10 +62,10 @@ class Config:
         """What persistence/factory.py needs to pick and open the backend."""
         return StorageSettings(self.storage_mode, self.storage_dir, self.max_audit_file_bytes)
 
-    def replace(self, **changes: object) -> "Config":
+    def replace(self, **changes: object) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
-        return Config(**values)  # type: ignore[arg-type]
+        return Config(**values)
 
 
 # (flag, env var, field, help) — the single table behind --help, the README and parsing.
@@ -83,8 +84,8 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--allowed-origins", "ALLOWED_ORIGINS", "allowed_origins",
      "comma-separated browser origins allowed to call the API with credentials"),
     ("--allowed-origin-regex", "ALLOWED_ORIGIN_REGEX", "allowed_origin_regex",
-     "regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 172.16-31.x, "
-     "192.168.x, any port)"),
+     ("regex of further allowed origins (default: localhost, 127.0.0.1, *.local, 10.x, 172.16-31.x, "
+      "192.168.x, any port)")),
     ("--cookie-secure", "COOKIE_SECURE", "cookie_secure", "1 = mark the login cookie Secure (HTTPS only)"),
     ("--cookie-samesite", "COOKIE_SAMESITE", "cookie_samesite", "SameSite of the login cookie (default lax)"),
     ("--backup-dir", "BACKUP_DIR", "backup_dir", "where backup zips go (default ./backups, outside the storage dir)"),
@@ -131,7 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os.environ) -> Config:
     """Flags win over environment variables, which win over defaults."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each value converted to its field's type by _convert
     for _flag, env, name, _help in OPTIONS:
         raw = getattr(args, name, None) if args is not None else None
         if raw is None:
@@ -143,7 +144,7 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
             values[name] = environ[env]
     deployment = (environ.get("ENV") or environ.get("APP_ENV") or "").strip().lower()
     values["production"] = deployment in ("prod", "production")
-    config = Config(**values)  # type: ignore[arg-type]
+    config = Config(**values)
     if (problem := mode_problem(config.storage_mode)) is not None:
         raise ConfigError(problem)
     if not 0 <= config.port <= 65535:

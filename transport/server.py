@@ -14,8 +14,9 @@ from persistence.errors import StorageError, StorageLocked
 from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.config import Config
-from transport.keys import HUB, LOCAL_ADMIN
+from transport.keys import LOCAL_ADMIN
 from transport.local_admin import loopback_url, remove_server_file, write_server_file
+from transport.ws.keys import HUB
 
 log = logging.getLogger("belay")
 

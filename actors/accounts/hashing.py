@@ -9,8 +9,9 @@ MAX_PER_CLIENT hashes ahead of anyone else's login.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 

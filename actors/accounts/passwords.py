@@ -12,8 +12,9 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Final, Iterable, Mapping
+from typing import Final
 
 from actors.accounts.records import canonical_username
 
@@ -55,7 +56,7 @@ def hash_password(password: str) -> str:
     return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_password(password: str, stored: str) -> tuple[bool, bool]:
+def verify_password(password: object, stored: object) -> tuple[bool, bool]:
     """(ok, needs_rehash). needs_rehash is only ever True together with ok: a hash can be
     replaced only while the plain password is at hand. Never raises: garbage is (False, False)."""
     if not isinstance(password, str) or not isinstance(stored, str):
@@ -95,7 +96,8 @@ def password_rule(role: str) -> str:
 def unmatchable_hash() -> str:
     """A hash in the current format that no password matches: a login for an unknown name is
     checked against one, so it costs the same time as a real one. Random, so it needs no hashing."""
-    return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${_b64(os.urandom(SALT_BYTES))}${_b64(os.urandom(SCRYPT_DKLEN))}"
+    salt, digest = _b64(os.urandom(SALT_BYTES)), _b64(os.urandom(SCRYPT_DKLEN))
+    return f"$scrypt$ln={SCRYPT_LN},r={SCRYPT_R},p={SCRYPT_P}${salt}${digest}"
 
 
 def _min_length(role: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from actors.codes import INVALID_BOX, LAST_ADMIN, USER_NOT_FOUND, USERNAME_TAKEN
@@ -54,7 +55,7 @@ def load_users(obj: object) -> Users:
     return users
 
 
-def find_user(users: Users, raw_username: str) -> tuple[str, User] | None:
+def find_user(users: Mapping[str, User], raw_username: object) -> tuple[str, User] | None:
     """(key, record) for a typed login name, in the reference's order (§6.2): the exact key; the
     canonical key; for a box number n, "n" then "Box n" (the control panel promises both aliases);
     finally any case of the canonical form. A box number counts only in its plain spelling, ASCII
@@ -83,7 +84,7 @@ def find_user(users: Users, raw_username: str) -> tuple[str, User] | None:
     return None
 
 
-def login_identity(found: tuple[str, User] | None, raw_username: str) -> str:
+def login_identity(found: tuple[str, User] | None, raw_username: object) -> str:
     """What a login attempt is guessing at, so that failures are counted once however the name is
     spelled. A known account is identified by its password hash: the aliases of a judge ("Box 3",
     "3", the category name) share one hash string, written and upgraded together, so they are one

@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from actors.accounts.actor import AccountsActor, new_epoch
 from actors.accounts.hashing import Hashing
@@ -42,7 +43,7 @@ class StartupRefused(RuntimeError):
 
 
 def now_iso() -> str:
-    return datetime.now().astimezone(timezone.utc).isoformat()
+    return datetime.now().astimezone(UTC).isoformat()
 
 
 def check_production(config: AccountSettings) -> None:

@@ -13,9 +13,10 @@ import secrets
 import stat
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeGuard
 
 from actors.codes import INVALID_TOKEN, TOKEN_EXPIRED
 from actors.rules.limits import is_box_id
@@ -169,11 +170,11 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     return Claims(sub=sub, role=role, boxes=tuple(boxes), exp=exp, iat=iat, sid=sid, uid=uid, ep=ep)
 
 
-def _is_text(value: object, empty: bool = False) -> bool:
+def _is_text(value: object, empty: bool = False) -> TypeGuard[str]:
     return isinstance(value, str) and (empty or bool(value)) and len(value) <= MAX_CLAIM_TEXT
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

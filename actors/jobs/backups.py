@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from actors.jobs.process import background_executor
 from actors.messages import Clock
@@ -21,9 +21,11 @@ from persistence.backup import backups, build_zip, prune
 from persistence.storage import Storage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger("belay.backup")
+T = TypeVar("T")
 
 FIRST_BACKUP_DELAY_S = 30.0
 
@@ -72,7 +74,7 @@ class BackupActor(Actor):
         if not isinstance(message, BackupNow):
             raise TypeError(f"unexpected message {message!r}")
         started = asyncio.get_running_loop().time()
-        now = datetime.fromtimestamp(self._clock.now_ms() / 1000, timezone.utc)
+        now = datetime.fromtimestamp(self._clock.now_ms() / 1000, UTC)
         try:
             point = await self._persister.freeze()
             try:
@@ -94,7 +96,7 @@ class BackupActor(Actor):
         log.info("backup %s written in %.2f s (%s)", path.name, seconds, message.reason)
         return BackupDone(path, path.stat().st_size, now, seconds)
 
-    async def _in_worker(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
         if self._pool is None:
             self._pool = background_executor()  # with the first backup, not at every start-up
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -13,9 +13,10 @@ import logging
 import os
 import time
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -184,7 +185,10 @@ def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str],
     given = job.given
     out = io.StringIO()
     writer = csv.writer(out)
-    write = lambda *cells: writer.writerow([_csv_cell(c) for c in cells])  # noqa: E731
+
+    def write(*cells: object) -> None:
+        writer.writerow([_csv_cell(c) for c in cells])
+
     write("boxId", header["boxId"])
     write("competitionId", None)
     write("categorie", header["categorie"])
@@ -202,7 +206,8 @@ def box_csv_job(job: ResultsJob, header: dict[str, Any], competitors: list[str],
         n = given.routes_count
         write()
         write("Scores (per competitor)")
-        write("Name", *(f"Route {k}" for k in range(1, n + 1)), *(f"Time {k}" for k in range(1, n + 1) if given.show_times))
+        write("Name", *(f"Route {k}" for k in range(1, n + 1)),
+              *(f"Time {k}" for k in range(1, n + 1) if given.show_times))
         results = compute_results(_with_decisions(given, lead_outcome(job.lead_state)))
         for row in sorted(results.overall, key=lambda r: (r.name.casefold(), r.name)):
             write(row.name, *row.scores, *([mm_ss(t) for t in row.times] if given.show_times else []))
@@ -228,7 +233,10 @@ def podium_job(path: str, deadline: float) -> list[dict[str, str]] | None:
     except Exception:
         raise ExportError(RANKING_UNREADABLE, UNREADABLE_RANKING) from None
     try:
-        rows = workbook.active.iter_rows(values_only=True)
+        sheet = workbook.active
+        if sheet is None:  # no sheet to read: the job fails as it did when this raised AttributeError
+            raise ExportError(EXPORT_FAILED)
+        rows = sheet.iter_rows(values_only=True)
         header = [str(v) if v is not None else "" for v in next(rows, ())]
         name_col = header.index("Nume") if "Nume" in header else header.index("Name") if "Name" in header else None
         rank_col = header.index("Rank") if "Rank" in header else None

@@ -6,7 +6,8 @@ event loop never stalls and a stuck or crashing job cannot take the server with 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors.jobs.process import background_executor
 
@@ -43,7 +44,7 @@ class WorkerPool:
             future = self._pool().submit(fn, *args)
             try:
                 return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s + KILL_GRACE_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._kill()
                 raise WorkerTimeout() from None
             except BrokenProcessPool:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 BACKGROUND_NICE = 10  # where there is no SCHED_IDLE (macOS, BSD)
 
 
-def background_executor() -> "ProcessPoolExecutor":
+def background_executor() -> ProcessPoolExecutor:
     import multiprocessing  # these modules cost start-up time; most runs need them late or never
     from concurrent.futures import ProcessPoolExecutor
 

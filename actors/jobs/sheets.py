@@ -6,9 +6,11 @@ PDFs embed Noto Sans from the pymupdf-fonts package (an installed dependency, ne
 """
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from actors.rules.results import OverallRow, Results, RouteRow
 
@@ -134,9 +136,6 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
 
 # -- pdf -----------------------------------------------------------------------------------------
 
-_fonts_ready = False
-
-
 def pdf_bytes(table: Table) -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
@@ -154,9 +153,8 @@ def pdf_bytes(table: Table) -> bytes:
     wide = {i for i, name in enumerate(table.header) if name in ("Nume", "Name", "Club")}
 
     data: list[list[Any]] = [list(table.header)]
-    for row in table.rows:
-        data.append([Paragraph(_escape(_pdf_text(v)), cell_style) if i in wide else _pdf_text(v)
-                     for i, v in enumerate(row)])
+    data.extend([Paragraph(_escape(_pdf_text(v)), cell_style) if i in wide else _pdf_text(v)
+                 for i, v in enumerate(row)] for row in table.rows)
     grid = LongTable(data, colWidths=widths, repeatRows=1)
     grid.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, -1), FONT_NAME),
@@ -174,17 +172,14 @@ def pdf_bytes(table: Table) -> bytes:
     return buffer.getvalue()
 
 
+@functools.cache  # one registration per worker process (reportlab's registry is process-wide)
 def _register_fonts() -> None:
-    global _fonts_ready  # one registration per worker process (reportlab's registry is process-wide)
-    if _fonts_ready:
-        return
     from pymupdf_fonts import fontbuffers
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
     pdfmetrics.registerFont(TTFont(FONT_NAME, io.BytesIO(fontbuffers["notos"]())))
     pdfmetrics.registerFont(TTFont(FONT_BOLD_NAME, io.BytesIO(fontbuffers["notosbo"]())))
-    _fonts_ready = True
 
 
 def _column_widths(header: Sequence[str], width: float) -> tuple[list[float], float]:

@@ -11,7 +11,8 @@ import io
 import re
 import time
 import zipfile
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from actors.jobs.pool import WorkerDied, WorkerPool, WorkerTimeout
 from actors.rules import CommandError, normalize_name

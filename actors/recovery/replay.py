@@ -73,12 +73,11 @@ def _first_state(event: dict[str, Any]) -> dict[str, Any]:
     seq = event.get("seq")
     if seq != 1:
         raise ReplayError(f"the state before seq {seq} is unknown")
-    base = event.get("baseSessionId")
     try:
-        check_session_id("baseSessionId", base)
+        base = check_session_id("baseSessionId", event.get("baseSessionId"))
     except ValueError:
         raise ReplayError("event seq 1 lacks a valid session the box started with (baseSessionId)") from None
-    return default_state(base)  # type: ignore[arg-type]  # checked just above
+    return default_state(base)
 
 
 def replay(state: dict[str, Any] | None, seq: int, events: Iterable[dict[str, Any]]) -> Rebuilt:
@@ -130,7 +129,7 @@ def _from_start(checkpoint: Checkpoint | None, events: Sequence[dict[str, Any]])
 def _self_contained_tail(events: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]] | None:
     """The events from the newest self-contained one on, if they follow each other without a gap."""
     for index in range(len(events) - 1, -1, -1):
-        if index + 1 < len(events) and events[index].get("seq") != events[index + 1].get("seq") - 1:
+        if index + 1 < len(events) and events[index].get("seq") != events[index + 1]["seq"] - 1:
             return None
         if is_self_contained(events[index]):
             return events[index:]

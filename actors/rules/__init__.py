@@ -1,13 +1,13 @@
 """Belay's contest rules: pure functions of (state, command, now, generated ids), no I/O."""
 
 from .commands import COMMAND_TYPES, Command, CommandError, parse_command
+from .limits import ACTION_WINDOW
 from .names import normalize_name
 from .snapshot import build_public_box, build_snapshot
 from .state import default_state, state_from_checkpoint
 from .tiebreak import LeadRanking, lead_ranking, lead_ranking_rows
 from .timer import remaining_seconds, running_deadline_ms
 from .transitions import (
-    ACTION_WINDOW,
     NO_DISK_WAIT,
     Outcome,
     apply_command,
@@ -20,10 +20,11 @@ from .valid_state import InvalidState, check_state
 __all__ = [
     "ACTION_WINDOW",
     "COMMAND_TYPES",
+    "NO_DISK_WAIT",
     "Command",
     "CommandError",
     "InvalidState",
-    "NO_DISK_WAIT",
+    "LeadRanking",
     "Outcome",
     "apply_command",
     "build_public_box",
@@ -32,7 +33,6 @@ __all__ = [
     "check_state",
     "default_state",
     "is_duplicate_action",
-    "LeadRanking",
     "lead_ranking",
     "lead_ranking_rows",
     "needs_new_session",

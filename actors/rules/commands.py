@@ -4,7 +4,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import CommandError
 from .limits import (
@@ -26,8 +26,19 @@ from .limits import (
 from .names import MAX_CATEGORY_LENGTH, MAX_NAME_LENGTH, clean_text, normalize_name
 
 # The limits are re-exported: transport imports MAX_ROUTES and MAX_COMPETITORS from here.
-__all__ = ["COMMAND_TYPES", "Command", "CommandError", "MAX_BOX_VERSION", "MAX_COMPETITORS", "MAX_RANK", "MAX_ROUTES",
-           "is_int", "is_number", "normal_timer_preset", "parse_command"]
+__all__ = [
+    "COMMAND_TYPES",
+    "MAX_BOX_VERSION",
+    "MAX_COMPETITORS",
+    "MAX_RANK",
+    "MAX_ROUTES",
+    "Command",
+    "CommandError",
+    "is_int",
+    "is_number",
+    "normal_timer_preset",
+    "parse_command",
+]
 
 COMMAND_TYPES: tuple[str, ...] = (
     "INIT_ROUTE",
@@ -158,12 +169,12 @@ def parse_command(raw: object) -> Command:
 # (None = treat as absent) or raises CommandError.
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """A JSON integer: bools are not numbers."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """JSON numbers only: bools are not numbers and NaN/inf never pass."""
     if isinstance(value, float):
         return math.isfinite(value)

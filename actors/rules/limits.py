@@ -3,7 +3,7 @@
 a command could not have put there. Box ids are checked here too, wherever they come from (a
 request, a token, users.json, a file name)."""
 
-from typing import Final
+from typing import Final, TypeGuard
 
 # JavaScript's Number.MAX_SAFE_INTEGER: the UI reads every number as a double, and orjson cannot
 # write an int past 64 bits, so no counter or clock value may grow beyond this.
@@ -38,7 +38,7 @@ MAX_NAMES: Final = 2000  # names in the scores or times table, or in one lineage
 MAX_TIEBREAK_ENTRIES: Final = 1000  # fingerprints (or lineage keys) one tie-break map keeps
 
 
-def is_box_id(value: object) -> bool:
+def is_box_id(value: object) -> TypeGuard[int]:
     """An int (not a bool: JSON's true is no box) from 0 to MAX_BOX_ID."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BOX_ID
 

@@ -81,7 +81,7 @@ class Results:
     routes_count: int
     show_times: bool
     overall: tuple[OverallRow, ...]
-    routes: tuple[tuple[RouteRow, ...], ...]  # routes[k - 1] = route k
+    routes: tuple[Sequence[RouteRow], ...]  # routes[k - 1] = route k
 
 
 def compute_results(given: ResultsInput) -> Results:
@@ -98,7 +98,7 @@ def compute_results(given: ResultsInput) -> Results:
     overall = _overall_rows(given, names, points, totals, offsets)
     routes = []
     for route in range(given.routes_count):
-        route_offsets = (_decision_offsets(names, lambda n: active_keys.get(n), given.active_ranks)
+        route_offsets = (_decision_offsets(names, active_keys.get, given.active_ranks)
                          if route == active else {})
         routes.append(_route_rows(given, route, keys[route], points[route], route_offsets, route == active))
     return Results(given.category, given.routes_count, given.show_times, tuple(overall), tuple(routes))
@@ -143,7 +143,7 @@ def _name_order(name: str) -> tuple[str, str]:
 
 
 def _route_keys(given: ResultsInput, names: list[str], route: int) -> dict[str, _Key]:
-    holds = given.holds_counts[route] if route < len(given.holds_counts) else 0
+    holds: object = given.holds_counts[route] if route < len(given.holds_counts) else 0  # checked below
     keys: dict[str, _Key] = {}
     for name in names:
         score = route_value(given.scores.get(name), route)
@@ -191,11 +191,12 @@ def _decision_offsets(names: list[str], group_of: Any, active_ranks: Mapping[str
     offsets: dict[str, int] = {}
     for members in groups.values():
         ranks = [active_ranks.get(name) for name in members]
-        if len(members) < 2 or any(not isinstance(r, int) for r in ranks) or len(set(ranks)) < 2:
+        known = [rank for rank in ranks if isinstance(rank, int)]
+        if len(members) < 2 or len(known) < len(ranks) or len(set(known)) < 2:
             continue
-        best = min(ranks)  # type: ignore[type-var]
-        for name, rank in zip(members, ranks):
-            offsets[name] = rank - best  # type: ignore[operator]
+        best = min(known)
+        for name, rank in zip(members, known):
+            offsets[name] = rank - best
     return offsets
 
 

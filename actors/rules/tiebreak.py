@@ -13,7 +13,7 @@ Each tie that still needs a decision, or that a decision could not break, is rep
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from . import fingerprints
 from .ranking import PODIUM_PLACES, Entry, name_key, ranking_row, route_results
@@ -131,6 +131,14 @@ def _performance_groups(entries: list[Entry]) -> list[tuple[int, list[Entry]]]:
     return groups
 
 
+class _PrevRoundsReport(TypedDict):
+    """What every event of the previous-rounds stage reports (keyword arguments of _Workflow._event)."""
+
+    lineage_key: str
+    prev_rounds_decision: str | None
+    prev_rounds_order: list[str] | None
+
+
 @dataclass
 class _Workflow:
     state: Mapping[str, Any]
@@ -147,7 +155,7 @@ class _Workflow:
         chunks: list[Chunk] = [members]
         if len(members) > 1 and start <= PODIUM_PLACES:
             chunks = self._previous_rounds_stage(start, members)
-        placed = []
+        placed: list[tuple[Entry, int]] = []
         position = start
         for chunk in chunks:
             if len(chunk) > 1 and position <= PODIUM_PLACES:
@@ -173,8 +181,8 @@ class _Workflow:
         if decision is None and lineage_ranks:  # ranks typed for this performance before the tie changed
             decision = "yes"
         order = _mapping(self.state.get("prevRoundsTiebreakOrders")).get(key)
-        report = {"lineage_key": lineage, "prev_rounds_decision": decision,
-                  "prev_rounds_order": order if isinstance(order, list) else None}
+        report: _PrevRoundsReport = {"lineage_key": lineage, "prev_rounds_decision": decision,
+                                     "prev_rounds_order": order if isinstance(order, list) else None}
         all_missing = sorted(names, key=name_key)
         if decision is None:
             self._event(PREVIOUS_ROUNDS, start, members, fingerprint, "pending", "previous_rounds_pending",

@@ -11,7 +11,7 @@ def remaining_seconds(state: Mapping[str, Any], now_ms: int) -> float | None:
 
     Never more than a clock can hold, even when the wall clock jumped back under a running one.
     """
-    ends_at = state.get("timerEndsAtMs")
+    ends_at: int | None = state.get("timerEndsAtMs")
     if ends_at is not None:
         return round(min(float(MAX_REMAINING_SEC), max(0.0, (ends_at - now_ms) / 1000)), 3)
     for key in ("timerRemainingSec", "remaining", "timerPresetSec"):

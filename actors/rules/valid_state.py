@@ -61,17 +61,19 @@ def check_state(state: Mapping[str, Any]) -> None:
     _check_badges(state)
 
 
-def check_session_id(field: str, value: object) -> None:
+def check_session_id(field: str, value: object) -> str:
     """A session id a client can send back: the command validator takes 1 to 64 characters."""
     if not (isinstance(value, str) and 1 <= len(value) <= MAX_SESSION_ID_LENGTH and value.isprintable()):
         raise InvalidState(field, f"must be 1 to {MAX_SESSION_ID_LENGTH} printable characters")
+    return value
 
 
-def check_epoch_ms(field: str, value: object, *, ahead_sec: int = 0) -> None:
+def check_epoch_ms(field: str, value: object, *, ahead_sec: int = 0) -> int:
     """A clock reading in epoch milliseconds, as the actor's clock gives it (or up to `ahead_sec` later)."""
     most = MAX_EPOCH_MS + ahead_sec * 1000
     if not (is_int(value) and 0 <= value <= most):
         raise InvalidState(field, f"must be an integer from 0 to {most}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +161,8 @@ def _check_table(state: Mapping[str, Any], key: str, most: int) -> None:
         raise InvalidState(key, f"must be an object of at most {MAX_NAMES} names")
     for name, values in table.items():
         if not _is_name(name):
-            raise InvalidState(f"{key}[{_shown(name)}]", f"must be keyed by a name of 1 to {MAX_NAME_LENGTH} characters")
+            raise InvalidState(f"{key}[{_shown(name)}]",
+                               f"must be keyed by a name of 1 to {MAX_NAME_LENGTH} characters")
         if not (isinstance(values, list) and len(values) <= MAX_ROUTES
                 and all(v is None or (is_number(v) and 0 <= v <= most) for v in values)):
             raise InvalidState(f"{key}[{_shown(name)}]",

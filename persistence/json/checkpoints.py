@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,7 @@ class CheckpointDir:
         return dest
 
     def _quarantine_name(self, name: str) -> Path:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         return unique_path(self._fs, self.quarantine_path, f"{name}.{stamp}")
 
     def move_all_to(self, folder: Path) -> int:
@@ -205,7 +205,7 @@ def _encode(box_id: int, seq: int, state: SavedState) -> bytes:
     if not is_box_id(box_id):
         raise ValueError(f"a box id is an int from 0 to {MAX_STORED_BOX_ID}, got {box_id!r}")
     doc: dict[str, Any] = {"format": FORMAT, "boxId": box_id, "seq": seq,
-                           "savedAt": datetime.now(timezone.utc).isoformat(), "state": state}
+                           "savedAt": datetime.now(UTC).isoformat(), "state": state}
     if isinstance(state, Unrebuildable):
         doc["state"] = None
         doc["unrebuildable"] = {"boxVersion": state.box_version, "reason": state.reason}

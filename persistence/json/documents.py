@@ -7,7 +7,7 @@ Each is replaced atomically on every change. A document that does not parse is m
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class Documents:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             aside = unique_path(self._fs, self.root, f"{path.name}.corrupt-{stamp}")
             try:
                 self._fs.replace(path, aside)

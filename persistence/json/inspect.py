@@ -46,8 +46,8 @@ def inspect(root: Path, load_state: StateLoader) -> Inspection:
     events, lines = _log(root, running, findings)
     quarantined = _files(boxes_dir / "quarantine")
     if quarantined:
-        findings.append((INFO, f"{BOXES_DIR}/quarantine/ holds {len(quarantined)} file(s) set aside earlier "
-                               f"(kept, never used)"))
+        findings.append((INFO, (f"{BOXES_DIR}/quarantine/ holds {len(quarantined)} file(s) set aside earlier "
+                                f"(kept, never used)")))
     return Inspection(holder, findings, checkpoints, events, lines)
 
 
@@ -65,8 +65,8 @@ def _checkpoints(boxes_dir: Path, load_state: StateLoader, findings: list[Findin
     for name in names:
         box_id = parse_checkpoint_stem(name[: -len(".json")])
         if box_id is None:
-            findings.append((PROBLEM, f"{BOXES_DIR}/{name} is not named after a box id (a start moves it to "
-                                      f"{BOXES_DIR}/quarantine/)"))
+            findings.append((PROBLEM, (f"{BOXES_DIR}/{name} is not named after a box id (a start moves it to "
+                                       f"{BOXES_DIR}/quarantine/)")))
             continue
         try:
             raw = (boxes_dir / name).read_bytes()
@@ -86,9 +86,9 @@ def _checkpoints(boxes_dir: Path, load_state: StateLoader, findings: list[Findin
             except Exception as exc:  # as a start judges it (persistence/json/checkpoints.py)
                 reason = f"invalid state: {exc}"
         if checkpoint is None:
-            findings.append((PROBLEM, f"box {box_id}: checkpoint {BOXES_DIR}/{name} is corrupt ({reason}); a start "
-                                      f"(or `check --repair`) moves it to {BOXES_DIR}/quarantine/ and rebuilds the "
-                                      f"box from the log"))
+            findings.append((PROBLEM, (f"box {box_id}: checkpoint {BOXES_DIR}/{name} is corrupt ({reason}); a start "
+                                       f"(or `check --repair`) moves it to {BOXES_DIR}/quarantine/ and rebuilds the "
+                                       f"box from the log")))
         point = named_point(raw)
         found[box_id] = StoredCheckpoint(checkpoint, stored.state if stored else None, point[0] if point else 0)
     valid = sum(1 for cp in found.values() if cp.checkpoint is not None)
@@ -123,6 +123,8 @@ def _documents(root: Path, findings: list[Finding]) -> None:
 def _read_current_era(root: Path) -> tuple[list[tuple[Path, bytes]], bytes]:
     """The archives since the last reset and the live log, read with no rotation in between."""
     fs = FileSystem()
+    archives: list[tuple[Path, bytes]] = []
+    log_data = b""
     for _attempt in range(READ_ATTEMPTS):
         before = era_archives(root, fs)
         archives = [(path, path.read_bytes()) for path in before]
@@ -142,17 +144,17 @@ def _log(root: Path, running: bool, findings: list[Finding]) -> tuple[dict[int, 
     by_box: dict[int, dict[int, dict[str, Any]]] = {}
     where: dict[tuple[int, int], str] = {}
     total = 0
-    for path, data in archives + [(root / LOG_NAME, log_data)]:
+    for path, data in [*archives, (root / LOG_NAME, log_data)]:
         is_log = path.name == LOG_NAME
         end = committed_length(data) if is_log else len(data)
         if is_log and end < len(data):
             torn = len(data) - end
             if running:
-                found.append((WARNING, f"{LOG_NAME} ends with {torn} byte(s) after its last committed line "
-                                       f"(may be a write in progress)"))
+                found.append((WARNING, (f"{LOG_NAME} ends with {torn} byte(s) after its last committed line "
+                                        f"(may be a write in progress)")))
             else:
-                found.append((PROBLEM, f"{LOG_NAME} has a torn tail: {torn} byte(s) after the last committed "
-                                       f"line (a crash mid-write); `check --repair` cuts them off"))
+                found.append((PROBLEM, (f"{LOG_NAME} has a torn tail: {torn} byte(s) after the last committed "
+                                        f"line (a crash mid-write); `check --repair` cuts them off")))
         bad: list[int] = []
         number = 0
         start = 0
@@ -178,8 +180,8 @@ def _log(root: Path, running: bool, findings: list[Finding]) -> tuple[dict[int, 
         total += number
         if bad:
             shown = ", ".join(str(n) for n in bad[:MAX_LISTED_LINES]) + (" ..." if len(bad) > MAX_LISTED_LINES else "")
-            found.append((PROBLEM, f"{path.name}: {len(bad)} line(s) do not parse (line {shown}); "
-                                   f"they are skipped at start and kept in the file"))
+            found.append((PROBLEM, (f"{path.name}: {len(bad)} line(s) do not parse (line {shown}); "
+                                    f"they are skipped at start and kept in the file")))
     findings.append((INFO, f"{total} log line(s) read from {LOG_NAME}"
                            + (f" and {len(archives)} archive(s)" if archives else "")))
     findings.extend(found)

@@ -21,8 +21,8 @@ from actors.recovery.replay import load_state
 from actors.registry import BoxRegistry
 from actors.rules import parse_command
 from actors.runtime import Actor, ActorSystem
-from persistence.fs import FaultyFileSystem, StrPath
 from persistence.factory import StorageSettings, storage_for
+from persistence.fs import FaultyFileSystem, StrPath
 from persistence.storage import Storage
 
 LOG = "events.ndjson"

@@ -70,7 +70,7 @@ def test_a_window_is_measured_between_the_samples_that_bracket_it() -> None:
 
 def test_the_report_splits_the_slowest_delivery_and_sums_the_waits_of_the_turns() -> None:
     ms = 1_000_000
-    samples = [(t / 100, t * ms, (t // 2) * ms, 0) for t in range(0, 101)]  # waits 0.5 ms per 10 ms
+    samples = [(t / 100, t * ms, (t // 2) * ms, 0) for t in range(101)]  # waits 0.5 ms per 10 ms
     report = loop_report(samples, [(0.0, 0.2), (0.5, 0.7)], worst=(0.05, 0.30))
     assert report["slowest_delivery"] == {"span_ms": 50.0, "on_cpu_ms": 5.0, "waiting_for_cpu_ms": 2.0,
                                           "other_threads_on_cpu_ms": 0.0}

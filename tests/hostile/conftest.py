@@ -1,9 +1,9 @@
 """One in-process server per test (never one per example), with a trap on the server's ERROR logs."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import login, make_config, serving
 from tests.hostile.harness import ErrorTrap
 from transport.app import create_app
-from transport.keys import HUB, REGISTRY
+from transport.keys import REGISTRY
+from transport.ws.keys import HUB
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Hostile:
     touched: set[int] = field(default_factory=set)
 
     @property
-    def hub(self):  # noqa: ANN201
+    def hub(self):
         return self.app[HUB]
 
     async def assert_still_serving(self) -> None:
@@ -53,7 +54,7 @@ class Hostile:
         assert not bad, "server logged tracebacks for input:\n" + "\n".join(self.trap.describe())
 
 
-def hostile_config(tmp_path: Path, **overrides: object):  # noqa: ANN201
+def hostile_config(tmp_path: Path, **overrides: object):
     return make_config(tmp_path / "data", rate_limits=False, **overrides)
 
 

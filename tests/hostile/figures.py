@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 try:  # the shared module another helper is writing
-    from tests.reliability.figures import record as record  # type: ignore[import-not-found,no-redef]
+    from tests.reliability.figures import record  # type: ignore[import-not-found,no-redef]
 except ImportError:  # pragma: no cover - depends on the other helper's progress
     def record(name: str, **figures: Any) -> None:  # type: ignore[misc]
         out = os.environ.get("BELAY_RELIABILITY_OUT")

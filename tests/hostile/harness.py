@@ -7,8 +7,9 @@ import logging
 import os
 import resource
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 import aiohttp
 import orjson
@@ -38,7 +39,7 @@ class ErrorTrap(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
-    def __enter__(self) -> "ErrorTrap":
+    def __enter__(self) -> ErrorTrap:
         for name in TRAPPED_LOGGERS:
             logging.getLogger(name).addHandler(self)
         return self
@@ -50,7 +51,8 @@ class ErrorTrap(logging.Handler):
     def describe(self) -> list[str]:
         out = []
         for record in self.records:
-            kind = f" [{record.exc_info[0].__name__}: {record.exc_info[1]}]" if record.exc_info and record.exc_info[0] else ""
+            exc_info = record.exc_info
+            kind = f" [{exc_info[0].__name__}: {exc_info[1]}]" if exc_info and exc_info[0] else ""
             out.append(f"{record.name} {record.levelname}: {record.getMessage()}{kind}")
         return out
 
@@ -139,7 +141,7 @@ async def send(verdicts: Verdicts, client: Any, what: str, method: str, path: st
     try:
         async with client.request(method, path, timeout=aiohttp.ClientTimeout(total=60), **kwargs) as response:
             body = await response.read()
-    except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientConnectionError) as exc:
         verdicts.cases += 1
         verdicts.violate(what, f"no reply: {type(exc).__name__}: {exc}", example)
         return 0, b""

@@ -128,7 +128,7 @@ SETUP = {"type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 20, "routesCount":
 
 # -- admin bodies ------------------------------------------------------------------------------
 
-OFFICIALS = st.fixed_dictionaries({}, optional={key: NAMES | JSON for key in OFFICIAL_KEYS}) | JSON
+OFFICIALS = st.fixed_dictionaries({}, optional=dict.fromkeys(OFFICIAL_KEYS, NAMES | JSON)) | JSON
 JUDGE_PASSWORD = st.fixed_dictionaries({}, optional={"password": TEXT | JSON, "username": NAMES | JSON}) | JSON
 LOGIN = st.fixed_dictionaries({}, optional={"username": st.sampled_from(["admin", "Box 1", "1"]) | TEXT | JSON,
                                             "password": TEXT | JSON}) | JSON
@@ -142,7 +142,7 @@ _TYPED_STATE = {"initiated": st.booleans(), "started": st.booleans(), "timeCrite
 # Typed keys mostly get values of their type (so restores get through to the deeper code); the
 # untyped ones (remaining, lastRegisteredTime, timerPreset, tie-break maps) get anything.
 _STATE_VALUES: dict[str, st.SearchStrategy] = {
-    **{key: JSON for key in _STATE_KEYS},
+    **dict.fromkeys(_STATE_KEYS, JSON),
     **{key: values | values | values | JSON for key, values in _TYPED_STATE.items()},
     "sessionId": st.just("restored-session") | JSON, "boxVersion": SMALL_INTS | JSON,
     "competitors": COMPETITORS, "holdsCounts": st.lists(SMALL_INTS, max_size=4) | JSON,
@@ -151,7 +151,8 @@ _STATE_VALUES: dict[str, st.SearchStrategy] = {
     "timerState": st.sampled_from(["idle", "running", "paused", "RUNNING"]) | JSON,
 }
 BOX_STATES = st.fixed_dictionaries({"sessionId": _STATE_VALUES["sessionId"], "boxVersion": _STATE_VALUES["boxVersion"]},
-                                   optional={k: v for k, v in _STATE_VALUES.items() if k not in ("sessionId", "boxVersion")})
+                                   optional={k: v for k, v in _STATE_VALUES.items()
+                                             if k not in ("sessionId", "boxVersion")})
 # Escalada-style snapshots (no "state") and Belay's (with "state"). Boxes 5..7 are the restore targets.
 SNAPSHOTS = st.fixed_dictionaries({"boxId": st.sampled_from([5, 6, 7]) | BOX_IDS},
                                   optional={"state": BOX_STATES, **{k: _STATE_VALUES[k] for k in (
@@ -182,22 +183,24 @@ PART_NAMES = st.sampled_from(["category", "routesCount", "holdsCounts", "include
 PART_VALUES = (st.sampled_from([b"U16", b"2", b"[20, 25]", b"[1,2,3]", b"0", b"1000", b"true", b"\xff\xfe",
                                 b"Nume,Club\nAna Pop,CS Arad\n", b"PK\x03\x04garbage", b"", b"x" * 70_000])
                | st.binary(max_size=200) | TEXT.map(lambda t: t.encode()))
-PARTS = st.lists(st.tuples(PART_NAMES, PART_VALUES, st.none() | st.sampled_from(["a.csv", "../../x.xlsx", "", "c:\\x"]) | _HEADER_SAFE),
+PARTS = st.lists(st.tuples(PART_NAMES, PART_VALUES,
+                           st.none() | st.sampled_from(["a.csv", "../../x.xlsx", "", "c:\\x"]) | _HEADER_SAFE),
                  max_size=8)
 
 # Path segments and query strings, sent already encoded (no client-side normalisation). Anything
 # outside printable ASCII is percent-encoded the way a browser would; raw bytes in the request line
 # are a protocol-level case of their own (test_protocol_garbage).
-SEGMENTS = st.sampled_from(["0", "1", "9999", "10000", "-1", "01", "0001", "00000", "%EF%BC%91", "0x1", "1.0", "1e3", "%201", "%091",
-                            "%31", "%2e%2e", "..", ".", "1%2F..%2F2", "%00", "%ff", "%", "%%", "abc", "", "a" * 5000,
-                            "%E2%80%AE1", "%C2%B2", "%EF%BC%91%EF%BC%90"]) | st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=12)
+SEGMENTS = st.sampled_from(["0", "1", "9999", "10000", "-1", "01", "0001", "00000", "%EF%BC%91", "0x1", "1.0", "1e3",
+                            "%201", "%091", "%31", "%2e%2e", "..", ".", "1%2F..%2F2", "%00", "%ff", "%", "%%", "abc",
+                            "", "a" * 5000, "%E2%80%AE1", "%C2%B2", "%EF%BC%91%EF%BC%90"]) | st.text(
+    st.characters(min_codepoint=33, max_codepoint=126), max_size=12)
 QUERIES = st.dictionaries(st.sampled_from(["limit", "boxId", "includePayload", "force", "box_ids", "download",
                                            "token", "x"]) | TEXT,
                           st.sampled_from(["0", "1", "2000", "2001", "-5", "１", "true", "yes", "1e3", "", "0,1",
                                            "1,,2", "a" * 3000]) | TEXT, max_size=4)
 RAW_QUERIES = st.sampled_from(["%", "%zz", "limit=%ff", "limit=1&limit=2", "boxId=%00", "&&&", "=", "limit",
-                               "boxId=1%2C2", "includePayload=%E2%80%AE"]) | st.text(st.characters(min_codepoint=33, max_codepoint=126),
-                                                                                    max_size=20)
+                               "boxId=1%2C2", "includePayload=%E2%80%AE"]) | st.text(
+    st.characters(min_codepoint=33, max_codepoint=126), max_size=20)
 
 # -- WebSocket frames --------------------------------------------------------------------------
 

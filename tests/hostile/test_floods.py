@@ -14,7 +14,7 @@ from tests.hostile.conftest import hostile_config
 from tests.hostile.figures import record
 from tests.hostile.harness import ErrorTrap, chunks, flood_size, open_fds, raise_fd_limit, settle, task_count
 from transport.app import create_app
-from transport.keys import HUB
+from transport.ws.keys import HUB
 
 HALF_OPEN = int(os.environ.get("BELAY_HALF_OPEN") or 300)
 BATCH = 100
@@ -58,7 +58,7 @@ async def test_connection_flood_leaves_nothing_behind(tmp_path) -> None:
             # Half-open HTTP requests: partial headers, held open through the whole flood.
             held = []
             for n in range(HALF_OPEN):
-                reader, writer = await asyncio.open_connection(host, port)
+                _reader, writer = await asyncio.open_connection(host, port)
                 writer.write(b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + (b"X-Slow: 1\r\n" if n % 2 else b""))
                 held.append(writer)
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

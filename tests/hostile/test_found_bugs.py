@@ -11,7 +11,8 @@ from tests.hostile.conftest import Hostile
 
 
 async def test_restore_with_a_non_numeric_remaining_does_not_poison_the_box(hostile: Hostile) -> None:
-    """Regression (found by the fuzzer): state.remaining is not type-checked on restore; every later snapshot of the box is a 500."""
+    """Regression (found by the fuzzer): state.remaining is not type-checked on restore; every later snapshot of the
+    box is a 500."""
     client = hostile.client
     body = {"snapshots": [{"boxId": 3, "state": {"sessionId": "s", "boxVersion": 0, "remaining": "abc"}}]}
     response = await client.post("/api/admin/restore", json=body)
@@ -22,8 +23,9 @@ async def test_restore_with_a_non_numeric_remaining_does_not_poison_the_box(host
 
 
 async def test_ping_with_a_deeply_nested_timestamp_is_answered_or_ignored(hostile: Hostile) -> None:
-    """Regression (found by the fuzzer): orjson.loads accepts 1024 levels, orjson.dumps refuses > 255; the PONG echo raises in the
-    socket handler, the request middleware logs "unhandled error" and writes an HTTP 500 onto the upgraded socket."""
+    """Regression (found by the fuzzer): orjson.loads accepts 1024 levels, orjson.dumps refuses > 255; the PONG echo
+    raises in the socket handler, the request middleware logs "unhandled error" and writes an HTTP 500 onto the
+    upgraded socket."""
     ws = await hostile.client.ws_connect("/api/ws/0")
     await ws.receive(timeout=5)
     await ws.send_str('{"type":"PING","timestamp":' + "[" * 300 + "]" * 300 + "}")

@@ -144,8 +144,9 @@ async def test_fuzz_upload_queries_and_path_ids(hostile: Hostile) -> None:
         route, segment = case
         method, template = route.split(" ")
         url = URL(str(client.make_url("/")).rstrip("/") + template.format(segment), encoded=True)
-        if template.startswith("/api/ws") or template.startswith("/api/public/ws"):
-            return await path_ws(route, url, segment)
+        if template.startswith(("/api/ws", "/api/public/ws")):
+            await path_ws(route, url, segment)
+            return
         await send(paths, client.session, route, method, url, segment, data=b'{"password":"judge-pass-123"}',
                    headers=JSON_HEADERS)
 

@@ -40,8 +40,8 @@ async def test_fuzz_command_bodies(hostile: Hostile) -> None:
     async def raw_body(case: tuple[bytes, str]) -> None:
         body, content_type = case
         headers = {"Content-Type": content_type} if content_type else {}
-        await send(raw, hostile.client, "POST /api/cmd (raw)", "POST", "/api/cmd", (body[:300], len(body), content_type),
-                   data=body, headers=headers)
+        await send(raw, hostile.client, "POST /api/cmd (raw)", "POST", "/api/cmd",
+                   (body[:300], len(body), content_type), data=body, headers=headers)
 
     await fuzz(st.tuples(BODIES, CONTENT_TYPES), raw_body)
 

@@ -25,7 +25,7 @@ from actors.rules.commands import COMMAND_TYPES
 from tests.hostile.conftest import Hostile
 from tests.hostile.figures import record
 from tests.hostile.harness import Verdicts, fuzz, fuzz_examples, send
-from tests.hostile.strategies import JSON_NUMBERS, LIVE, NUMERIC_TEXTS, SETUP, THOUSANDS_OF_DIGITS, dumps
+from tests.hostile.strategies import JSON_NUMBERS, NUMERIC_TEXTS, SETUP, THOUSANDS_OF_DIGITS, dumps
 from tests.hostile.test_fuzz_admin import BOUNDARY, multipart
 from transport.keys import REGISTRY
 
@@ -50,8 +50,8 @@ VALID_COMMANDS: dict[str, dict[str, Any]] = {
 assert set(VALID_COMMANDS) == set(COMMAND_TYPES), "a new command type needs its valid example here"
 PRESETS = st.tuples(NUMERIC_TEXTS, NUMERIC_TEXTS).map(lambda t: f"{t[0]}:{t[1]}")
 COMMAND_NUMBERS: dict[str, st.SearchStrategy] = {
-    **{name: JSON_NUMBERS for name in ("boxId", "boxVersion", "routeIndex", "holdsCount", "routesCount", "remaining",
-                                       "delta", "registeredTime", "time", "idx", "competitorIdx", "score")},
+    **dict.fromkeys(("boxId", "boxVersion", "routeIndex", "holdsCount", "routesCount", "remaining", "delta",
+                     "registeredTime", "time", "idx", "competitorIdx", "score"), JSON_NUMBERS),
     "holdsCounts": st.lists(JSON_NUMBERS, min_size=1, max_size=3),
     "prevRoundsTiebreakRanksByName": st.dictionaries(st.sampled_from(["Ana Pop", "Bogdan"]), JSON_NUMBERS, min_size=1),
     "timerPreset": PRESETS,
@@ -59,7 +59,7 @@ COMMAND_NUMBERS: dict[str, st.SearchStrategy] = {
 RANKING = {"categorie": "U16", "route_count": 2, "scores": {"Ana Pop": [10, 20], "Bogdan": [5, None]},
            "times": {"Ana Pop": [60, 70]}, "holds_counts": [20, 25], "route_index": 2, "box_id": 1}
 RANKING_NUMBERS: dict[str, st.SearchStrategy] = {
-    **{name: JSON_NUMBERS for name in ("route_count", "route_index", "active_holds_count", "box_id")},
+    **dict.fromkeys(("route_count", "route_index", "active_holds_count", "box_id"), JSON_NUMBERS),
     "holds_counts": st.lists(JSON_NUMBERS, min_size=1, max_size=3),
     "scores": st.lists(JSON_NUMBERS, min_size=1, max_size=2).map(lambda v: {"Ana Pop": v, "Bogdan": [5]}),
     "times": (st.lists(JSON_NUMBERS, min_size=1, max_size=2)
@@ -133,11 +133,13 @@ async def test_fuzz_numbers_in_upload_form_fields(hostile: Hostile) -> None:
         parts = [("category", b"U16", None), ("routesCount", routes_count.encode(), None),
                  ("holdsCounts", holds_counts.encode(), None), ("file", START_LIST, "start.csv")]
         await send(upload, client, "POST /api/admin/upload", "POST", "/api/admin/upload", case,
-                   data=multipart(parts, BOUNDARY), headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+                   data=multipart(parts, BOUNDARY),
+                   headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
 
     # One field at a time, the other valid (routesCount 1 wants exactly one hold count).
     holds = (JSON_NUMBERS.map(lambda n: dumps([n]).decode()) | NUMERIC_TEXTS.map(lambda t: dumps([t]).decode())
-             | NUMERIC_TEXTS.map(lambda t: f"[{t}]") | st.lists(JSON_NUMBERS, max_size=3).map(lambda v: dumps(v).decode()))
+             | NUMERIC_TEXTS.map(lambda t: f"[{t}]")
+             | st.lists(JSON_NUMBERS, max_size=3).map(lambda v: dumps(v).decode()))
     await upload_numbers(("1", "[20]"))
     await upload_numbers((THOUSANDS_OF_DIGITS, "[20]"))
     await upload_numbers(("1", f"[{THOUSANDS_OF_DIGITS}]"))

@@ -53,7 +53,8 @@ ODD_VALUES = st.sampled_from([
 SWEEP = [2**31, 2**53 - 1, 2**53, 2**64 - 3, 2**64, -1, 1e308, 0.5, "7", True, _nested(300)]
 ZIP_SWEEP = [2**53, 2**64 - 3, -1, 1e308, "7"]
 # Mostly the numbers: the class of defect this file hunts (a value no box can hold) lives there.
-HOSTILE = BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | HUGE_INTS | SPECIAL_FLOATS | ODD_VALUES | HOSTILE_TEXT
+HOSTILE = (BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | BOUNDARY_NUMBERS | HUGE_INTS | SPECIAL_FLOATS | ODD_VALUES
+           | HOSTILE_TEXT)
 
 # Paths into a snapshot's `state`. "*" is the first key (or item) found there when the example runs.
 STATE_NUMBERS = [
@@ -100,8 +101,9 @@ EVENT_NUMBERS = [
     ("cmd", "holdsCount"), ("cmd", "routesCount"), ("cmd", "remaining"), ("cmd", "score"), ("cmd", "registeredTime"),
     ("cmd", "idx"), ("cmd", "prevRoundsTiebreakRanksByName", "*"),
 ]
-EVENT_PATH = st.sampled_from(EVENT_NUMBERS) | st.sampled_from([("newSessionId",), ("baseSessionId",), ("cmd", "type"), ("restoredState",)]) | STATE_PATH.map(
-    lambda path: ("restoredState", *path))
+EVENT_PATH = (st.sampled_from(EVENT_NUMBERS)
+              | st.sampled_from([("newSessionId",), ("baseSessionId",), ("cmd", "type"), ("restoredState",)])
+              | STATE_PATH.map(lambda path: ("restoredState", *path)))
 MANIFEST_PATHS = [("files", 0, "size"), ("storageFormatVersion",), ("committedLogOffset",)]
 ZIP_CHANGE = st.one_of(
     st.tuples(st.just("checkpoint"), st.sampled_from(BOXES), CHECKPOINT_PATH, HOSTILE),
@@ -235,7 +237,8 @@ async def _backup_zip(hostile: Hostile) -> bytes:
 
 # -- the property after each restore ------------------------------------------------------------
 
-async def _still_works(hostile: Hostile, verdicts: Verdicts, example: object, box_id: int, *, full: bool = True) -> None:
+async def _still_works(hostile: Hostile, verdicts: Verdicts, example: object, box_id: int, *,
+                       full: bool = True) -> None:
     """A command, a read and a backup of the box, then (if `full`) a JSON restore of every box."""
     client = hostile.client
     for _ in range(2):  # two: a version one short of a bound fails only on the second
@@ -255,7 +258,8 @@ async def _still_works(hostile: Hostile, verdicts: Verdicts, example: object, bo
         return
     status, body = await send(verdicts, client, "GET /api/admin/backup/full", "GET", "/api/admin/backup/full", example)
     if status != 200:
-        return verdicts.violate("full backup", f"HTTP {status}", example)
+        verdicts.violate("full backup", f"HTTP {status}", example)
+        return
     snapshots = orjson.loads(body)["snapshots"]
     status, body = await send(verdicts, client, "full JSON restore", "POST", "/api/admin/restore?force=1", example,
                               data=orjson.dumps({"snapshots": snapshots}), headers=JSON_HEADERS)
@@ -267,7 +271,8 @@ async def _still_works(hostile: Hostile, verdicts: Verdicts, example: object, bo
 async def _zip_round_trip(hostile: Hostile, verdicts: Verdicts, example: object) -> None:
     response = await hostile.client.post("/api/admin/ops/backup/now")
     if response.status != 200:
-        return verdicts.violate("backup zip", f"HTTP {response.status}: {await response.text()}", example)
+        verdicts.violate("backup zip", f"HTTP {response.status}: {await response.text()}", example)
+        return
     data = (hostile.app[CONFIG].backup_dir / (await response.json())["filename"]).read_bytes()
     status, body = await send(verdicts, hostile.client, "zip restore of a fresh backup", "POST",
                               "/api/admin/restore?force=1", example, data=data, headers=ZIP_HEADERS)
@@ -277,7 +282,8 @@ async def _zip_round_trip(hostile: Hostile, verdicts: Verdicts, example: object)
 
 # -- forging ---------------------------------------------------------------------------------------
 
-def _forged(original: bytes, changes: list[tuple[str, int, tuple[Any, ...], Any]], without_checkpoint: set[int]) -> bytes:
+def _forged(original: bytes, changes: list[tuple[str, int, tuple[Any, ...], Any]],
+            without_checkpoint: set[int]) -> bytes:
     """The backup with the changes made and every checksum in the manifest made to match again
     (a wrong checksum is refused before anything is read: that would test nothing)."""
     with zipfile.ZipFile(io.BytesIO(original)) as archive:

@@ -30,7 +30,7 @@ async def test_fuzz_websocket_frames(hostile: Hostile) -> None:
         verdicts = Verdicts(f"ws {path}")
         sockets: dict[str, Any] = {}
 
-        async def connect() -> Any:
+        async def connect(path: str = path) -> Any:
             ws = await client.ws_connect(path)
             first = await ws.receive(timeout=10)
             assert first.type == WSMsgType.TEXT and orjson.loads(first.data)["type"] in SNAPSHOT_TYPES
@@ -38,7 +38,8 @@ async def test_fuzz_websocket_frames(hostile: Hostile) -> None:
 
         sockets["ws"] = await connect()
 
-        async def frame(case: tuple[str, Any], path: str = path, verdicts: Verdicts = verdicts) -> None:
+        async def frame(case: tuple[str, Any], path: str = path, verdicts: Verdicts = verdicts,
+                        sockets: dict[str, Any] = sockets) -> None:
             kind, payload = case
             ws = sockets["ws"]
             verdicts.cases += 1

@@ -15,8 +15,8 @@ from tests.hostile.figures import record
 from tests.hostile.harness import ErrorTrap, open_fds, raise_fd_limit, settle, task_count
 from tests.transport.ws.test_slow_clients import stalled_subscriber
 from transport.app import create_app
-from transport.keys import HUB
 from transport.ws.hub import box_channel
+from transport.ws.keys import HUB
 
 READERS = int(os.environ.get("BELAY_SLOW_READERS") or 450)
 STALLED = int(os.environ.get("BELAY_SLOW_STALLED") or 50)

@@ -38,8 +38,7 @@ def tree(root: Path) -> set[str]:
 def outside(hostile: Hostile, before: set[str]) -> list[str]:
     """New paths under tmp_path that are not inside data/ or backups/."""
     new = tree(hostile.tmp_path) - before
-    return sorted(p for p in new if not (p == "data" or p.startswith("data/") or p == "backups"
-                                         or p.startswith("backups/")))
+    return sorted(p for p in new if not (p == "data" or p.startswith(("data/", "backups/")) or p == "backups"))
 
 
 def url(hostile: Hostile, path: str) -> URL:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout
@@ -56,7 +57,7 @@ async def get_state(session: ClientSession, url: str, box: int) -> dict[str, Any
 
 def read_log(data: Path) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
-    for path in sorted(data.glob("events.*.ndjson")) + [data / "events.ndjson"]:
+    for path in [*sorted(data.glob("events.*.ndjson")), data / "events.ndjson"]:
         if not path.exists():
             continue
         raw = path.read_bytes()
@@ -69,7 +70,7 @@ async def _tablet(url: str, box: int, acked: list[tuple[int, str]], stop: asynci
                   may_init: bool) -> None:
     try:
         session = await admin_session(url)
-    except (ClientError, OSError, AssertionError, asyncio.TimeoutError):
+    except (TimeoutError, ClientError, OSError, AssertionError):
         return  # killed before this tablet logged in
     async with session:
         try:
@@ -99,7 +100,7 @@ async def _tablet(url: str, box: int, acked: list[tuple[int, str]], stop: asynci
                     acked.append((box, action_id))  # TIMER_SYNC rides along: "ok" is not "durable"
                 elif status == 200 and reply.get("status") == "ignored":
                     session_id = (await get_state(session, url, box))["sessionId"]  # someone re-INITed
-        except (ClientError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, ClientError, OSError):
             return  # the server was killed
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="belay-reliability-") as tmp:
         figures_file = Path(tmp) / "figures.jsonl"
         env = {**os.environ, **settings, "BELAY_RELIABILITY_OUT": str(figures_file)}
-        started = datetime.now(timezone.utc)
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", *SUITES], cwd=ROOT, env=env,
+        started = datetime.now(UTC)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", *SUITES], check=False, cwd=ROOT, env=env,
                              capture_output=True, text=True)
-        seconds = (datetime.now(timezone.utc) - started).total_seconds()
+        seconds = (datetime.now(UTC) - started).total_seconds()
         records = [orjson.loads(line) for line in figures_file.read_bytes().splitlines()] \
             if figures_file.exists() else []
     summary = next((line for line in reversed(run.stdout.splitlines()) if " passed" in line or " failed" in line),
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, cwd=ROOT, capture_output=True,
+                          text=True)
     return done.stdout.strip() or "unknown"
 
 

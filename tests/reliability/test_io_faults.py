@@ -21,7 +21,7 @@ STORAGE_503 = (503, {"detail": "storage_unavailable"})
 
 def log_events(data: Path) -> list[dict[str, Any]]:
     events = []
-    for path in sorted(data.glob("events.*.ndjson")) + [data / "events.ndjson"]:
+    for path in [*sorted(data.glob("events.*.ndjson")), data / "events.ndjson"]:
         raw = path.read_bytes()
         assert raw == b"" or raw.endswith(b"\n"), f"{path.name} must end at a committed line"
         events.extend(orjson.loads(line) for line in raw.splitlines())
@@ -103,7 +103,7 @@ async def test_io_fault_fails_cleanly_and_recovers(tmp_path: Path, name, inject,
         await ws.close()
         injected_calls = len(fs.calls) - calls_before
     events = log_events(data)
-    assert {v for v in acked_versions} <= {e["boxVersion"] for e in events}
+    assert set(acked_versions) <= {e["boxVersion"] for e in events}
 
     async with serving(create_app(make_config(data))) as client:  # restart on the same directory
         after = await state(client)

@@ -24,8 +24,8 @@ import pytest
 
 from actors.accounts import setup as accounts_setup
 from actors.accounts.records import EPOCH
-from persistence.json import wal as wal_module
 from persistence.fs import FileSystem
+from persistence.json import wal as wal_module
 from tests.conftest import make_config, serving
 from tests.reliability.figures import record
 from tests.reliability.power_fs import PowerLossFileSystem, tree_digest
@@ -129,7 +129,7 @@ class Restored:
 
 def read_log_files(data: Path, problems: list[str]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    for path in sorted(data.glob("events.*.ndjson")) + [data / "events.ndjson"]:
+    for path in [*sorted(data.glob("events.*.ndjson")), data / "events.ndjson"]:
         if not path.exists():
             continue
         raw = path.read_bytes()

@@ -15,7 +15,7 @@ from transport.config import OPTIONS
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], check=False, cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env=env)
 
 
@@ -79,8 +79,8 @@ def test_a_free_port_given_by_number_is_served_and_announced_once(spawn_server, 
 
 @pytest.mark.parametrize("word", ["bogus", "serve", "bakup"])
 def test_an_unknown_command_lists_the_organiser_commands(word: str, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "run.py"), word], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), word], check=False, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"unknown command {word!r}" in result.stderr and "Traceback" not in result.stderr
     for command in COMMANDS:

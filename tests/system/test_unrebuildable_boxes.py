@@ -1,7 +1,6 @@
 """A box whose checkpoint cannot be used, or whose log cannot rebuild it, with run.py in a subprocess."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -75,17 +74,19 @@ async def test_a_box_its_log_cannot_rebuild_answers_503_until_an_admin_starts_it
     last = [event for event in read_log(data) if event["boxId"] == 0 and "seq" in event][-1]  # not audit-only lines
     drop_session(data, 0)
     lines = (data / "events.ndjson").read_bytes().splitlines(keepends=True)
-    (data / "events.ndjson").write_bytes(b"".join(line for line in lines
-                                                  if orjson.loads(line)["boxId"] != 0 or orjson.loads(line).get("seq") != 1))
+    (data / "events.ndjson").write_bytes(b"".join(
+        line for line in lines if orjson.loads(line)["boxId"] != 0 or orjson.loads(line).get("seq") != 1))
 
     check = cli("check", "--storage-dir", str(data))
-    assert check.returncode == 1 and "box 0 cannot be rebuilt (its checkpoint is unusable)" in check.stdout, check.stdout
+    assert check.returncode == 1, check.stdout
+    assert "box 0 cannot be rebuilt (its checkpoint is unusable)" in check.stdout, check.stdout
     # A repair sets the checkpoint aside as a start would, and never writes a state for a box its log
     # cannot rebuild: only the mark that keeps the box known to later starts.
     repair = cli("check", "--repair", "--storage-dir", str(data))
     assert repair.returncode == 1 and "repaired: box 0 cannot be rebuilt" in repair.stdout, repair.stdout
     mark = orjson.loads((data / "boxes" / "0.json").read_bytes())
-    assert mark["state"] is None and mark["seq"] == last["seq"] and mark["unrebuildable"]["boxVersion"] == last["boxVersion"]
+    assert mark["state"] is None and mark["seq"] == last["seq"]
+    assert mark["unrebuildable"]["boxVersion"] == last["boxVersion"]
 
     server = spawn_server(data)
     assert "box(es) [0] cannot be rebuilt" in server.log()
@@ -121,7 +122,7 @@ async def test_a_box_its_log_cannot_rebuild_answers_503_until_an_admin_starts_it
         ws = await admin.ws_connect(f"{server.url.replace('http', 'ws')}/api/ws/0")
         try:
             first = await ws.receive(timeout=0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             first = None
         assert first is None or (first.type == WSMsgType.TEXT and orjson.loads(first.data)["type"] == "PING")
         assert (await post(admin, server.url, init_body(0)))[0] == 200

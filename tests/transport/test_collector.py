@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import gc
 import itertools
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 

@@ -16,17 +16,17 @@ import os
 import socket
 import struct
 import weakref
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
 
 from tests.conftest import make_config
 from transport.app import create_app
-from transport.keys import HUB
 from transport.server import app_runner
 from transport.ws.hub import PUBLIC
+from transport.ws.keys import HUB
 
 SOCKETS = 20
 

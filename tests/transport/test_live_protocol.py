@@ -92,7 +92,7 @@ async def test_request_state_over_the_socket_answers_only_that_socket(client: Te
     try:
         extra = await with_timeout
         raise AssertionError(f"the other socket got {extra!r}")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     await asker.close()
     await other.close()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, post, state
 from transport.app import create_app

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import orjson
 import pytest

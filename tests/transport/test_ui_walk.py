@@ -31,7 +31,7 @@ async def collect(ws, sink: list[dict], stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             message = await ws.receive(timeout=0.2)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         if message.type != WSMsgType.TEXT:
             sink.append({"type": f"socket {message.type.name}", "data": message.data})

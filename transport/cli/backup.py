@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from actors.recovery.restore import BackupBox, NotRebuildable, rebuild_backup, restore_boxes
@@ -40,7 +40,7 @@ async def _backup(args: argparse.Namespace) -> Path:
         point = await storage.freeze()
         progress = Progress("backup")
         try:
-            return await asyncio.to_thread(build_zip, point, backup_dir, datetime.now(timezone.utc), progress)
+            return await asyncio.to_thread(build_zip, point, backup_dir, datetime.now(UTC), progress)
         finally:
             progress.finish()
             await storage.release(point)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Callable
+from typing import TextIO
 
 import orjson
 
@@ -42,7 +42,7 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, label: str, stream=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._label = label
         self.enabled = bool(getattr(self._stream, "isatty", lambda: False)())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from persistence.errors import StorageError, StorageLocked
 from transport.cli.audit import AUDIT_DEFAULT_TAIL, run_audit

@@ -14,8 +14,9 @@ import argparse
 import asyncio
 import getpass
 import sys
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from actors.accounts.actor import new_epoch
 from actors.accounts.passwords import hash_password, password_problem
@@ -227,8 +228,8 @@ def _parse_boxes(text: str | None) -> list[int]:
 def _new_password(args: argparse.Namespace, role: str, names: tuple[str, ...]) -> str:
     if args.password_stdin:
         line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-        password = password[:-1] if password.endswith("\r") else password
+        password = line.removesuffix("\n")
+        password = password.removesuffix("\r")
     else:
         if not sys.stdin.isatty():
             raise CliError("no terminal to ask for the password; pipe it in with --password-stdin", USAGE)
@@ -280,4 +281,4 @@ async def _write_as_the_writer(settings: StorageSettings, change: Change, server
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

@@ -27,7 +27,8 @@ from transport.http.errors import (
     TOKEN_REVOKED,
     ClientError,
 )
-from transport.keys import ACCOUNTS, LOCAL_ADMIN, ORIGIN_POLICY, TOKENS
+from transport.http.keys import ORIGIN_POLICY
+from transport.keys import ACCOUNTS, LOCAL_ADMIN, TOKENS
 
 COOKIE_NAME = "escalada_token"
 MAX_USER_AGENT = 512

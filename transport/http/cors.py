@@ -77,7 +77,7 @@ def same_origin(origin: str, request: web.Request) -> bool:
 
 
 def _without_port(authority: str, default_port: str) -> str:
-    return authority[:-len(default_port)] if authority.endswith(default_port) else authority
+    return authority.removesuffix(default_port)
 
 
 def preflight_response(request: web.Request, allowed: bool) -> web.Response | None:

@@ -5,7 +5,7 @@ directory, and not the text of the last storage error (it names files)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 
 
 def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts is not None else None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat() if ts is not None else None
 
 
 def storage_report(app: web.Application) -> dict[str, Any]:
@@ -83,7 +83,7 @@ async def api_health(request: web.Request) -> web.Response:
         "boxes_loaded": report["boxes"],
         "audit_file_mb": report["audit_file_mb"],
         "storage": report,
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
     })
 
 

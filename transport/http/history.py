@@ -7,6 +7,7 @@ RESTORE, like a restore from a backup.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,8 +25,8 @@ from actors.recovery.history import (
 )
 from actors.recovery.replay import ReplayError
 from actors.rules.commands import MAX_BOX_VERSION
-from persistence.types import is_int
 from persistence.storage import StorageError
+from persistence.types import is_int
 from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.errors import INVALID_REQUEST, VERSION_NOT_FOUND, VERSION_UNREBUILDABLE, ClientError, reply_status
@@ -33,6 +34,7 @@ from transport.keys import REGISTRY, STORAGE
 from transport.request_numbers import whole_number
 
 routes = web.RouteTableDef()
+D = TypeVar("D", int, None)  # a query number's default: a number, or None for "absent"
 
 MAX_ACTIONS = len(ACTIONS)
 INVALID_VERSION = f"boxVersion must be an integer from 0 to {MAX_BOX_VERSION}"
@@ -73,7 +75,7 @@ async def rollback(request: web.Request) -> web.Response:
     return json_bytes({"status": "ok", "rolledBackTo": version, **reply.body})
 
 
-def query_number(text: str | None, name: str, lo: int, hi: int, default: int | None) -> int | None:
+def query_number(text: str | None, name: str, lo: int, hi: int, default: D) -> int | D:
     """`default` when absent; otherwise digits only, never longer than `hi` written out."""
     if text is None or text == "":
         return default
@@ -94,7 +96,7 @@ def parse_actions(text: str | None) -> frozenset[str] | None:
     return frozenset(names)
 
 
-async def _box_events(request: web.Request, box_id: int) -> list[dict]:
+async def _box_events(request: web.Request, box_id: int) -> list[dict[str, Any]]:
     try:
         return await request.app[STORAGE].read_box_events(box_id)
     except StorageError:

@@ -19,7 +19,7 @@ from actors.accounts.records import EPOCH, find_user, login_identity
 from actors.codes import STORAGE_UNAVAILABLE
 from persistence.storage import StorageError
 from transport.http.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
-from transport.http.bodies import require_box_id, read_json_object
+from transport.http.bodies import read_json_object, require_box_id
 from transport.http.errors import (
     INVALID_CREDENTIALS,
     INVALID_REQUEST,
@@ -31,8 +31,9 @@ from transport.http.errors import (
     WEAK_PASSWORD,
     ClientError,
 )
+from transport.http.keys import LOGIN_THROTTLE
 from transport.http.users import account_refused
-from transport.keys import ACCOUNTS, CONFIG, HASHING, LOGIN_THROTTLE, TOKENS
+from transport.keys import ACCOUNTS, CONFIG, HASHING, TOKENS
 
 log = logging.getLogger("belay.accounts")
 
@@ -59,17 +60,17 @@ async def login(request: web.Request) -> web.Response:
     record = found[1] if found else None
     usable = record is not None and record.get("is_active", True)
     # An unknown name is checked against a hash too, so the reply takes as long either way.
-    stored = record["password_hash"] if usable else unmatchable_hash()  # type: ignore[index]
+    stored = record["password_hash"] if record is not None and usable else unmatchable_hash()
     hashing = request.app[HASHING]
     try:
         ok, needs_rehash = await hashing.run(client, verify_password, password, stored)
     except HashingBusy:
         return _too_many(RETRY_AFTER_S, "too many logins at once from this address")
-    if not (usable and ok):
+    if found is None or not (usable and ok):  # usable implies found
         throttle.failed(account, client)
         raise ClientError(INVALID_CREDENTIALS)
     throttle.succeeded(account, client)
-    key, record = found  # type: ignore[misc]
+    key, record = found
     if needs_rehash:  # e.g. a users.json brought over from the escalada backend
         try:
             new_hash = await hashing.run(client, hash_password, password)
@@ -93,6 +94,8 @@ async def logout(request: web.Request) -> web.Response:
     tokens = request.app[TOKENS]
     response = web.json_response({"status": "logged_out"})
     for claims in sessions_in(request):
+        if claims.sid is None:  # never: a login token without a session does not decode
+            continue
         try:
             await request.app[ACCOUNTS].ask(RevokeSession(claims.sid, tokens.last_possible_exp(claims)))
         except StorageError:  # refused in memory already; only a restart before the next save would forget it

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Final
+from typing import Final
 
 MAX_FAILURES: Final = 5  # per account and address
 MAX_ADDRESS_FAILURES: Final = 20  # per address, all names together

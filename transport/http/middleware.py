@@ -9,9 +9,8 @@ the origin costs one header lookup and one cached answer.
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable
-
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 
 from transport.http.cors import (
     FOREIGN_ORIGIN,
@@ -23,9 +22,6 @@ from transport.http.cors import (
 )
 from transport.http.errors import error_response
 from transport.http.login import renew_login_cookie
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def request_middleware(policy: OriginPolicy) -> Middleware:

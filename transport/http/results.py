@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, overload
 
 import orjson
 from aiohttp import web
@@ -151,7 +152,8 @@ _BODY_DECISIONS = {
 
 
 def check_category(value: object) -> str:
-    """400 invalid_categorie unless it is text that can name a folder: never "", ".", "..", a separator, NUL or a control."""
+    """400 invalid_categorie unless it is text that can name a folder: never "", ".", "..", a separator, NUL or a
+    control."""
     if not isinstance(value, str) or len(value) > MAX_CATEGORY_LENGTH:
         raise ClientError(INVALID_CATEGORIE)
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") or ch in "/\\" for ch in value):
@@ -289,7 +291,8 @@ def _time_text(text: str) -> float | None:
             if not (minutes.isascii() and minutes.isdigit() and seconds.isascii() and seconds.isdigit()):
                 return None
             return int(minutes) * 60.0 + int(seconds)
-        return float(text) if text and text.replace(".", "", 1).isascii() and text.replace(".", "", 1).isdigit() else None
+        digits = text.replace(".", "", 1)
+        return float(text) if text and digits.isascii() and digits.isdigit() else None
     except ValueError:
         return None
 
@@ -305,6 +308,10 @@ def _club(value: object, where: str) -> str:
     return club
 
 
+@overload
+def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: Literal[True]) -> int: ...
+@overload
+def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: bool = False) -> int | None: ...
 def _int(body: Mapping[str, Any], field: str, low: int, high: int, required: bool = False) -> int | None:
     value = body.get(field)
     if value is None:

@@ -3,7 +3,7 @@ calls them through transport/local_admin.py). Each one ends the account's sessio
 refused from then on and its open sockets are closed (4401)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 

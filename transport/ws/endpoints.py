@@ -1,7 +1,8 @@
 """WebSocket endpoints: join a channel, send the first snapshot, answer REQUEST_STATE."""
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -12,9 +13,10 @@ from actors.rules.limits import is_box_id
 from transport.http.auth import Need, authorize, may_view, session_stands
 from transport.http.bodies import require_box_id
 from transport.http.errors import TOKEN_REVOKED, ClientError, drop_tracebacks
-from transport.keys import CONFIG, HUB, REGISTRY, SOCKET_SESSIONS
+from transport.keys import CONFIG, REGISTRY
 from transport.ws.frames import pong_frame, text_frame
 from transport.ws.hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
+from transport.ws.keys import HUB, SOCKET_SESSIONS
 from transport.ws.sessions import CLOSE_CODE
 from transport.ws.subscriber import Subscriber
 

@@ -24,9 +24,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any
 
 log = logging.getLogger("belay.ws")
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Hashable
 from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any, Hashable
+from typing import Any
 
 import orjson
 from aiohttp import web

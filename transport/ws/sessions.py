@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from actors.accounts.tokens import Claims
 from transport.ws.subscriber import Subscriber
@@ -58,5 +58,5 @@ class SocketSessions:
     async def _close(subscriber: Subscriber, reason: str) -> None:
         try:
             await asyncio.wait_for(subscriber.ws.close(code=CLOSE_CODE, message=reason.encode()), CLOSE_TIMEOUT_S)
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, ConnectionError, RuntimeError):
             subscriber.abort()

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from aiohttp import web
 

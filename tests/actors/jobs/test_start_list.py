@@ -18,7 +18,8 @@ from transport.keys import UPLOAD_POOL
 
 
 def test_cell_text() -> None:
-    assert [cell_text(v) for v in (None, 5, 5.0, -3.0, 2.5, True, "  x ")] == ["", "5", "5", "-3", "2.5", "TRUE", "  x "]
+    values = (None, 5, 5.0, -3.0, 2.5, True, "  x ")
+    assert [cell_text(v) for v in values] == ["", "5", "5", "-3", "2.5", "TRUE", "  x "]
 
 
 def test_no_sheet(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def test_a_hole_is_refused_unless_a_self_contained_event_later_starts_a_clean_ru
     saved = replay(None, 0, events[:3]).state
     restored = restore_event(saved, 6, live_version=4)
     after = logged({"type": "PROGRESS_UPDATE", "delta": 1}, state=restored["restoredState"], seq=6)
-    rebuilt = rebuild(None, holed + [restored] + after)
+    rebuilt = rebuild(None, [*holed, restored, *after])
     assert rebuilt.seq == 7 and rebuilt.state["boxVersion"] == 6 and rebuilt.state["holdCount"] == 1
 
 
@@ -118,4 +118,4 @@ def test_versions_after_a_hole_cannot_be_rolled_back_to_until_a_restore() -> Non
     with pytest.raises(ReplayError, match="lacks seq 3"):
         state_at(holed, 4)
     restored = restore_event(state_at(holed, 2)[0], 6, live_version=4)
-    assert state_at(holed + [restored], 5)[0]["boxVersion"] == 5
+    assert state_at([*holed, restored], 5)[0]["boxVersion"] == 5

@@ -120,7 +120,8 @@ def test_a_hostile_deep_value_beside_the_state_is_refused_without_recursing_into
 REFERENCE = {
     "boxId": 2, "competitionId": None, "initiated": True, "holdsCount": 25, "holdsCounts": [25, 30], "routeIndex": 1,
     "routesCount": 2, "currentClimber": "Ana Pop", "started": False, "timerState": "paused", "holdCount": 7,
-    "competitors": [{"nume": "Ana Pop", "marked": False, "club": "CS Arad"}, {"nume": "Bogdan", "marked": 1, "club": None}],
+    "competitors": [{"nume": "Ana Pop", "marked": False, "club": "CS Arad"},
+                    {"nume": "Bogdan", "marked": 1, "club": None}],
     "categorie": "U16", "clubs": {"Ana Pop": "CS Arad"}, "registeredTime": 41.2, "remaining": 88.5,
     "timeCriterionEnabled": None, "timerPreset": "05:00", "timerPresetSec": 300, "sessionId": "c0ffee",
     "boxVersion": 57, "competitorsAll": [{"id": None, "name": "Ana Pop"}], "scores": {"Bogdan": [7.1]},
@@ -152,7 +153,8 @@ def test_an_older_escalada_snapshot_gets_its_clock_fields_derived() -> None:
     ("registeredTime", "late", "registeredTime must be a number from 0 to 3600 or null"),
     ("routesCount", 2**31, "routesCount must be an integer from 1 to 999"),
     ("sessionId", ["s"], "sessionId must be 1 to 64 printable characters"),
-    ("competitors", [{"nume": "Ana Pop"}, "Bogdan"], "competitors[1] must be an object with nume, marked and club only"),
+    ("competitors", [{"nume": "Ana Pop"}, "Bogdan"],
+     "competitors[1] must be an object with nume, marked and club only"),
     ("competitors", [{"club": "x"}], "competitors[0].nume must be a name of 1 to 255 characters"),
     ("scores", {"Bogdan": [7.1, float("nan")]}, "scores['Bogdan'] must be a list"),
 ])

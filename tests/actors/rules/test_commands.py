@@ -112,7 +112,8 @@ def test_action_id_must_be_a_string_of_1_to_128_characters(action_id: object) ->
 
 def test_null_values_count_as_absent() -> None:
     cmd = parse_command(
-        {"type": "SUBMIT_SCORE", **S, "competitor": "Ana", "score": None, "idx": None, "boxVersion": None, "actionId": None}
+        {"type": "SUBMIT_SCORE", **S, "competitor": "Ana", "score": None, "idx": None, "boxVersion": None,
+         "actionId": None}
     )
     assert cmd.fields == {"competitor": "Ana"}
     assert cmd.box_version is None and cmd.action_id is None
@@ -220,7 +221,8 @@ def test_submit_score_accepts_idx_zero() -> None:
 def test_real_names_pass_everywhere_a_name_enters(name: str) -> None:
     assert parse_command({"type": "SUBMIT_SCORE", **S, "competitor": name}).fields["competitor"] == name
     assert parse_command({"type": "ACTIVE_CLIMBER", **S, "competitor": name}).fields["competitor"] == name
-    init = parse_command({"type": "INIT_ROUTE", "boxId": 0, "routeIndex": 1, "holdsCount": 5, "competitors": [{"nume": name}]})
+    init = parse_command({"type": "INIT_ROUTE", "boxId": 0, "routeIndex": 1, "holdsCount": 5,
+                          "competitors": [{"nume": name}]})
     assert init.fields["competitors"] == [{"nume": name, "marked": False}]
 
 
@@ -270,7 +272,8 @@ def test_categorie_must_be_a_non_empty_string_of_at_most_100_characters(categori
     )
 
 
-@pytest.mark.parametrize(("preset", "normalised"), [("5:00", "05:00"), ("05:30", "05:30"), ("0:00", "00:00"), ("99:59", "99:59")])
+@pytest.mark.parametrize(("preset", "normalised"),
+                         [("5:00", "05:00"), ("05:30", "05:30"), ("0:00", "00:00"), ("99:59", "99:59")])
 def test_timer_preset_is_normalised_to_mm_ss(preset: str, normalised: str) -> None:
     assert parse_command({"type": "SET_TIMER_PRESET", **S, "timerPreset": preset}).fields == {"timerPreset": normalised}
 
@@ -298,14 +301,16 @@ def test_tiebreak_decisions_are_trimmed_and_lower_cased(raw: str, decision: str)
 
 @pytest.mark.parametrize("decision", ["maybe", "", "y", 1, True])
 def test_bad_tiebreak_decisions_are_a_command_error(decision: object) -> None:
-    for cmd_type, prefix in (("SET_TIME_TIEBREAK_DECISION", "time"), ("SET_PREV_ROUNDS_TIEBREAK_DECISION", "prevRounds")):
+    for cmd_type, prefix in (("SET_TIME_TIEBREAK_DECISION", "time"),
+                             ("SET_PREV_ROUNDS_TIEBREAK_DECISION", "prevRounds")):
         raw = {"type": cmd_type, **S, f"{prefix}TiebreakDecision": decision, f"{prefix}TiebreakFingerprint": "tb3:x"}
         assert error_of(raw).startswith("Invalid command: ")
 
 
 @pytest.mark.parametrize("fingerprint", ["", "   ", "x" * 257, 5])
 def test_fingerprints_must_be_1_to_256_characters(fingerprint: object) -> None:
-    error_of({"type": "SET_TIME_TIEBREAK_DECISION", **S, "timeTiebreakDecision": "yes", "timeTiebreakFingerprint": fingerprint})
+    error_of({"type": "SET_TIME_TIEBREAK_DECISION", **S, "timeTiebreakDecision": "yes",
+              "timeTiebreakFingerprint": fingerprint})
 
 
 def test_prev_rounds_order_is_normalised_and_deduplicated() -> None:

@@ -6,7 +6,8 @@ from actors.rules import CommandError, normalize_name
 from actors.rules.names import _clean_any_text, clean_text
 
 
-@pytest.mark.parametrize("name", ["O'Connor", "Dropu", "Ștefan", "D'Andrea", "Select Ana", "Müller-Lüdenscheidt", "李娜"])
+@pytest.mark.parametrize("name",
+                         ["O'Connor", "Dropu", "Ștefan", "D'Andrea", "Select Ana", "Müller-Lüdenscheidt", "李娜"])
 def test_real_names_are_accepted_unchanged(name: str) -> None:
     assert normalize_name(name) == name
 

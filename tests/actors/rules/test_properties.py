@@ -140,7 +140,7 @@ def test_parse_command_returns_a_command_or_raises_command_error(raw: Any) -> No
         assert isinstance(cmd, Command)
         assert parse_command(cmd.to_json()) == cmd
         orjson.dumps(cmd.to_json())
-    assert raw == before or raw != raw  # NaN never equals itself
+    assert raw == before or raw != raw  # noqa: PLR0124 - NaN never equals itself
 
 
 @settings(deadline=None, derandomize=True, max_examples=250)

@@ -49,7 +49,8 @@ def test_reset_partial_without_flags_still_bumps_the_version() -> None:
     box = scored_box()
     out = send(box, {"type": "RESET_PARTIAL"})
     assert out.changed and out.state["boxVersion"] == box["boxVersion"] + 1
-    assert {k: v for k, v in out.state.items() if k != "boxVersion"} == {k: v for k, v in box.items() if k != "boxVersion"}
+    unversioned = {k: v for k, v in box.items() if k != "boxVersion"}
+    assert {k: v for k, v in out.state.items() if k != "boxVersion"} == unversioned
 
 
 def test_reset_box_wipes_the_box_and_rotates_the_session() -> None:
@@ -57,7 +58,8 @@ def test_reset_box_wipes_the_box_and_rotates_the_session() -> None:
     out = send(box, {"type": "RESET_BOX"})
     state = out.state
     assert state["sessionId"] == NEW_SESSION and out.echo["sessionId"] == NEW_SESSION
-    assert (state["initiated"], state["currentClimber"], state["competitors"], state["categorie"]) == (False, "", [], "")
+    assert (state["initiated"], state["currentClimber"], state["competitors"], state["categorie"]) == (
+        False, "", [], "")
     assert (state["scores"], state["times"], state["routesCount"], state["holdsCounts"]) == ({}, {}, 1, [])
     assert (state["timerPreset"], state["timerPresetSec"], state["timerRemainingSec"], state["timerEndsAtMs"]) == (
         None, None, None, None)
@@ -71,7 +73,8 @@ def test_reset_box_wipes_the_box_and_rotates_the_session() -> None:
 def test_set_time_tiebreak_decision_persists_and_keeps_earlier_fingerprints() -> None:
     box = run(initiated_box(),
               {"type": "SET_TIME_TIEBREAK_DECISION", "timeTiebreakDecision": "YES", "timeTiebreakFingerprint": "fp1"})
-    out = send(box, {"type": "SET_TIME_TIEBREAK_DECISION", "timeTiebreakDecision": "no", "timeTiebreakFingerprint": "fp2"})
+    out = send(box, {"type": "SET_TIME_TIEBREAK_DECISION", "timeTiebreakDecision": "no",
+                     "timeTiebreakFingerprint": "fp2"})
     state = out.state
     assert state["timeTiebreakDecisions"] == {"fp1": "yes", "fp2": "no"}
     assert (state["timeTiebreakPreference"], state["timeTiebreakResolvedFingerprint"],

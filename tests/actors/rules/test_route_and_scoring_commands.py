@@ -18,7 +18,8 @@ def test_init_route_starts_the_route_with_the_first_two_competitors() -> None:
     ))
     state = out.state
     assert state["initiated"] is True
-    assert (state["routeIndex"], state["holdsCount"], state["routesCount"], state["holdsCounts"]) == (1, 20, 2, [20, 25])
+    assert (state["routeIndex"], state["holdsCount"], state["routesCount"], state["holdsCounts"]) == (
+        1, 20, 2, [20, 25])
     assert (state["currentClimber"], state["preparingClimber"]) == ("Ana", "Bob")
     assert state["competitors"][0] == {"nume": "Ana", "marked": False, "club": "CSM"}
     assert (state["categorie"], state["timerPreset"], state["timerPresetSec"]) == ("U16-Boys", "05:30", 330)

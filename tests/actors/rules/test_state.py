@@ -16,17 +16,19 @@ SECTION_4_KEYS = {
 def test_default_state_has_session_and_defaults() -> None:
     state = default_state("abc")
     assert set(state) == SECTION_4_KEYS | {"scores", "times", "recentActionIds", "leadTiebreakBadgesByName"}
-    assert (state["sessionId"], state["boxVersion"], state["initiated"], state["timerState"]) == ("abc", 0, False, "idle")
+    assert (state["sessionId"], state["boxVersion"], state["initiated"], state["timerState"]) == (
+        "abc", 0, False, "idle")
     assert (state["routeIndex"], state["routesCount"], state["holdCount"]) == (1, 1, 0.0)
 
 
 def test_default_states_share_no_mutable_values() -> None:
     first, second = default_state("a"), default_state("b")
-    assert all(first[k] is not second[k] for k, v in first.items() if isinstance(v, (list, dict)))
+    assert all(v is not second[k] for k, v in first.items() if isinstance(v, (list, dict)))
 
 
 def test_a_saved_state_loads_back_unchanged() -> None:
-    state = {**default_state("s"), "boxVersion": 7, "scores": {"Ana": [5.0]}, "competitors": [{"nume": "Ana", "marked": True}]}
+    state = {**default_state("s"), "boxVersion": 7, "scores": {"Ana": [5.0]},
+             "competitors": [{"nume": "Ana", "marked": True}]}
     assert state_from_checkpoint(state) == state
 
 

@@ -84,7 +84,7 @@ def check(state: dict[str, Any]) -> list[dict[str, Any]]:
     if not state["timeCriterionEnabled"]:
         assert ranking.tie_events == [] and ranking.resolved and ranking.errors == []
     for event in ranking.tie_events:
-        assert REQUIRED_EVENT_KEYS <= set(event) and None not in event.values()
+        assert set(event) >= REQUIRED_EVENT_KEYS and None not in event.values()
         assert event["affects_podium"] and event["rank"] <= 3 and len(event["members"]) > 1
     if ranking.tie_events:
         assert not ranking.resolved

@@ -7,8 +7,9 @@ factory the server uses, so the suite also proves that STORAGE_MODE picks it.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from persistence.factory import StorageSettings, reader_for, storage_for
 from persistence.fs import FaultyFileSystem

@@ -1,7 +1,7 @@
 """What the contract tests share: a restart, and reading a durable point back as a backup zip."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from persistence.backup import BackupContents, build_zip, read_zip
@@ -23,6 +23,6 @@ async def backup_of(storage: Storage, dest: Path) -> BackupContents:
     """A durable point of `storage` written as a backup zip and read back, verified."""
     point = await storage.freeze()
     try:
-        return read_zip(build_zip(point, dest, datetime.now(timezone.utc)))
+        return read_zip(build_zip(point, dest, datetime.now(UTC)))
     finally:
         await storage.release(point)

@@ -34,7 +34,7 @@ async def test_a_batch_is_durable_once_append_returns(backend: Backend) -> None:
 
 async def test_lines_come_back_byte_for_byte_in_order(storage: Storage, tmp_path: Path) -> None:
     await storage.append(ODD_LINES[:2])
-    await storage.append(ODD_LINES[2:] + [line(1, 1)])
+    await storage.append([*ODD_LINES[2:], line(1, 1)])
 
     contents = await backup_of(storage, tmp_path / "backups")
 

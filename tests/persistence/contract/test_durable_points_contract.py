@@ -3,7 +3,7 @@ and restored through the protocol into an empty storage of the same backend."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -35,7 +35,7 @@ async def test_a_durable_point_holds_what_was_committed_when_it_was_taken(storag
         await storage.write_checkpoints([(0, 3, {"v": 3})])
         await storage.write_document("users", {})
         await storage.write_document("officials", {"judgeChief": "later"})
-        zipped = build_zip(point, tmp_path / "backups", datetime.now(timezone.utc))
+        zipped = build_zip(point, tmp_path / "backups", datetime.now(UTC))
     finally:
         await storage.release(point)
 

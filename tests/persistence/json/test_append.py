@@ -9,7 +9,6 @@ import pytest
 from persistence.errors import StorageError
 from persistence.fs import FaultyFileSystem
 from persistence.json.store import JsonStore
-
 from tests.persistence.helpers import line, seqs
 from tests.persistence.json.helpers import open_store, reopen
 

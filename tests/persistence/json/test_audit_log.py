@@ -5,11 +5,10 @@ from pathlib import Path
 
 import orjson
 
-from persistence.json.audit_log import BLOCK_SIZE, read_latest
-from persistence.types import AUDIT_KEYS
 from persistence.fs import FaultyFileSystem
+from persistence.json.audit_log import BLOCK_SIZE, read_latest
 from persistence.json.store import JsonStore
-
+from persistence.types import AUDIT_KEYS
 from tests.persistence.helpers import line
 
 

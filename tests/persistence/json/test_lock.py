@@ -12,7 +12,6 @@ import pytest
 
 from persistence.errors import StorageLocked
 from persistence.json.store import JsonStore
-
 from tests.persistence.json.helpers import open_store
 
 REPO = Path(__file__).resolve().parents[3]

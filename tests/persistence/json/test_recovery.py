@@ -7,7 +7,6 @@ import orjson
 
 from persistence.fs import FaultyFileSystem
 from persistence.json.store import JsonStore
-
 from tests.persistence.helpers import line, seqs
 from tests.persistence.json.helpers import open_store, reopen
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from persistence.fs import FileSystem, StrPath
 from persistence.json.storage import JsonStorage
-
 from tests.persistence.helpers import line
 
 

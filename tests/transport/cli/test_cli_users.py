@@ -120,7 +120,7 @@ async def test_disable_and_remove_go_through_the_running_server(spawn_server, tm
     assert still_stopped_only.returncode == 2
 
     admin = await token_of(server.url, "admin", ADMIN_PASSWORD)
-    status, events = await request(server.url, admin, "GET", "/api/admin/audit/events?includePayload=1")
+    _status, events = await request(server.url, admin, "GET", "/api/admin/audit/events?includePayload=1")
     by_cli = [(e["action"], e["actorUsername"], sorted(e["payload"]["usernames"])) for e in events
               if e["action"].startswith("USER_")]
     assert by_cli == [("USER_REMOVED", "run.py", ["1", "Box 1"]), ("USER_ENABLED", "run.py", ["1", "Box 1"]),

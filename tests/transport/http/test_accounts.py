@@ -5,8 +5,8 @@ import base64
 import hashlib
 import stat
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import orjson
 import pytest
@@ -154,6 +154,7 @@ def test_production_mode_refuses_weak_settings(tmp_path: Path, settings: dict) -
 
 
 async def test_a_judge_cannot_take_the_admins_name(client: TestClient) -> None:
-    response = await client.post("/api/admin/auth/boxes/2/password", json={"password": "judge-two-pass", "username": "Admin"})
+    response = await client.post("/api/admin/auth/boxes/2/password",
+                                 json={"password": "judge-two-pass", "username": "Admin"})
     assert (response.status, (await response.json())["detail"]) == (409, "username_taken")
     assert (await attempt(client, "admin", ADMIN_PASSWORD))[0] == 200

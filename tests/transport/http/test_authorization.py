@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import orjson
 import pytest

@@ -67,7 +67,8 @@ async def _backup_under_load(client: TestClient) -> None:
 async def test_restore_round_trip_keeps_everything_and_starts_a_new_session(client: TestClient) -> None:
     await post(client, init_route(3, timerPreset="03:00"))
     await command(client, 3, "SET_TIME_CRITERION", timeCriterionEnabled=True)
-    await command(client, 3, "SET_TIME_TIEBREAK_DECISION", timeTiebreakDecision="yes", timeTiebreakFingerprint="tb3:abc")
+    await command(client, 3, "SET_TIME_TIEBREAK_DECISION", timeTiebreakDecision="yes",
+                  timeTiebreakFingerprint="tb3:abc")
     await command(client, 3, "SUBMIT_SCORE", competitor="Ana Pop", score=7.1, registeredTime=55)
     await command(client, 3, "START_TIMER")
     saved = (await (await client.get("/api/admin/backup/box/3")).json())["snapshot"]

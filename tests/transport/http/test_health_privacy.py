@@ -4,8 +4,6 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient
-
 from persistence.fs import FaultyFileSystem
 from tests.conftest import login, make_config, serving
 from tests.transport.test_live_protocol import command, init_route, post

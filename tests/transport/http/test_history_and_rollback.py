@@ -101,7 +101,7 @@ async def test_rollback_puts_a_replaced_box_back_as_an_audited_restore_pushed_to
         pushed = await next_of(ws, {"STATE_SNAPSHOT"})
         back = await state(client)
         assert pushed["boxVersion"] == back["boxVersion"] == 5
-        assert back["sessionId"] not in (replaced["sessionId"],) and back["categorie"] == "U16-Boys"
+        assert back["sessionId"] != replaced["sessionId"] and back["categorie"] == "U16-Boys"
         assert back["scoresByName"] == {"Ana Pop": [7.0], "Bogdan Ionescu": [9.1]}
         # No tab of the replaced category can write on top of it.
         stale = {"boxId": 0, "type": "PROGRESS_UPDATE", "delta": 1, "sessionId": replaced["sessionId"]}

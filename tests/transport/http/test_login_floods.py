@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from aiohttp import ClientSession, CookieJar, TCPConnector
@@ -56,7 +56,8 @@ async def test_every_spelling_of_a_judge_shares_one_count_of_tries(server: TestC
 async def test_leading_zeros_and_non_ascii_digits_name_no_judge(server: TestClient) -> None:
     async with from_address(server, "127.0.0.4") as tablet:
         for spelling in ("02", "0002", "Box 02", "٢", "２"):
-            assert await post_login(server, tablet, spelling, JUDGE_PASSWORD) == (401, {"detail": "invalid_credentials"}, "")
+            refused = (401, {"detail": "invalid_credentials"}, "")
+            assert await post_login(server, tablet, spelling, JUDGE_PASSWORD) == refused
         assert (await post_login(server, tablet, "Box 2", JUDGE_PASSWORD))[0] == 200
 
 
@@ -140,7 +141,8 @@ async def test_setting_judge_passwords_is_bounded_like_logins(server: TestClient
 @pytest.mark.parametrize("password", ["1", "12345", "123456", "password", "Password", "U16 Fete", " " * 3 + "abcde"])
 async def test_the_api_refuses_a_weak_judge_password_and_says_the_rule(server: TestClient, password: str) -> None:
     await login(server)
-    response = await server.post("/api/admin/auth/boxes/2/password", json={"password": password, "username": "U16 Fete"})
+    response = await server.post("/api/admin/auth/boxes/2/password",
+                                 json={"password": password, "username": "U16 Fete"})
     detail = (await response.json())["detail"]
     assert response.status == 422
     assert "at least 6 characters" in detail and "well-known default" in detail

@@ -201,7 +201,8 @@ async def resolve_ties(client: TestClient, box_id: int) -> dict[str, Any]:
         event = pending[0]
         if event["stage"] == "previous_rounds":
             snapshot = await command(client, box_id, "SET_PREV_ROUNDS_TIEBREAK_DECISION",
-                                     prevRoundsTiebreakDecision="no", prevRoundsTiebreakFingerprint=event["fingerprint"])
+                                     prevRoundsTiebreakDecision="no",
+                                     prevRoundsTiebreakFingerprint=event["fingerprint"])
         else:
             snapshot = await command(client, box_id, "SET_TIME_TIEBREAK_DECISION",
                                      timeTiebreakDecision="yes", timeTiebreakFingerprint=event["fingerprint"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import stat
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import jwt
 import orjson

@@ -66,7 +66,8 @@ async def test_one_column_sheet_empty_rows_and_numbers(client: TestClient, tmp_p
     status, body = await upload(client, form(workbook_bytes(tmp_path, rows)))
     assert status == 200
     assert body["listbox"]["concurenti"] == [
-        {"nume": "5", "club": "12"}, {"nume": "7"}, {"nume": "2.5", "club": "3"}, {"nume": "Dan Pop", "club": "CS Arad"},
+        {"nume": "5", "club": "12"}, {"nume": "7"}, {"nume": "2.5", "club": "3"},
+        {"nume": "Dan Pop", "club": "CS Arad"},
     ]
 
 
@@ -76,7 +77,7 @@ async def test_real_names_are_accepted_and_cleaned(client: TestClient, tmp_path:
     status, body = await upload(client, form(workbook_bytes(tmp_path, rows)))
     assert status == 200
     concurenti = body["listbox"]["concurenti"]
-    assert [c["nume"] for c in concurenti] == names + ["Ana Maria"]
+    assert [c["nume"] for c in concurenti] == [*names, "Ana Maria"]
     assert concurenti[0]["club"] == "Clubul Sportiv „Ștefănești”"
     assert concurenti[-1]["club"] == "CS Arad"
 

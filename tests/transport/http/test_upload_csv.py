@@ -22,7 +22,7 @@ def parse(data: bytes, include_clubs: bool = True) -> list[dict[str, str]]:
 
 async def test_comma_csv_becomes_the_same_listbox_as_a_workbook(client: TestClient, tmp_path: Path) -> None:
     rows = [("Ana Pop", "CS Arad"), ("Bogdan Ionescu", "Clubul Alpin"), ("Cris Matei", None)]
-    csv_file = "Nume,Club\nAna Pop,CS Arad\nBogdan Ionescu,Clubul Alpin\nCris Matei,\n".encode()
+    csv_file = b"Nume,Club\nAna Pop,CS Arad\nBogdan Ionescu,Clubul Alpin\nCris Matei,\n"
     status, from_csv = await upload(client, form(csv_file, content_type=CSV_TYPE, filename="start.csv"))
     assert status == 200
     status, from_xlsx = await upload(client, form(workbook_bytes(tmp_path, rows)))
@@ -133,7 +133,7 @@ async def test_duplicate_names_are_refused_naming_the_rows(client: TestClient, t
     assert "Ana Pop (rows 2, 4, 7)" in body["detail"] and "Bogdan Ionescu (rows 3, 5)" in body["detail"]
     assert "Cris Matei" not in body["detail"]
 
-    csv_file = "Nume;Club\nAna Pop;CS Arad\n\nana  pop;CS Arad\n".encode()
+    csv_file = b"Nume;Club\nAna Pop;CS Arad\n\nana  pop;CS Arad\n"
     status, body = await upload(client, form(csv_file, content_type=CSV_TYPE, filename="start.csv"))
     assert status == 400 and "Ana Pop (rows 2, 4)" in body["detail"]
 

@@ -13,9 +13,9 @@ from persistence.fs import FileSystem
 from tests.conftest import make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_json, next_of, post, state
 from transport.app import create_app
-from transport.keys import HUB
 from transport.ws.frames import text_frame
 from transport.ws.hub import Hub, box_channel
+from transport.ws.keys import HUB
 
 COMMANDS = 400
 SOCKETS = 16
@@ -45,7 +45,7 @@ async def test_late_joiners_never_see_a_version_go_back(tmp_path: Path) -> None:
             while asyncio.get_running_loop().time() < deadline:
                 try:
                     message = await ws.receive(timeout=0.2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if done.is_set() and versions and versions[-1] == (await state(client))["boxVersion"]:
                         break
                     continue

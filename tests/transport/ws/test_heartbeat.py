@@ -11,8 +11,8 @@ from aiohttp import WSMsgType
 
 from tests.conftest import make_config, serving
 from transport.app import create_app
-from transport.keys import HUB
 from transport.ws.hub import box_channel
+from transport.ws.keys import HUB
 
 INTERVAL_S = 0.3
 
@@ -25,7 +25,7 @@ async def test_a_live_client_gets_both_pings_and_stays(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 message = await ws.receive(timeout=deadline - time.monotonic())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if message.type == WSMsgType.PING:
                 seen.add("protocol ping")

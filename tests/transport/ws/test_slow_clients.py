@@ -10,8 +10,8 @@ from pathlib import Path
 from tests.conftest import login, make_config, serving
 from tests.transport.test_live_protocol import next_json, post
 from transport.app import create_app
-from transport.keys import HUB
 from transport.ws.hub import box_channel
+from transport.ws.keys import HUB
 
 BIG_FIELD = [{"nume": f"Competitor {n:03d} with a long family name", "club": "Clubul Sportiv Ștefan"}
              for n in range(300)]

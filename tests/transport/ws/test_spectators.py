@@ -1,8 +1,6 @@
 """Spectator channels: leading-edge throttle per box, final state always delivered."""
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp.test_utils import TestClient
 
 from tests.transport.test_live_protocol import command, init_route, next_json, post
@@ -13,7 +11,7 @@ async def frames_until_quiet(ws, quiet_s: float = 0.6) -> list[dict]:
     while True:
         try:
             frames.append(await next_json(ws, timeout=quiet_s))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return frames
 
 
