@@ -34,7 +34,8 @@ class Config:
     # Checkpoints are coalesced: a dirty box is written at most this often.
     checkpoint_interval_s: float = 1.0
     ws_ping_interval_s: float = 30.0
-    # A socket whose unsent data stays above the limit this long is closed (1008).
+    # A socket whose unsent data stays above the limit this long is dropped (its buffer is full: no close
+    # frame could reach it).
     ws_max_pending_bytes: int = 1 << 20
     ws_stall_timeout_s: float = 5.0
     max_body_bytes: int = 1 << 20

@@ -1,4 +1,4 @@
-"""Organiser commands: `python run.py check|backup|restore|audit|users ...`.
+"""Organiser commands: `python run.py check|backup|restore|audit|history|rollback|users ...`.
 
 Each command works on a storage directory without a server (or read-only beside a running one)
 and answers in plain sentences. Exit status: 0 = ok / healthy, 1 = problems found or the operation

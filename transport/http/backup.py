@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiofiles
 import orjson
 from aiohttp import BodyPartReader, web
 
@@ -253,13 +254,14 @@ async def _states_from_upload(request: web.Request) -> Saved:
 
 
 async def _spool(read: Any, target: Path) -> None:
+    """The upload to a temp file, off the event loop (aiofiles writes on a thread)."""
     written = 0
-    with open(target, "wb") as out:  # noqa: ASYNC230 - an admin's rare restore upload; 64 KiB writes to local disk
+    async with aiofiles.open(target, "wb") as out:
         while chunk := await read(1 << 16):
             written += len(chunk)
             if written > MAX_RESTORE_ZIP:
                 raise ClientError(BODY_TOO_LARGE)
-            out.write(chunk)
+            await out.write(chunk)
 
 
 async def _states_from_zip_file(path: Path) -> Saved:
