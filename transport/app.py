@@ -28,6 +28,7 @@ from transport.config import Config
 from transport.http import backup, commands, health, history, login, public, results, upload, users
 from transport.http import officials as officials_routes  # `officials` names the actor below
 from transport.http.auth import session_stands
+from transport.http.client_address import CLIENT_ADDRESSES, ClientAddresses
 from transport.http.cors import OriginPolicy
 from transport.http.errors import TOKEN_REVOKED, protocol_logger
 from transport.http.keys import COMMAND_GATE, LOGIN_THROTTLE, ORIGIN_POLICY, RATE_LIMITER
@@ -76,6 +77,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
                           middlewares=[request_middleware(policy)])
     app[CONFIG] = config
     app[ORIGIN_POLICY] = policy
+    app[CLIENT_ADDRESSES] = ClientAddresses(config.trusted_networks)
     app[HUB] = hub = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[COMMAND_GATE] = hub  # the command route holds the sockets' writes through the hub's queue
     app[SOCKET_SESSIONS] = SocketSessions()

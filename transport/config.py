@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ class Config:
     backup_dir: Path = Path("backups")
     backup_interval_min: float = 10.0
     backup_retention_files: int = 20
+    # Behind a reverse proxy: the proxies whose X-Forwarded-For is believed (transport/http/client_address.py).
+    trusted_proxies: str = ""
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -62,6 +65,11 @@ class Config:
     def storage(self) -> StorageSettings:
         """What persistence/factory.py needs to pick and open the backend."""
         return StorageSettings(self.storage_mode, self.storage_dir, self.max_audit_file_bytes)
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """TRUSTED_PROXIES parsed: addresses and CIDRs, separated by commas or spaces."""
+        return tuple(ip_network(item, strict=False) for item in self.trusted_proxies.replace(",", " ").split())
 
     def replace(self, **changes: object) -> Config:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -96,6 +104,9 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
      "how many backup zips to keep (default 20)"),
     ("--rate-limits", "RATE_LIMITS", "rate_limits",
      "0 = no per-box command rate limits (benchmarks, trusted networks); default 1"),
+    ("--trusted-proxies", "TRUSTED_PROXIES", "trusted_proxies",
+     ("comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client "
+      "(default none: the peer's address is the client)")),
 )
 # Read from the environment only.
 SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD"}
@@ -164,4 +175,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         raise ConfigError("BACKUP_RETENTION_FILES must be at least 1")
     if config.max_audit_file_mb <= 0:
         raise ConfigError("MAX_AUDIT_FILE_SIZE_MB must be positive")
+    try:
+        config.trusted_networks  # noqa: B018 - parsed here to refuse a typo at start-up
+    except ValueError as exc:
+        raise ConfigError(f"TRUSTED_PROXIES: {exc} (addresses or CIDRs, e.g. 10.0.0.5,192.168.1.0/24)") from None
     return config

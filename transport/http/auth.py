@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 
 from actors.accounts.tokens import Claims, TokenError
 from actors.messages import Origin
+from transport.http.client_address import client_address
 from transport.http.cors import FOREIGN_ORIGIN
 from transport.http.errors import (
     FORBIDDEN_BOX,
@@ -173,6 +174,6 @@ def origin_of(request: web.Request, principal: Principal | None) -> Origin:
     return Origin(
         username=principal.username if principal else None,
         role=principal.role if principal else None,
-        ip=request.remote,
+        ip=client_address(request),
         user_agent=(request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None,
     )

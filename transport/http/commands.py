@@ -9,6 +9,7 @@ from actors.codes import INVALID_COMMAND
 from actors.rules import CommandError, parse_command
 from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import json_bytes, read_json_object, require_box_id
+from transport.http.client_address import client_address
 from transport.http.errors import INVALID_LIMIT, RATE_LIMITED, STATUS, ClientError, reply_status
 from transport.http.keys import COMMAND_GATE, RATE_LIMITER
 from transport.http.rate_limit import command_class
@@ -30,7 +31,7 @@ async def post_command(request: web.Request) -> web.Response:
         command = parse_command(body)
     except CommandError as exc:
         raise ClientError(INVALID_COMMAND, exc.detail) from None
-    wait = request.app[RATE_LIMITER].take(command.box_id, request.remote or "?", command_class(command.type))
+    wait = request.app[RATE_LIMITER].take(command.box_id, client_address(request), command_class(command.type))
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         return web.json_response(

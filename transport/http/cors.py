@@ -11,6 +11,13 @@ request executed. So a request whose Origin is neither allowed nor the server's 
 when it would change something (any method but GET, HEAD, OPTIONS), and never counts as
 authenticated by the login cookie (transport/http/auth.py), which is what a foreign page's WebSocket
 would use. No Origin at all (curl, scripts, the CLI) is not a browser's cross-site request.
+
+The spectator routes (`/api/public/...`) are for every phone on the internet, and are also
+served by edges that know no venue origins: any origin may use them, without credentials
+(`Access-Control-Allow-Origin: *`, never Allow-Credentials), and a foreign origin's POST there
+(a spectator token) is not refused. Their tokens travel in the URL, never a cookie.
+An allowed origin keeps its credentialed answer there too, so a venue page that sends cookies
+everywhere still reads them.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ log = logging.getLogger("belay.http")
 PREFLIGHT_MAX_AGE_S = 600
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_PREFIX = "/api/public/"  # the spectator routes: any origin, no credentials
 # Set by the middleware on a request whose Origin is present and not allowed.
 FOREIGN_ORIGIN = web.RequestKey("foreign_origin", str)
 # Distinct origins remembered: for the policy's answers and for "logged once" (hostile clients
@@ -80,6 +88,10 @@ def _without_port(authority: str, default_port: str) -> str:
     return authority.removesuffix(default_port)
 
 
+def is_public(request: web.Request) -> bool:
+    return request.path.startswith(PUBLIC_PREFIX)
+
+
 def preflight_response(request: web.Request, allowed: bool) -> web.Response | None:
     """The answer to a CORS preflight (before auth and rate limits), or None for any other request."""
     if request.method != "OPTIONS" or hdrs.ACCESS_CONTROL_REQUEST_METHOD not in request.headers:
@@ -94,12 +106,17 @@ def preflight_response(request: web.Request, allowed: bool) -> web.Response | No
     return response
 
 
-def add_cors_headers(response: web.StreamResponse, allowed_origin: str | None) -> None:
-    """Every response, errors included; a WebSocket's headers are already sent."""
+def add_cors_headers(response: web.StreamResponse, allowed_origin: str | None, any_origin: bool) -> None:
+    """Every response, errors included; a WebSocket's headers are already sent. `any_origin`: a
+    spectator route asked from an origin that is not allowed, answered for everyone, without
+    credentials."""
     if response.prepared:
         return
     if allowed_origin is not None:
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = allowed_origin
         response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
+        response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Retry-After"
+    elif any_origin:
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
         response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = "Retry-After"
     response.headers.add(hdrs.VARY, "Origin")

@@ -20,6 +20,7 @@ from actors import codes
 from actors.messages import Reply
 from actors.registry import BoxUnavailable
 from actors.rules.limits import MAX_BOX_ID
+from transport.http.client_address import client_address
 from transport.request_numbers import AUDIT_MAX_EVENTS
 
 log = logging.getLogger("belay.http")
@@ -184,7 +185,7 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         })
     if isinstance(exc, ConnectionError) and (request.transport is None or request.transport.is_closing()):
         # A tablet that lost the network mid-request: not a bug, and nobody is left to answer.
-        log.info("client %s went away during %s %s", request.remote, request.method, request.path)
+        log.info("client %s went away during %s %s", client_address(request), request.method, request.path)
         drop_tracebacks(exc)  # aiohttp keeps this error on the request's body stream
         return json_error(STATUS[CONNECTION_LOST], CONNECTION_LOST)
     # A bug, not bad input: log it once, never show the traceback to the client.

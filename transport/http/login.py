@@ -20,6 +20,7 @@ from actors.codes import STORAGE_UNAVAILABLE
 from persistence.storage import StorageError
 from transport.http.auth import COOKIE_NAME, RENEW, Need, authorize, origin_of, session_open, sessions_in
 from transport.http.bodies import read_json_object, require_box_id
+from transport.http.client_address import client_address
 from transport.http.errors import (
     INVALID_CREDENTIALS,
     INVALID_REQUEST,
@@ -49,7 +50,7 @@ async def login(request: web.Request) -> web.Response:
     if not isinstance(username, str) or not isinstance(password, str) or \
             len(username) > MAX_CREDENTIAL or len(password) > MAX_PASSWORD_LENGTH:
         raise ClientError(INVALID_CREDENTIALS)
-    client = request.remote or "?"
+    client = client_address(request)
     found = find_user(request.app[ACCOUNTS].users, username)
     account = login_identity(found, username)
     throttle = request.app[LOGIN_THROTTLE]
@@ -136,7 +137,7 @@ async def set_judge_password(request: web.Request) -> web.Response:
     if (problem := password_problem(password, "judge", names)) is not None:
         raise ClientError(WEAK_PASSWORD, f"{WEAK_PASSWORD}: {problem}")
     try:
-        password_hash = await request.app[HASHING].run(request.remote or "?", hash_password, password)
+        password_hash = await request.app[HASHING].run(client_address(request), hash_password, password)
     except HashingBusy:
         return _too_many(RETRY_AFTER_S, "too many password hashes at once from this address")
     try:

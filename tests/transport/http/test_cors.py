@@ -56,3 +56,52 @@ async def test_cors_on_413_and_429(client: TestClient) -> None:
         response = await client.post("/api/auth/login", json={"username": "ghost", "password": "x"},
                                      headers={"Origin": origin})
     assert response.status == 429 and response.headers["Access-Control-Allow-Origin"] == origin
+
+
+FOREIGN = "https://fan-site.example"
+
+
+@pytest.mark.parametrize("method,path,status", [
+    ("GET", "/api/public/rankings", 200),
+    ("POST", "/api/public/token", 200),  # a foreign page may get a spectator token
+    ("GET", "/api/public/boxes", 401),  # errors too
+    ("GET", "/api/public/nowhere", 404),
+])
+async def test_spectator_routes_answer_any_origin_without_credentials(anonymous: TestClient, method: str,
+                                                                      path: str, status: int) -> None:
+    response = await anonymous.request(method, path, headers={"Origin": FOREIGN})
+    assert response.status == status
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+async def test_a_spectator_preflight_from_any_origin_is_answered_without_credentials(anonymous: TestClient) -> None:
+    response = await anonymous.options("/api/public/officials", headers={
+        "Origin": FOREIGN, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization"})
+    assert response.status == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["Access-Control-Allow-Headers"].lower() == "authorization"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+async def test_a_spectator_token_from_a_foreign_page_works_on_the_spectator_routes(anonymous: TestClient) -> None:
+    token = (await (await anonymous.post("/api/public/token", headers={"Origin": FOREIGN})).json())["access_token"]
+    boxes = await anonymous.get("/api/public/boxes", params={"token": token}, headers={"Origin": FOREIGN})
+    assert boxes.status == 200 and boxes.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_an_allowed_origin_keeps_its_credentialed_answer_on_the_spectator_routes(anonymous: TestClient) -> None:
+    origin = "http://192.168.1.20:5173"
+    response = await anonymous.get("/api/public/rankings", headers={"Origin": origin})
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+
+@pytest.mark.parametrize("path", ["/api/cmd", "/api/auth/login", "/api/publicity", "/api/public"])
+async def test_other_routes_keep_refusing_a_foreign_origin(anonymous: TestClient, path: str) -> None:
+    response = await anonymous.post(path, json={}, headers={"Origin": FOREIGN})
+    assert response.status == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+    preflight = await anonymous.options(path, headers={"Origin": FOREIGN, "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
