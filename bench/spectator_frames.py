@@ -31,9 +31,12 @@ BOX = 0
 STEP_S = 0.3  # longer than the spectator throttle's window (transport/ws/hub.py)
 HOLDS_PER_CLIMBER = 3
 TIMING_ROUNDS = 200
-# Each frame on the wire also carries, per TCP segment, 52 bytes of IPv4 and TCP headers (with
-# timestamps) and, under TLS 1.3 with AES-GCM, 22 bytes of record header, type and tag.
-WIRE_OVERHEAD = 52 + 22
+# On the wire each frame also carries, under TLS 1.3 with AES-GCM, 22 bytes of record header, type
+# and tag (one record: nginx's ssl_buffer_size is 16 KiB), and 52 bytes of IPv4 and TCP headers
+# (with timestamps) per segment of at most 1448 bytes.
+TLS_RECORD_OVERHEAD = 22
+TCP_IP_OVERHEAD = 52
+SEGMENT = 1448
 
 
 def deflate_once(payload: bytes, level: int = zlib.Z_DEFAULT_COMPRESSION) -> bytes:
@@ -50,6 +53,11 @@ def inflate(data: bytes) -> bytes:
 def frame_size(payload_size: int) -> int:
     """A server frame: unmasked, 2, 4 or 10 bytes of header (transport/ws/frames.py)."""
     return payload_size + (2 if payload_size < 126 else 4 if payload_size < 1 << 16 else 10)
+
+
+def wire_size(frame_bytes: int) -> int:
+    record = frame_bytes + TLS_RECORD_OVERHEAD
+    return record + TCP_IP_OVERHEAD * -(-record // SEGMENT)
 
 
 async def play_round(url: str, climbers: int) -> dict[str, list[tuple[str, bytes]]]:
@@ -104,8 +112,8 @@ def summarise(page: str, kind: str, payloads: list[bytes]) -> dict[str, Any]:
             "frame_bytes_mean": round(statistics.fmean(raw)), "frame_bytes_max": max(raw),
             "deflated_bytes_mean": round(statistics.fmean(deflated)), "deflated_bytes_max": max(deflated),
             "saved_pct": round(100 * (1 - sum(deflated) / sum(raw)), 1),
-            "wire_bytes_mean": round(statistics.fmean(raw)) + WIRE_OVERHEAD,
-            "wire_deflated_bytes_mean": round(statistics.fmean(deflated)) + WIRE_OVERHEAD,
+            "wire_bytes_mean": round(statistics.fmean(map(wire_size, raw))),
+            "wire_deflated_bytes_mean": round(statistics.fmean(map(wire_size, deflated))),
             "deflate_us_largest": round(micros, 1)}
 
 
@@ -124,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         lines += [summarise(page, kind, payloads) for kind, payloads in sorted(by_kind.items())]
     for line in lines:
         print(orjson.dumps(line).decode())
-    print(f"\n{'page':9} {'frame':24} {'n':>4} {'bytes':>6} {'max':>6} {'deflated':>8} {'max':>6} {'saved':>6} "
-          f"{'µs':>6}", file=sys.stderr)
+    print(f"\n{'page':9} {'frame':22} {'n':>4} {'bytes':>6} {'max':>6} {'deflated':>8} {'max':>6} {'saved':>6} "
+          f"{'wire':>6} {'wire/d':>6} {'µs':>6}", file=sys.stderr)
     for line in lines:
-        print(f"{line['page']:9} {line['frame']:24} {line['count']:>4} {line['frame_bytes_mean']:>6} "
+        print(f"{line['page']:9} {line['frame']:22} {line['count']:>4} {line['frame_bytes_mean']:>6} "
               f"{line['frame_bytes_max']:>6} {line['deflated_bytes_mean']:>8} {line['deflated_bytes_max']:>6} "
-              f"{line['saved_pct']:>5}% {line['deflate_us_largest']:>6}", file=sys.stderr)
+              f"{line['saved_pct']:>5}% {line['wire_bytes_mean']:>6} {line['wire_deflated_bytes_mean']:>6} "
+              f"{line['deflate_us_largest']:>6}", file=sys.stderr)
     return 0
 
 
