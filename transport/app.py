@@ -78,6 +78,9 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[CONFIG] = config
     app[ORIGIN_POLICY] = policy
     app[CLIENT_ADDRESSES] = ClientAddresses(config.trusted_networks)
+    if config.trusted_networks:
+        log.info("X-Forwarded-For names the client on requests from %s",
+                 ", ".join(map(str, config.trusted_networks)))
     app[HUB] = hub = Hub(ping_interval_s=config.ws_ping_interval_s)
     app[COMMAND_GATE] = hub  # the command route holds the sockets' writes through the hub's queue
     app[SOCKET_SESSIONS] = SocketSessions()
