@@ -29,6 +29,7 @@ TEMPLATE = ROOT / "docs" / "deploy" / "nginx-belay.conf"
 PROXY, JUDGE, GUESSER, PHONE = "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.9"
 VENUE_NETWORK = "127.0.0.2/31"  # JUDGE and GUESSER, not PHONE
 INDEX_HTML = "<!doctype html><title>Belay UI build</title>"
+MIME_TYPES = Path("/etc/nginx/mime.types")
 
 
 def _binary(name: str) -> str:
@@ -74,10 +75,13 @@ class Nginx:
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the temp folder
         temp_paths = "".join(f"    {kind}_temp_path {folder / kind};\n"
                              for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        # As Debian's nginx.conf does around the sites it includes (the UI's scripts need their type).
+        mime = f"    include {MIME_TYPES};\n" if MIME_TYPES.exists() else ""
         (folder / "nginx.conf").write_text(
             f"daemon off;\n{user}worker_processes 1;\npid {folder / 'nginx.pid'};\n"
             f"error_log {folder / 'error.log'} info;\nevents {{ worker_connections 256; }}\n"
-            f"http {{\n    access_log {folder / 'access.log'};\n{temp_paths}"
+            f"http {{\n    access_log {folder / 'access.log'};\n{temp_paths}{mime}"
+            "    default_type application/octet-stream;\n"
             f"    include {folder / 'belay.conf'};\n}}\n")
         command = [_binary("nginx"), "-p", f"{folder}/", "-c", str(folder / "nginx.conf"),
                    "-e", str(folder / "error.log")]
@@ -128,6 +132,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     ui_root = tmp_path / "ui"
     ui_root.mkdir()
     (ui_root / "index.html").write_text(INDEX_HTML)
+    (ui_root / "assets").mkdir()
+    (ui_root / "assets" / "index-3f9a.js").write_text("export {};\n")
     core = ServerProcess(tmp_path / "data", "--trusted-proxies", PROXY)
     proxy = None
     try:
@@ -169,6 +175,11 @@ async def test_a_phone_on_the_internet_follows_a_box_through_nginx(deployment: D
     async with deployment.client_from(PHONE) as phone, admin_at(deployment, JUDGE) as judge:
         ui = await phone.get(f"{deployment.ui}/public/live-climbing/0")  # a route of the UI's router
         assert ui.status == 200 and await ui.text() == INDEX_HTML
+        script = await phone.get(f"{deployment.ui}/assets/index-3f9a.js")
+        assert script.status == 200
+        assert script.headers.getall("Cache-Control") == ["public, max-age=31536000, immutable"]
+        if MIME_TYPES.exists():
+            assert script.content_type.endswith("javascript")
         token = (await (await phone.post(f"{deployment.api}/api/public/token")).json())["access_token"]
         boxes = await phone.get(f"{deployment.api}/api/public/boxes", params={"token": token})
         assert boxes.status == 200 and await boxes.json() == {"boxes": []}
@@ -178,6 +189,9 @@ async def test_a_phone_on_the_internet_follows_a_box_through_nginx(deployment: D
         assert (await judge.post(f"{deployment.api}/api/cmd", json=init_route(0))).status == 200
         update = await next_message(ws)
         assert update["type"].startswith("BOX_") and update["box"]["boxId"] == 0, update
+        box_page = await phone.ws_connect(f"{deployment.api.replace('https', 'wss')}/api/public/ws/0?token={token}")
+        assert (await next_message(box_page))["type"] == "STATE_SNAPSHOT"
+        await box_page.close()
         await ws.close()
 
 
