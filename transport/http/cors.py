@@ -13,11 +13,11 @@ authenticated by the login cookie (transport/http/auth.py), which is what a fore
 would use. No Origin at all (curl, scripts, the CLI) is not a browser's cross-site request.
 
 The spectator routes (`/api/public/...`) are for every phone on the internet, and are also
-served by edges that know no venue origins: any origin may use them, without credentials
-(`Access-Control-Allow-Origin: *`, never Allow-Credentials), and a foreign origin's POST there
-(a spectator token) is not refused. Their tokens travel in the URL, never a cookie.
-An allowed origin keeps its credentialed answer there too, so a venue page that sends cookies
-everywhere still reads them.
+served by edges that know no venue origins: any other origin may use them too, without
+credentials (`Access-Control-Allow-Origin: *` and no Allow-Credentials), and its POST there (a
+spectator token) is not refused. Their tokens travel in the URL, never a cookie. An allowed
+origin keeps its own credentialed answer there, so a venue page that sends cookies everywhere
+still reads them.
 """
 from __future__ import annotations
 
