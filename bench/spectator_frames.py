@@ -7,8 +7,9 @@ the round (start the clock, three holds, the score, for each climber), each comm
 last so that every one reaches spectators as its own frame (the throttle merges within 250 ms).
 Every frame is kept as received and compressed afterwards, once, as a server with
 `server_no_context_takeover` would for all its sockets (RFC 7692): raw deflate, a sync flush, the
-trailing 00 00 ff ff removed, a fresh compressor each time. Sizes are exact; the microseconds per
-compression are a rough figure on a shared machine. Prints JSON lines and a table.
+trailing 00 00 ff ff removed, a fresh compressor each time; at zlib's default level, and at level
+1 in the `_level1` fields of the JSON lines. Sizes are exact; the microseconds per compression are
+a rough figure on a shared machine. Prints JSON lines and a table.
 """
 from __future__ import annotations
 
@@ -98,23 +99,28 @@ async def _read(ws: Any, sink: list[tuple[str, bytes]]) -> None:
 
 def summarise(page: str, kind: str, payloads: list[bytes]) -> dict[str, Any]:
     raw = [frame_size(len(p)) for p in payloads]
-    deflated = []
-    for payload in payloads:
-        compressed = deflate_once(payload)
-        assert inflate(compressed) == payload
-        deflated.append(frame_size(len(compressed)))
-    sample = max(payloads, key=len)
+    line: dict[str, Any] = {"page": page, "frame": kind, "count": len(payloads),
+                            "frame_bytes_mean": round(statistics.fmean(raw)), "frame_bytes_max": max(raw),
+                            "wire_bytes_mean": round(statistics.fmean(map(wire_size, raw)))}
+    for level, suffix in ((zlib.Z_DEFAULT_COMPRESSION, ""), (1, "_level1")):
+        deflated = []
+        for payload in payloads:
+            compressed = deflate_once(payload, level)
+            assert inflate(compressed) == payload
+            deflated.append(frame_size(len(compressed)))
+        line |= {f"deflated_bytes_mean{suffix}": round(statistics.fmean(deflated)),
+                 f"deflated_bytes_max{suffix}": max(deflated),
+                 f"saved_pct{suffix}": round(100 * (1 - sum(deflated) / sum(raw)), 1),
+                 f"wire_deflated_bytes_mean{suffix}": round(statistics.fmean(map(wire_size, deflated))),
+                 f"deflate_us_largest{suffix}": round(_micros_to_deflate(max(payloads, key=len), level), 1)}
+    return line
+
+
+def _micros_to_deflate(payload: bytes, level: int) -> float:
     t0 = time.perf_counter()
     for _ in range(TIMING_ROUNDS):
-        deflate_once(sample)
-    micros = (time.perf_counter() - t0) / TIMING_ROUNDS * 1e6
-    return {"page": page, "frame": kind, "count": len(payloads),
-            "frame_bytes_mean": round(statistics.fmean(raw)), "frame_bytes_max": max(raw),
-            "deflated_bytes_mean": round(statistics.fmean(deflated)), "deflated_bytes_max": max(deflated),
-            "saved_pct": round(100 * (1 - sum(deflated) / sum(raw)), 1),
-            "wire_bytes_mean": round(statistics.fmean(map(wire_size, raw))),
-            "wire_deflated_bytes_mean": round(statistics.fmean(map(wire_size, deflated))),
-            "deflate_us_largest": round(micros, 1)}
+        deflate_once(payload, level)
+    return (time.perf_counter() - t0) / TIMING_ROUNDS * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
