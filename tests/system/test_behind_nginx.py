@@ -180,7 +180,10 @@ async def test_a_phone_on_the_internet_follows_a_box_through_nginx(deployment: D
         assert script.headers.getall("Cache-Control") == ["public, max-age=31536000, immutable"]
         if MIME_TYPES.exists():
             assert script.content_type.endswith("javascript")
-        token = (await (await phone.post(f"{deployment.api}/api/public/token")).json())["access_token"]
+        # A page of any origin (a fan site, a broadcaster) may follow the results, without credentials.
+        minted = await phone.post(f"{deployment.api}/api/public/token", headers={"Origin": "https://fans.example"})
+        assert minted.status == 200 and minted.headers["Access-Control-Allow-Origin"] == "*"
+        token = (await minted.json())["access_token"]
         boxes = await phone.get(f"{deployment.api}/api/public/boxes", params={"token": token})
         assert boxes.status == 200 and await boxes.json() == {"boxes": []}
 
