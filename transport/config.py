@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from persistence.factory import StorageSettings, mode_problem
+from transport.broker.wire import DEFAULT_PREFIX, PREFIX_PATTERN
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off", ""}
@@ -53,6 +54,10 @@ class Config:
     backup_dir: Path = Path("backups")
     backup_interval_min: float = 10.0
     backup_retention_files: int = 20
+    # Edges (issue 19): publish the spectators' view to Redis; spectator tokens have their own key.
+    redis_url: str | None = None
+    redis_prefix: str = DEFAULT_PREFIX
+    spectator_jwt_secret: str | None = None
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -69,6 +74,13 @@ class Config:
         return Config(**values)
 
 
+# The core's and the edges' (transport/edge/config.py) Redis settings.
+REDIS_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("--redis-url", "REDIS_URL", "redis_url",
+     "publish the spectators' view to this Redis for edge processes (redis:// or rediss://); default off"),
+    ("--redis-prefix", "REDIS_PREFIX", "redis_prefix",
+     f"prefix of every Redis key and channel, one per competition (default {DEFAULT_PREFIX})"),
+)
 # (flag, env var, field, help) — the single table behind --help, the README and parsing.
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--host", "HOST", "host", "address to listen on (default 0.0.0.0)"),
@@ -96,9 +108,11 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
      "how many backup zips to keep (default 20)"),
     ("--rate-limits", "RATE_LIMITS", "rate_limits",
      "0 = no per-box command rate limits (benchmarks, trusted networks); default 1"),
+    *REDIS_OPTIONS,
 )
 # Read from the environment only.
-SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD"}
+SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD",
+              "spectator_jwt_secret": "SPECTATOR_JWT_SECRET"}
 
 
 class ConfigError(ValueError):
@@ -164,4 +178,6 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         raise ConfigError("BACKUP_RETENTION_FILES must be at least 1")
     if config.max_audit_file_mb <= 0:
         raise ConfigError("MAX_AUDIT_FILE_SIZE_MB must be positive")
+    if not PREFIX_PATTERN.fullmatch(config.redis_prefix):
+        raise ConfigError("REDIS_PREFIX must be 1 to 64 letters, digits, '_', '.' or '-'")
     return config
