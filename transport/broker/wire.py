@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import orjson
 
@@ -116,7 +116,7 @@ def with_remaining(view: dict[str, Any], timer_ends_at_ms: int | None, now_ms: i
     return {**view, "remaining": remaining_seconds({"timerEndsAtMs": timer_ends_at_ms}, now_ms)}
 
 
-def decode_box(raw: bytes) -> BoxRecord:
+def decode_box(raw: bytes | str) -> BoxRecord:
     data = _object(raw)
     ends = data.get("timerEndsAtMs")
     snapshot, public, kind = data.get("snapshot"), data.get("public"), data.get("kind")
@@ -127,7 +127,7 @@ def decode_box(raw: bytes) -> BoxRecord:
                      ends, snapshot, public)
 
 
-def decode_control(raw: bytes) -> Control:
+def decode_control(raw: bytes | str) -> Control:
     data = _object(raw)
     boxes, unavailable = data.get("boxes"), data.get("unavailable", [])
     if not (isinstance(boxes, list) and isinstance(unavailable, list)
@@ -136,7 +136,7 @@ def decode_control(raw: bytes) -> Control:
     return Control(_int(data, "epoch"), tuple(boxes), tuple(unavailable))
 
 
-def decode_officials(raw: bytes) -> OfficialsRecord:
+def decode_officials(raw: bytes | str) -> OfficialsRecord:
     data = _object(raw)
     officials = data.get("officials")
     if not isinstance(officials, dict) or not all(isinstance(v, str) for v in officials.values()):
@@ -144,7 +144,7 @@ def decode_officials(raw: bytes) -> OfficialsRecord:
     return OfficialsRecord(_int(data, "epoch"), _int(data, "n"), officials)
 
 
-def _object(raw: bytes) -> dict[str, Any]:
+def _object(raw: bytes | str) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -158,8 +158,8 @@ def _int(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if not _is_int(value):
         raise WireError(f"{key} is not an integer")
-    return value  # type: ignore[return-value]
+    return value
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
