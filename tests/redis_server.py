@@ -33,6 +33,16 @@ def edge_acl(prefix: str, user: str = EDGE_USER, password: str = EDGE_PASSWORD) 
             "+psubscribe", "+punsubscribe", "+subscribe", "+unsubscribe", "+ping"]
 
 
+CORE_USER = "belay-core"
+CORE_PASSWORD = "core-password-for-tests"
+
+
+def core_acl(prefix: str) -> list[str]:
+    """The README's ACL line for the core: what its publisher needs under the prefix."""
+    return [CORE_USER, "reset", "on", f">{CORE_PASSWORD}", f"~{prefix}:*", f"&{prefix}:*", "-@all", "+get", "+set",
+            "+del", "+mget", "+scan", "+eval", "+publish", "+multi", "+exec", "+discard", "+ping"]
+
+
 class RedisServer:
     """One Redis. `restartable` is False for an external one (BELAY_TEST_REDIS_URL)."""
 
@@ -90,11 +100,17 @@ class RedisServer:
 
     def add_edge_account(self) -> str:
         """Creates the edges' account (the README's ACL line) and returns the URL that uses it."""
-        rule = edge_acl(self.prefix)
+        self._add_account(edge_acl(self.prefix))
+        return self.url_for(EDGE_USER, EDGE_PASSWORD)
+
+    def add_core_account(self) -> str:
+        self._add_account(core_acl(self.prefix))
+        return self.url_for(CORE_USER, CORE_PASSWORD)
+
+    def _add_account(self, rule: list[str]) -> None:
         with self.client() as admin:
             admin.execute_command("ACL", "SETUSER", *rule)
         self._acl.append(rule)
-        return self.url_for(EDGE_USER, EDGE_PASSWORD)
 
 
 def free_port() -> int:
@@ -123,7 +139,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
             keys = list(cleanup.scan_iter(match=f"{server.prefix}:*"))
             if keys:
                 cleanup.delete(*keys)
-            cleanup.execute_command("ACL", "DELUSER", EDGE_USER)
+            cleanup.execute_command("ACL", "DELUSER", EDGE_USER, CORE_USER)
         return
     if shutil.which("redis-server") is None:
         unavailable(f"redis-server is not installed and {REDIS_URL_ENV} is not set")

@@ -22,13 +22,14 @@ class Cluster:
         self.redis = redis
         self.tmp_path = tmp_path
         self._spawn = spawn
-        self.edge_url = redis.add_edge_account()
+        self.edge_url = redis.add_edge_account()  # both with the README's ACL lines
+        self.core_redis_url = redis.add_core_account()
         self.core: ServerProcess | None = None
         self.edges: list[ServerProcess] = []
 
     def start_core(self, **env: str) -> ServerProcess:
         self.core = self._spawn(self.tmp_path / "data", env={
-            "REDIS_URL": self.redis.url, "REDIS_PREFIX": self.redis.prefix,
+            "REDIS_URL": self.core_redis_url, "REDIS_PREFIX": self.redis.prefix,
             "SPECTATOR_JWT_SECRET": SPECTATOR_SECRET, **env})
         return self.core
 
