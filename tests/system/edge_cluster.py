@@ -80,11 +80,11 @@ class Spectator:
     """One public box socket: every snapshot it receives, in order."""
 
     def __init__(self, http: ClientSession, url: str, box: int, token: str) -> None:
-        self._http, self._url, self._box, self._token = http, url, box, token
+        self._http, self._url, self.box, self._token = http, url, box, token
         self.snapshots: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> Spectator:
-        self._ws = await self._http.ws_connect(f"{self._url.replace('http', 'ws', 1)}/api/public/ws/{self._box}"
+        self._ws = await self._http.ws_connect(f"{self._url.replace('http', 'ws', 1)}/api/public/ws/{self.box}"
                                                f"?token={self._token}")
         return self
 
@@ -100,7 +100,7 @@ class Spectator:
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise AssertionError(f"box {self._box}: last seen {self.snapshots[-1:]}")
+                raise AssertionError(f"box {self.box}: last seen {self.snapshots[-1:]}")
             try:
                 message = await self._ws.receive(timeout=left)
             except TimeoutError:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import redis
 from aiohttp import ClientSession
@@ -39,22 +40,34 @@ async def cluster(redis_server: RedisServer, tmp_path: Path, spawn_server) -> Cl
 
 async def test_spectators_on_both_edges_reach_each_boxs_final_state_in_order(cluster: Cluster,
                                                                              http: ClientSession) -> None:
-    async with await admin_session(cluster.core_url) as judge:
-        await init_boxes(judge, cluster.core_url, BOXES)
-        watchers = [Spectator(http, edge.url, box, await spectator_token(http, edge.url))
-                    for edge in cluster.edges for box in BOXES]
-        for watcher in watchers:
-            await watcher.__aenter__()
-        try:
+    aggregates = [await http.ws_connect(f"{edge.url.replace('http', 'ws', 1)}/api/public/ws") for edge in cluster.edges]
+    watchers = [Spectator(http, edge.url, box, await spectator_token(http, edge.url))
+                for edge in cluster.edges for box in BOXES]
+    for watcher in watchers:
+        await watcher.__aenter__()
+    try:
+        async with await admin_session(cluster.core_url) as judge:
+            await init_boxes(judge, cluster.core_url, BOXES)
             for box in BOXES:
                 await progress(judge, cluster.core_url, box, 5 + box)
-            for watcher, (edge, box) in zip(watchers, [(e, b) for e in cluster.edges for b in BOXES]):
-                final = await watcher.until(lambda s, box=box: s["holdCount"] == 5 + box)
-                assert final["initiated"] and final["categorie"] == f"Cat {box}", edge.url
-                assert watcher.versions() == sorted(watcher.versions()), "a box never goes back"
-        finally:
-            for watcher in watchers:
-                await watcher.__aexit__()
+        for watcher in watchers:
+            box = watcher.box
+            final = await watcher.until(lambda s, box=box: s["holdCount"] == 5 + box)
+            assert final["initiated"] and final["categorie"] == f"Cat {box}"
+            assert watcher.versions() == sorted(watcher.versions()), "a box never goes back"
+        for ws in aggregates:  # the rankings page's socket: the first snapshot, then each box's updates
+            first = orjson.loads((await ws.receive(timeout=30)).data)
+            assert first["type"] == "PUBLIC_STATE_SNAPSHOT"
+            initiated: set[int] = set()
+            while initiated != set(BOXES):
+                update = orjson.loads((await ws.receive(timeout=30)).data)
+                if update["type"] in ("BOX_STATUS_UPDATE", "BOX_FLOW_UPDATE") and update["box"]["initiated"]:
+                    initiated.add(update["box"]["boxId"])
+    finally:
+        for watcher in watchers:
+            await watcher.__aexit__()
+        for ws in aggregates:
+            await ws.close()
 
 
 async def test_edges_answer_the_public_http_as_the_core_does(cluster: Cluster, http: ClientSession) -> None:
