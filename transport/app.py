@@ -1,7 +1,6 @@
 """The app factory: builds config, storage, actors and hubs, and tears them down in order."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -215,12 +214,4 @@ async def _drain(app: web.Application) -> None:
     """Stop taking commands and flush before the sockets close."""
     await app[REGISTRY].close()
     await app[PERSISTER].flush()
-    hub = app[HUB]
-    hub.close()
-    closing = [asyncio.ensure_future(ws.close(code=1001, message=b"server shutdown")) for ws in hub.sockets()]
-    if closing:
-        # A client that stopped reading cannot even take a close frame: drop it after a moment.
-        _done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_CLOSE_TIMEOUT_S)
-        if stuck:
-            hub.abort_all()
-            await asyncio.gather(*stuck, return_exceptions=True)
+    await app[HUB].shut_down(SHUTDOWN_CLOSE_TIMEOUT_S)

@@ -87,11 +87,4 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    hub = app[HUB]
-    hub.close()
-    closing = [asyncio.ensure_future(ws.close(code=1001, message=b"server shutdown")) for ws in hub.sockets()]
-    if closing:
-        _done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_CLOSE_TIMEOUT_S)
-        if stuck:
-            hub.abort_all()
-            await asyncio.gather(*stuck, return_exceptions=True)
+    await app[HUB].shut_down(SHUTDOWN_CLOSE_TIMEOUT_S)

@@ -5,7 +5,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any, Protocol
@@ -16,7 +15,7 @@ from transport.collector import keep_collections_short
 from transport.config import ConfigError
 from transport.edge.app import MIRROR, create_edge_app
 from transport.edge.config import EdgeConfig, add_edge_arguments, load_edge_config
-from transport.server import app_runner, bind_sockets
+from transport.server import app_runner, bind_sockets, stop_signal
 from transport.ws.keys import HUB
 
 log = logging.getLogger("belay.edge")
@@ -73,13 +72,7 @@ async def serve_edge(config: EdgeConfig) -> int:
         for sock in sockets:
             await web.SockSite(runner, sock).start()
         collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started), name="gc-freezer")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
+        stop = stop_signal()
         print(f"listening on http://{server.host}:{sockets[0].getsockname()[1]}", flush=True)
         await stop.wait()
         log.info("stopping the edge")

@@ -130,6 +130,17 @@ class Hub:
             for subscriber in members:
                 subscriber.abort()
 
+    async def shut_down(self, timeout_s: float) -> None:
+        """No more frames; every socket gets a 1001 close, and one that cannot take it within
+        `timeout_s` (it stopped reading) is dropped."""
+        self.close()
+        closing = [asyncio.ensure_future(ws.close(code=1001, message=b"server shutdown")) for ws in self.sockets()]
+        if closing:
+            _done, stuck = await asyncio.wait(closing, timeout=timeout_s)
+            if stuck:
+                self.abort_all()
+                await asyncio.gather(*stuck, return_exceptions=True)
+
     def close(self) -> None:
         for handle in self._windows.values():
             handle.cancel()
