@@ -115,13 +115,14 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         try:
             app[TOKENS] = token_service(config)
             app[SPECTATOR_TOKENS] = spectator_token_service(config)
-            publisher: RedisPublisher | None = None  # set below when edges are fed
             app[LOCAL_ADMIN] = new_local_admin(app[TOKENS])
 
             def close_ended_sockets() -> None:
                 app[SOCKET_SESSIONS].close_ended(lambda claims: session_stands(app, claims), TOKEN_REVOKED)
 
             accounts = system.spawn(await start_accounts(config, storage, persister, hashing, close_ended_sockets))
+            publisher: RedisPublisher | None = None  # set below when edges are fed
+
             def officials_changed() -> None:  # registry and publisher are bound below
                 registry.republish_all()
                 if publisher is not None:
