@@ -41,6 +41,7 @@ redis.call('SET', KEYS[1], ARGV[1])
 return tonumber(ARGV[1])
 """
 OFFICIALS: Final = -1  # the officials' place among the pending boxes
+SYNC_SLICE: Final = 100  # boxes whose records a full sync builds between two loop turns
 
 
 @dataclass(slots=True)
@@ -125,10 +126,14 @@ class RedisPublisher:
         pipe = client.pipeline(transaction=True)
         if ghosts:
             pipe.delete(*ghosts)
-        for box_id in ids:
+        for i, box_id in enumerate(ids):
             record = self._record(box_id, "BOX_STATUS_UPDATE")
             if record is not None:
                 pipe.set(names.box(box_id), record.encode())
+            if i % SYNC_SLICE == SYNC_SLICE - 1:
+                # Thousands of boxes: commands are served in between; a box changed meanwhile is
+                # pending again and is published after this.
+                await asyncio.sleep(0)
         pipe.set(names.officials, self._officials_record().encode())
         control = Control(epoch, tuple(ids), tuple(source.unavailable_ids())).encode()
         pipe.set(names.control, control)

@@ -96,8 +96,8 @@ class EdgeMirror:
         """Until cancelled: subscribe, read everything, follow; after a failure, start over."""
         backoff = 0.0
         while True:
-            client = open_redis(self._url)
-            pubsub = open_redis(self._url, for_pubsub=True).pubsub()
+            client, listener = open_redis(self._url), open_redis(self._url, for_pubsub=True)
+            pubsub = listener.pubsub()
             try:
                 await self._follow(client, pubsub)
             except (RedisError, OSError, WireError) as exc:
@@ -109,6 +109,7 @@ class EdgeMirror:
                 backoff = next_backoff(backoff)
             finally:
                 await pubsub.aclose()
+                await listener.aclose()
                 await client.aclose()
             await asyncio.sleep(backoff)
 
