@@ -74,6 +74,7 @@ class Config:
         return Config(**values)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # The core's and the edges' (transport/edge/config.py) Redis settings.
 REDIS_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--redis-url", "REDIS_URL", "redis_url",
@@ -178,6 +179,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         raise ConfigError("BACKUP_RETENTION_FILES must be at least 1")
     if config.max_audit_file_mb <= 0:
         raise ConfigError("MAX_AUDIT_FILE_SIZE_MB must be positive")
+    if config.redis_url is not None and not config.redis_url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"REDIS_URL must start with {', '.join(REDIS_SCHEMES)}")
     if not PREFIX_PATTERN.fullmatch(config.redis_prefix):
         raise ConfigError("REDIS_PREFIX must be 1 to 64 letters, digits, '_', '.' or '-'")
     return config

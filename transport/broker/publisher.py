@@ -83,29 +83,37 @@ class RedisPublisher:
         """Until cancelled: connect, sync everything, publish what changes; on failure start over."""
         backoff = 0.0
         while True:
-            client = open_redis(self._url)
             try:
-                await self._full_sync(client)
-                self.status.connected, self.status.last_error, backoff = True, None, 0.0
-                log.info("publishing to Redis under %r (epoch %s)", self._names.prefix, self.status.epoch)
-                while True:
-                    await self._wake.wait()
-                    self._wake.clear()
-                    for _ in range(2):  # the command's reply leaves first (as the fan-out's does)
-                        await asyncio.sleep(0)
-                    pending, self._pending = self._pending, {}
-                    await self._publish(client, pending)
-            except (RedisError, OSError) as exc:
-                if self.status.connected or self.status.last_error is None:
+                await self._session()
+            except Exception as exc:  # whatever breaks here, the scoring goes on
+                if not isinstance(exc, (RedisError, OSError)):
+                    log.exception("Redis publisher failed unexpectedly; starting over")
+                elif self.status.connected or self.status.last_error is None:
                     log.warning("Redis publishing failed (%s); the edges show the last state until it is back",
                                 exc)
+                if self.status.connected:
                     self.status.outages += 1
+                    backoff = 0.0
                 self.status.connected, self.status.last_error = False, type(exc).__name__
                 self._pending.clear()  # the full sync of the next connection covers them
                 backoff = next_backoff(backoff)
-            finally:
-                await client.aclose()
             await asyncio.sleep(backoff)
+
+    async def _session(self) -> None:
+        client = open_redis(self._url)
+        try:
+            await self._full_sync(client)
+            self.status.connected, self.status.last_error = True, None
+            log.info("publishing to Redis under %r (epoch %s)", self._names.prefix, self.status.epoch)
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                for _ in range(2):  # the command's reply leaves first (as the fan-out's does)
+                    await asyncio.sleep(0)
+                pending, self._pending = self._pending, {}
+                await self._publish(client, pending)
+        finally:
+            await client.aclose()
 
     async def _full_sync(self, client: Redis) -> None:
         names, source = self._names, self._source

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -96,22 +97,30 @@ class EdgeMirror:
         """Until cancelled: subscribe, read everything, follow; after a failure, start over."""
         backoff = 0.0
         while True:
-            client, listener = open_redis(self._url), open_redis(self._url, for_pubsub=True)
-            pubsub = listener.pubsub()
             try:
-                await self._follow(client, pubsub)
-            except (RedisError, OSError, WireError) as exc:
-                if self.status.connected or self.status.last_error is None:
+                await self._session()
+            except Exception as exc:  # whatever breaks here, the last state is still served
+                if not isinstance(exc, (RedisError, OSError, WireError)):
+                    log.exception("following Redis failed unexpectedly; starting over")
+                elif self.status.connected or self.status.last_error is None:
                     log.warning("lost Redis (%s): serving the last state received until it is back", exc)
+                if self.status.connected:
+                    backoff = 0.0
                 self.status.connected, self.status.last_error = False, type(exc).__name__
                 if self.status.stale_since is None:
                     self.status.stale_since = time.time()
                 backoff = next_backoff(backoff)
-            finally:
-                await pubsub.aclose()
-                await listener.aclose()
-                await client.aclose()
             await asyncio.sleep(backoff)
+
+    async def _session(self) -> None:
+        async with AsyncExitStack() as closing:
+            client = open_redis(self._url)
+            closing.push_async_callback(client.aclose)
+            listener = open_redis(self._url, for_pubsub=True)
+            closing.push_async_callback(listener.aclose)
+            pubsub = listener.pubsub()
+            closing.push_async_callback(pubsub.aclose)
+            await self._follow(client, pubsub)
 
     async def _follow(self, client: Redis, pubsub: PubSub) -> None:
         names = self._names

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import make_config, serving
@@ -78,8 +79,11 @@ async def test_a_start_takes_a_new_epoch_and_removes_boxes_that_no_longer_exist(
         assert redis.get(names.box(9)) is None
 
 
-async def test_commands_are_answered_while_redis_is_unreachable(tmp_path: Path, unused_tcp_port: int) -> None:
-    config = make_config(tmp_path / "data", redis_url=f"redis://127.0.0.1:{unused_tcp_port}/0")
+@pytest.mark.parametrize("where", ["nothing listens", "a port that is no number"])
+async def test_commands_are_answered_while_redis_is_unreachable(tmp_path: Path, unused_tcp_port: int,
+                                                                where: str) -> None:
+    port = unused_tcp_port if where == "nothing listens" else "eighty"
+    config = make_config(tmp_path / "data", redis_url=f"redis://127.0.0.1:{port}/0")
     async with serving(create_app(config)) as client:
         for _ in range(3):
             await command(client, INIT)

@@ -31,6 +31,7 @@ def test_flags_win_over_the_environment_as_on_the_server() -> None:
     ({"REDIS_URL": "redis://r", "SPECTATOR_JWT_SECRET": KEY, "JWT_SECRET": "x" * 40}, "must not hold the key"),
     ({"REDIS_URL": "redis://r", "SPECTATOR_JWT_SECRET": "short", "ENV": "production"}, "weak"),
     ({"REDIS_URL": "redis://r", "SPECTATOR_JWT_SECRET": KEY, "REDIS_PREFIX": "a*b"}, "REDIS_PREFIX"),
+    ({"REDIS_URL": "http://r", "SPECTATOR_JWT_SECRET": KEY}, "REDIS_URL must start with redis://"),
 ])
 def test_an_edge_refuses_to_start_and_says_why(environ: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError, match=says):
