@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiohttp import ClientSession, ClientTimeout, WSMsgType
+from aiohttp import ClientSession, WSMsgType
 
 from tests.conftest import ServerProcess
 from tests.redis_server import RedisServer
 from tests.reliability.crash_soak import admin_session, get_state, init_body, post
+
+__all__ = ["Cluster", "Spectator", "admin_session", "get_json", "get_state", "health", "init_boxes", "progress",
+           "spectator_token", "until"]  # admin_session and get_state: the judges' side, for the tests
 
 SPECTATOR_SECRET = "spectator-secret-for-the-edge-tests-0123456789"
 CONVERGE_TIMEOUT_S = 30.0  # a generous bound for "eventually", never a speed check
@@ -131,6 +134,3 @@ async def init_boxes(session: ClientSession, url: str, boxes: range) -> None:
         status, reply = await post(session, url, init_body(box))
         assert status == 200, reply
 
-
-__all__ = ["ClientTimeout", "Cluster", "Spectator", "admin_session", "get_json", "get_state", "health",
-           "init_boxes", "progress", "spectator_token", "until"]

@@ -18,6 +18,7 @@ from tests.system.edge_cluster import (
     Spectator,
     admin_session,
     get_json,
+    get_state,
     health,
     init_boxes,
     progress,
@@ -122,13 +123,13 @@ async def test_redis_killed_and_restarted_the_core_keeps_scoring_and_edges_catch
             await until(edge_stale, "the edge says it is stale")
             assert (await health(http, cluster.core_url))["details"]["redis"]["connected"] is False
             # Meanwhile the edge serves the last state it has.
-            assert (await get_json(http, f"{edge}/api/public/rankings"))[0] == 200
+            status, rankings = await get_json(http, f"{edge}/api/public/rankings")
+            assert status == 200 and [box["initiated"] for box in rankings["boxes"]] == [True, True]
 
             cluster.redis.start()  # empty: Redis saved nothing
             final = await watcher.until(lambda s: s["holdCount"] == 4)
             assert watcher.versions() == sorted(watcher.versions())
-            assert final["boxVersion"] == (await get_json(http, f"{cluster.core_url}/api/public/rankings"))[1][
-                "boxes"][0].get("boxVersion", final["boxVersion"])
+            assert final["boxVersion"] == (await get_state(judge, cluster.core_url, 0))["boxVersion"]
 
             async def edge_fresh() -> bool:
                 return (await health(http, edge))["status"] == "ok"
@@ -161,7 +162,10 @@ async def test_core_restarted_gives_a_new_epoch_and_a_reset_box_disappears_from_
         assert status == 200
         return [box["boxId"] for box in body["boxes"]]
 
-    await until(lambda: _equals(edge_boxes, [0, 1]), "both boxes on the edge")
+    async def edge_has(boxes: list[int]) -> bool:
+        return await edge_boxes() == boxes
+
+    await until(lambda: edge_has([0, 1]), "both boxes on the edge")
     async with Spectator(http, edge, 0, token) as watcher:
         await watcher.until(lambda s: s["holdCount"] == 2)
         assert cluster.core is not None and cluster.core.terminate() == 0
@@ -176,7 +180,7 @@ async def test_core_restarted_gives_a_new_epoch_and_a_reset_box_disappears_from_
 
         assert cluster.core.terminate() == 0
         cluster.start_core(RESET_BOXES_ON_START="1")  # a clean start: every box is gone
-        await until(lambda: _equals(edge_boxes, []), "the reset boxes disappear from the edge")
+        await until(lambda: edge_has([]), "the reset boxes disappear from the edge")
         gone = await watcher.until(lambda s: not s["initiated"])
         assert gone["holdCount"] == 0
     assert not any(key.startswith(f"{cluster.redis.prefix}:box:".encode())
@@ -188,10 +192,6 @@ async def core_epoch(http: ClientSession, url: str) -> int:
     async def epoch() -> int | None:
         return (await health(http, url))["details"]["redis"]["epoch"]  # type: ignore[no-any-return]
     return await until(epoch, "the core publishes")  # type: ignore[no-any-return]
-
-
-async def _equals(check, expected) -> bool:  # type: ignore[no-untyped-def]
-    return await check() == expected
 
 
 def test_an_edges_redis_account_can_read_but_never_write(redis_server: RedisServer) -> None:
