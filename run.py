@@ -1,6 +1,7 @@
 """Start Belay: `python run.py` serves on 0.0.0.0:8000 with ./data. `python run.py --help` lists flags.
 
-`python run.py check|backup|restore|audit|history|rollback|users ...` are the organiser commands (transport/cli/)."""
+`python run.py check|backup|restore|audit|history|rollback|users ...` are the organiser commands (transport/cli/);
+`python run.py edge --redis-url URL` serves spectators from the core's Redis (transport/edge/)."""
 from __future__ import annotations
 
 import gc
@@ -15,6 +16,8 @@ import argparse  # after gc.disable() on purpose
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from transport.cli.main import COMMANDS, EPILOG
 from transport.config import ConfigError, add_arguments, load_config
@@ -43,11 +46,18 @@ def unknown_command(word: str) -> str:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (f"run.py: unknown command {word[:40]!r}{hint}\n"
             "usage: python run.py [FLAGS]          serve; python run.py --help lists the flags\n"
+            "       python run.py edge [FLAGS]     an edge for spectators; python run.py edge --help\n"
             "       python run.py COMMAND ...      an organiser command\n\n" + EPILOG)
+
+
+EDGE = "edge"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == EDGE:
+        from transport.edge.main import main as edge_main
+        return edge_main(argv[1:], run_loop)
     if argv and argv[0] in COMMANDS:
         gc.enable()  # the organiser commands run long on big logs, unlike the server's start-up
         from transport.cli.main import main as command_main
@@ -63,21 +73,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The server's modules load here, not at the top: a worker process (multiprocessing's spawn)
+    # imports this file again, and must not pay ~250 ms of CPU for aiohttp and the whole app.
+    from transport.server import serve
+    return run_loop(serve(config))
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """The server's and the edges' event loop."""
     try:
         import uvloop
     except ImportError:
         uvloop = None
     log.info("event loop: %s", "uvloop" if uvloop else "asyncio")
-    # The server's modules load here, not at the top: a worker process (multiprocessing's spawn)
-    # imports this file again, and must not pay ~250 ms of CPU for aiohttp and the whole app.
-    from transport.server import serve
     # A thread that holds the GIL (an audit read, a checkpoint) keeps it until the event loop has
     # waited this long; the default 5 ms per hand-over would stall the fan-out's slices.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         if uvloop is not None:
-            return uvloop.run(serve(config))
-        return asyncio.run(serve(config))
+            return uvloop.run(main)
+        return asyncio.run(main)
     except KeyboardInterrupt:
         return 0
 

@@ -128,6 +128,14 @@ def _notes(line: dict[str, Any]) -> list[str]:
             notes.append(f"{c['audit_reads']} reads, read p99={_ms(line['audit_read_latency_ms']['p99'])}")
     elif name == "restart":
         notes.append(f"ready s={c['ready_s']} (bare aiohttp {c['bare_ready_s']}) boxes={c['boxes_restored']}")
+    elif name == "edges":
+        f, m = line["first_of_burst_ms"], line["merged_ms"]
+        notes.append(f"{c['spectators']} spectators; first-of-burst p50/p99/max={_ms(f['p50'])}/{_ms(f['p99'])}/"
+                     f"{_ms(f['max'])}; merged p50/p99/max={_ms(m['p50'])}/{_ms(m['p99'])}/{_ms(m['max'])}; "
+                     f"spectator frames/s={c['spectator_frames_per_s']:.0f}; {c['bytes_per_spectator_frame']} B/frame; "
+                     f"edges cpu%={line['edge_cpu_pct']}; lost={c['lost']}")
+        if "core_cpu_ratio_vs_alone" in line:
+            notes.append(f"core cpu vs core alone={line['core_cpu_ratio_vs_alone']}")
     elif name == "rss":
         rounds = ", ".join(f"{mb:.0f}" for mb in c["VmRSS_after_each_round_mb"])
         notes.append(f"VmRSS idle {c['idle_VmRSS_mb']:.0f} MB, after each round {rounds} MB, "

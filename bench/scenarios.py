@@ -2,7 +2,7 @@
 dir, drives it from separate client processes over loopback and returns JSON result lines.
 
 Modules: scenarios_ws (realistic, fanout_capacity, rss), scenarios_load (saturation, durable),
-scenarios_state (audit, restart); shared pieces in bench.common.
+scenarios_state (audit, restart), scenarios_edges (edges); shared pieces in bench.common.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.common import Settings, progress
+from bench.scenarios_edges import edges
 from bench.scenarios_load import durable, saturation
 from bench.scenarios_state import audit, restart
 from bench.scenarios_ws import fanout_capacity, realistic, rss
@@ -18,5 +19,5 @@ __all__ = ["SCENARIOS", "Settings", "progress"]
 
 SCENARIOS: dict[str, Callable[[Settings], list[dict[str, Any]]]] = {
     "realistic": realistic, "saturation": saturation, "durable": durable, "fanout_capacity": fanout_capacity,
-    "audit": audit, "restart": restart, "rss": rss,
+    "audit": audit, "restart": restart, "rss": rss, "edges": edges,
 }

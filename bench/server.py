@@ -109,8 +109,13 @@ class BelayServer:
     """One `python run.py` on 127.0.0.1 and a free port, in its own temp dir (or a given one)."""
 
     def __init__(self, affinity: Affinity, storage_dir: Path | None = None, *, bare: bool = False,
-                 count_fsyncs: bool = False, wrapper: Sequence[str] = ()) -> None:
+                 count_fsyncs: bool = False, wrapper: Sequence[str] = (), env: dict[str, str] | None = None,
+                 edge_of: str | None = None) -> None:
+        """`env`: more environment variables; `edge_of`: a Redis URL, to run `run.py edge` on it
+        instead of the server (its environment then has no JWT_SECRET, which an edge refuses)."""
         self.affinity = affinity
+        self.extra_env = env or {}
+        self.edge_of = edge_of
         self.bare = bare  # bench.ceilings instead of run.py
         self.count_fsyncs = count_fsyncs
         self.wrapper = list(wrapper)  # a command the server runs under (valgrind for bench.instructions)
@@ -133,15 +138,19 @@ class BelayServer:
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - handed to the child, closed after the fork
         t0 = time.monotonic()
         args = ["--host", "127.0.0.1", "--port", "0", "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"]
-        env = {**os.environ, **SERVER_ENV}
+        env = {**os.environ, **SERVER_ENV, **self.extra_env}
         # A venue PC runs with cached bytecode; a harness environment that forbids writing it would
         # make every start-up recompile the project and measure that instead.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         # Backups on, as at a venue, but into this temp dir: run.py's default is its working directory.
         belay_args = [*args, "--backup-dir", str(self.root / "backups")]
-        if not self.bare:
+        if not self.bare and self.edge_of is None:
             seed_admin(self.storage_dir)
-        if self.bare:
+        if self.edge_of is not None:
+            env.pop("JWT_SECRET", None)
+            argv, cwd = [sys.executable, "run.py", "edge", *args[:4], "--log-level", "WARNING",
+                         "--redis-url", self.edge_of], SERVER_DIR[0]
+        elif self.bare:
             argv, cwd = [sys.executable, "-m", "bench.ceilings", *args], REPO
         elif self.count_fsyncs:
             env["BENCH_FSYNC_COUNTER"] = str(self.root / "fsync-counter")
@@ -179,7 +188,7 @@ class BelayServer:
     def _wait_ready(self, t0: float, timeout: float) -> None:
         while time.monotonic() - t0 < timeout:
             try:
-                status, _ = http_json(self.url + "/api/health/ready", timeout=5)
+                status, _ = http_json(self.url + ("/health" if self.edge_of else "/api/health/ready"), timeout=5)
                 if status == 200:
                     return
             except OSError:

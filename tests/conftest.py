@@ -16,6 +16,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.redis_server import redis_server  # noqa: F401 - a fixture for every test (a real redis-server)
 from transport.app import create_app
 from transport.config import Config
 
@@ -72,15 +73,17 @@ async def anonymous(tmp_path: Path) -> AsyncIterator[TestClient]:
 class ServerProcess:
     """`python run.py` on an OS-assigned port; stdout is read until it says where it listens."""
 
-    def __init__(self, storage_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, storage_dir: Path, *extra: str, env: dict[str, str] | None = None,
+                 command: tuple[str, ...] | None = None) -> None:
+        """`command`: other run.py arguments than the server's (an edge: `("edge", ...)`)."""
         self.storage_dir = storage_dir
         self.log_path = storage_dir.parent / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop() closes it
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "DEFAULT_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     "BACKUP_DIR": str(storage_dir.parent / "backups"), "BACKUP_INTERVAL_MIN": "0", **(env or {})}
+        arguments = command or ("--host", "127.0.0.1", "--port", "0", "--storage-dir", str(storage_dir), *extra)
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), "--host", "127.0.0.1", "--port", "0",
-             "--storage-dir", str(storage_dir), *extra],
+            [sys.executable, str(ROOT / "run.py"), *arguments],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, env=full_env,
         )
         self.url = self._wait_for_url()
@@ -121,8 +124,9 @@ class ServerProcess:
 def spawn_server(tmp_path: Path) -> Iterator:
     started: list[ServerProcess] = []
 
-    def spawn(storage_dir: Path | None = None, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess(storage_dir or tmp_path / "data", *extra, env=env)
+    def spawn(storage_dir: Path | None = None, *extra: str, env: dict[str, str] | None = None,
+              command: tuple[str, ...] | None = None) -> ServerProcess:
+        server = ServerProcess(storage_dir or tmp_path / "data", *extra, env=env, command=command)
         started.append(server)
         return server
 

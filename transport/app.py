@@ -1,15 +1,15 @@
 """The app factory: builds config, storage, actors and hubs, and tears them down in order."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from actors.accounts.hashing import Hashing
-from actors.accounts.setup import check_production, start_accounts, token_service
+from actors.accounts.setup import check_production, spectator_token_service, start_accounts, token_service
 from actors.jobs.backups import BackupActor
 from actors.jobs.exports import ExportRunner
 from actors.jobs.pool import WorkerPool
@@ -38,23 +38,30 @@ from transport.http.rate_limit import RateLimiter, Unlimited
 from transport.keys import (
     ACCOUNTS,
     BACKUPS,
+    BROKER_REPORT,
     CONFIG,
     EXPORT_RUNNER,
     HASHING,
     LOCAL_ADMIN,
     OFFICIALS,
     PERSISTER,
+    PUBLIC_STATE,
     REGISTRY,
+    SPECTATOR_TOKENS,
     STARTED_AT,
     STORAGE,
     TOKENS,
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
+from transport.public_state import CorePublicState
 from transport.ws import endpoints as ws_endpoints
 from transport.ws.hub import Hub
 from transport.ws.keys import HUB, SOCKET_SESSIONS
 from transport.ws.sessions import SocketSessions
+
+if TYPE_CHECKING:
+    from transport.broker.publisher import RedisPublisher
 
 log = logging.getLogger("belay")
 SHUTDOWN_CLOSE_TIMEOUT_S = 2.0
@@ -90,6 +97,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     for module in (commands, ws_endpoints, health, officials_routes, public, login, backup, upload, results, history,
                    users):
         app.add_routes(module.routes)
+    app.add_routes(ws_endpoints.public_routes)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload.close_pool)
     app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process
@@ -111,22 +119,33 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         system.spawn_service(persister.checkpoint_loop(), "checkpoints")
         try:
             app[TOKENS] = token_service(config)
+            app[SPECTATOR_TOKENS] = spectator_token_service(config)
             app[LOCAL_ADMIN] = new_local_admin(app[TOKENS])
 
             def close_ended_sockets() -> None:
                 app[SOCKET_SESSIONS].close_ended(lambda claims: session_stands(app, claims), TOKEN_REVOKED)
 
             accounts = system.spawn(await start_accounts(config, storage, persister, hashing, close_ended_sockets))
+            publisher: RedisPublisher | None = None  # set below when edges are fed
+
+            def officials_changed() -> None:  # registry and publisher are bound below
+                registry.republish_all()
+                if publisher is not None:
+                    publisher.officials_changed()
+
             officials = OfficialsActor(officials_from(await storage.read_document("officials")), persister,
-                                       on_change=lambda: registry.republish_all())  # noqa: PLW0108 - registry is bound below
+                                       on_change=officials_changed)
             system.spawn(officials)
             registry = BoxRegistry(system, persister, hub, clock, officials=lambda: officials.current)
+            app[PUBLIC_STATE] = public_state = CorePublicState(registry, officials)
             recovery = restore_boxes(recovered)
             registry.adopt(recovery)
             persister.remember(lagging_checkpoints(recovered, recovery))
             if recovery.unavailable:  # the mark must be on disk before anything else can happen
                 await persister.flush()
             system.spawn_service(hub.ping_loop(), "ws-ping")
+            if config.redis_url:
+                publisher = _start_publisher(app, system, public_state)
             backup_actor = system.spawn(BackupActor(persister, storage, config.backup_dir,
                                                     config.backup_retention_files, clock))
             if config.backup_interval_min > 0:
@@ -159,6 +178,19 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
     return lifecycle
 
 
+def _start_publisher(app: web.Application, system: ActorSystem, public_state: CorePublicState) -> RedisPublisher:
+    """The edges' feed: the hub tells it what changed, its own task writes to Redis."""
+    from transport.broker.publisher import RedisPublisher  # redis-py loads only when edges are fed
+
+    config = app[CONFIG]
+    assert config.redis_url is not None
+    publisher = RedisPublisher(config.redis_url, config.redis_prefix, public_state)
+    app[HUB].add_sink(publisher)
+    app[BROKER_REPORT] = publisher.report
+    system.spawn_service(publisher.run(), "redis-publisher")
+    return publisher
+
+
 def _stopper(actor: Actor) -> Callable[[], Awaitable[None]]:
     async def stop() -> None:
         actor.stop()
@@ -188,12 +220,4 @@ async def _drain(app: web.Application) -> None:
     """Stop taking commands and flush before the sockets close."""
     await app[REGISTRY].close()
     await app[PERSISTER].flush()
-    hub = app[HUB]
-    hub.close()
-    closing = [asyncio.ensure_future(ws.close(code=1001, message=b"server shutdown")) for ws in hub.sockets()]
-    if closing:
-        # A client that stopped reading cannot even take a close frame: drop it after a moment.
-        _done, stuck = await asyncio.wait(closing, timeout=SHUTDOWN_CLOSE_TIMEOUT_S)
-        if stuck:
-            hub.abort_all()
-            await asyncio.gather(*stuck, return_exceptions=True)
+    await app[HUB].shut_down(SHUTDOWN_CLOSE_TIMEOUT_S)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from persistence.factory import StorageSettings, mode_problem
+from transport.broker.wire import DEFAULT_PREFIX, PREFIX_PATTERN
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off", ""}
@@ -56,6 +57,10 @@ class Config:
     backup_retention_files: int = 20
     # Behind a reverse proxy: the proxies whose X-Forwarded-For is believed (transport/http/client_address.py).
     trusted_proxies: str = ""
+    # Edges (issue 19): publish the spectators' view to Redis; spectator tokens have their own key.
+    redis_url: str | None = None
+    redis_prefix: str = DEFAULT_PREFIX
+    spectator_jwt_secret: str | None = None
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -77,6 +82,14 @@ class Config:
         return Config(**values)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# The core's and the edges' (transport/edge/config.py) Redis settings.
+REDIS_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("--redis-url", "REDIS_URL", "redis_url",
+     "publish the spectators' view to this Redis for edge processes (redis:// or rediss://); default off"),
+    ("--redis-prefix", "REDIS_PREFIX", "redis_prefix",
+     f"prefix of every Redis key and channel, one per competition (default {DEFAULT_PREFIX})"),
+)
 # (flag, env var, field, help) — the single table behind --help, the README and parsing.
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--host", "HOST", "host", "address to listen on (default 0.0.0.0)"),
@@ -107,9 +120,11 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--trusted-proxies", "TRUSTED_PROXIES", "trusted_proxies",
      ("comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client "
       "(default none: the peer's address is the client)")),
+    *REDIS_OPTIONS,
 )
 # Read from the environment only.
-SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD"}
+SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD",
+              "spectator_jwt_secret": "SPECTATOR_JWT_SECRET"}
 
 
 class ConfigError(ValueError):
@@ -179,4 +194,8 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         config.trusted_networks  # noqa: B018 - parsed here to refuse a typo at start-up
     except ValueError as exc:
         raise ConfigError(f"TRUSTED_PROXIES: {exc} (addresses or CIDRs, e.g. 10.0.0.5,192.168.1.0/24)") from None
+    if config.redis_url is not None and not config.redis_url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"REDIS_URL must start with {', '.join(REDIS_SCHEMES)}")
+    if not PREFIX_PATTERN.fullmatch(config.redis_prefix):
+        raise ConfigError("REDIS_PREFIX must be 1 to 64 letters, digits, '_', '.' or '-'")
     return config

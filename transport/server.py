@@ -60,13 +60,7 @@ async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
         await runner.cleanup()
         return 2
     collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started), name="gc-freezer")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
-            pass
+    stop = stop_signal()
     port = sockets[0].getsockname()[1]  # the port the OS picked for --port 0
     write_server_file(config.storage_dir, os.getpid(), loopback_url(config.host, port), app[LOCAL_ADMIN])
     # Only now: a supervisor that reads this line may stop the server at once, and it must flush.
@@ -79,6 +73,18 @@ async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
         collector.cancel()
         await runner.cleanup()
     return 0
+
+
+def stop_signal() -> asyncio.Event:
+    """Set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
+            pass
+    return stop
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:

@@ -14,7 +14,13 @@ from actors.accounts.hashing import Hashing
 from actors.accounts.passwords import hash_password, password_problem
 from actors.accounts.records import ADMIN_NAME, load_users, needs_admin, with_admin
 from actors.accounts.revocations import load_revoked
-from actors.accounts.tokens import TokenService, is_weak_secret, load_or_create_secret
+from actors.accounts.tokens import (
+    SPECTATOR_SECRET_FILE,
+    SPECTATOR_TTL_S,
+    TokenService,
+    is_weak_secret,
+    load_or_create_secret,
+)
 from actors.persister import Persister
 from persistence.storage import Storage
 
@@ -30,6 +36,8 @@ class AccountSettings(Protocol):
     def storage_dir(self) -> Path: ...
     @property
     def jwt_secret(self) -> str | None: ...
+    @property
+    def spectator_jwt_secret(self) -> str | None: ...
     @property
     def token_ttl_min(self) -> float: ...
     @property
@@ -47,6 +55,9 @@ def now_iso() -> str:
 
 
 def check_production(config: AccountSettings) -> None:
+    if config.spectator_jwt_secret is not None and config.spectator_jwt_secret == config.jwt_secret:
+        # Edges hold the spectator key: with one key for both, a compromised edge could sign an admin token.
+        raise StartupRefused("SPECTATOR_JWT_SECRET must differ from JWT_SECRET")
     problem = None
     if config.default_admin_password is not None:
         problem = password_problem(config.default_admin_password, "admin", (ADMIN_NAME,))
@@ -55,9 +66,10 @@ def check_production(config: AccountSettings) -> None:
             log.warning("DEFAULT_ADMIN_PASSWORD is weak (%s); production mode (ENV=production) would refuse it",
                         problem)
         return
-    if config.jwt_secret is not None and is_weak_secret(config.jwt_secret):
-        raise StartupRefused("JWT_SECRET is weak: use at least 32 random characters, or unset it and "
-                             "Belay generates one in the storage directory")
+    for name, secret in (("JWT_SECRET", config.jwt_secret), ("SPECTATOR_JWT_SECRET", config.spectator_jwt_secret)):
+        if secret is not None and is_weak_secret(secret):
+            raise StartupRefused(f"{name} is weak: use at least 32 random characters, or unset it and "
+                                 f"Belay generates one in the storage directory")
     if problem is not None:
         raise StartupRefused(f"DEFAULT_ADMIN_PASSWORD is weak: {problem}. Choose another, or unset it "
                              f"and Belay prints a generated one once")
@@ -66,6 +78,13 @@ def check_production(config: AccountSettings) -> None:
 def token_service(config: AccountSettings) -> TokenService:
     secret = load_or_create_secret(config.storage_dir, config.jwt_secret)
     return TokenService(secret, int(config.token_ttl_min * 60))
+
+
+def spectator_token_service(config: AccountSettings) -> TokenService:
+    """Spectator tokens only. Edges sign them with the same SPECTATOR_JWT_SECRET; without it the
+    core keeps its own in the storage directory (then only the core's spectators are served)."""
+    secret = load_or_create_secret(config.storage_dir, config.spectator_jwt_secret, SPECTATOR_SECRET_FILE)
+    return TokenService(secret, SPECTATOR_TTL_S)
 
 
 async def start_accounts(config: AccountSettings, storage: Storage, persister: Persister, hashing: Hashing,

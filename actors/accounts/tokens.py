@@ -26,6 +26,7 @@ ALGORITHM = "HS256"
 ROLES = frozenset({"admin", "judge", "viewer", "spectator"})
 SPECTATOR_TTL_S = 24 * 3600
 SECRET_FILE = "jwt_secret"
+SPECTATOR_SECRET_FILE = "spectator_jwt_secret"
 SESSION_ID_BYTES = 16
 RENEWAL_MARGIN_S = 60
 MAX_CLAIM_TEXT = 256  # sid, uid and ep: a signed token is trusted for its origin, not its size
@@ -178,12 +179,12 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def load_or_create_secret(storage_dir: Path, env_secret: str | None) -> str:
-    """The environment wins; otherwise a secret kept in `storage_dir/jwt_secret`, created on first
+def load_or_create_secret(storage_dir: Path, env_secret: str | None, file_name: str = SECRET_FILE) -> str:
+    """The environment wins; otherwise a secret kept in `storage_dir/file_name`, created on first
     start, so sessions survive a restart without anyone having to invent a secret."""
     if env_secret:
         return env_secret
-    path = storage_dir / SECRET_FILE
+    path = storage_dir / file_name
     try:
         existing = _read_private(path)
     except FileNotFoundError:

@@ -15,7 +15,8 @@ from enum import Enum
 
 from aiohttp import hdrs, web
 
-from actors.accounts.tokens import Claims, TokenError
+from actors.accounts.tokens import Claims, TokenError, TokenService
+from actors.codes import INVALID_TOKEN
 from actors.messages import Origin
 from transport.http.client_address import client_address
 from transport.http.cors import FOREIGN_ORIGIN
@@ -29,7 +30,7 @@ from transport.http.errors import (
     ClientError,
 )
 from transport.http.keys import ORIGIN_POLICY
-from transport.keys import ACCOUNTS, LOCAL_ADMIN, TOKENS
+from transport.keys import ACCOUNTS, LOCAL_ADMIN, SPECTATOR_TOKENS, TOKENS
 
 COOKIE_NAME = "escalada_token"
 MAX_USER_AGENT = 512
@@ -41,7 +42,7 @@ class Need(Enum):
     VIEW_BOX = "view-box"  # admin: any; judge: its boxes; viewer: its boxes, or any if it has none
     ADMIN = "admin"
     SIGNED_IN = "signed-in"  # any valid login token (/api/auth/me)
-    SPECTATOR = "spectator"  # a spectator token in ?token=
+    SPECTATOR = "spectator"  # a spectator token in ?token=, signed with the spectators' own key
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Pr
         token = request.query.get("token")
         if not token:
             raise ClientError(TOKEN_REQUIRED)
-        claims = _decode(request, token)
+        claims = _decode(token, request.app[SPECTATOR_TOKENS], request.app.get(TOKENS), SPECTATOR_TOKEN_REQUIRED)
         if claims.role != "spectator":
             raise ClientError(SPECTATOR_TOKEN_REQUIRED)
         return Principal(claims)
@@ -79,7 +80,7 @@ def authorize(request: web.Request, need: Need, box_id: int | None = None) -> Pr
     foreign = request.get(FOREIGN_ORIGIN)
     if from_cookie and foreign is not None:  # e.g. a foreign page's WebSocket (transport/http/cors.py)
         raise request.app[ORIGIN_POLICY].refusal(request, foreign)
-    claims = _decode(request, token)
+    claims = _decode(token, request.app[TOKENS], request.app.get(SPECTATOR_TOKENS), FORBIDDEN_ROLE)
     if claims.role != "spectator" and not session_open(request.app, claims):
         raise ClientError(TOKEN_REVOKED)
     principal = Principal(claims)
@@ -163,11 +164,23 @@ def _bearer(request: web.Request) -> str | None:
     return (header[7:].strip() or None) if header[:7].lower() == "bearer " else None
 
 
-def _decode(request: web.Request, token: str) -> Claims:
+def _decode(token: str, tokens: TokenService, other: TokenService | None, other_kind: str) -> Claims:
+    """Login and spectator tokens have different keys. A token of the other kind (checked only once
+    this key refused it) is refused as the UI expects: 403 `other_kind`, not an invalid token."""
     try:
-        return request.app[TOKENS].decode(token)
+        return tokens.decode(token)
     except TokenError as exc:
+        if exc.reason == INVALID_TOKEN and other is not None and _valid(other, token):
+            raise ClientError(other_kind) from None
         raise ClientError(exc.reason) from None
+
+
+def _valid(tokens: TokenService, token: str) -> bool:
+    try:
+        tokens.decode(token)
+    except TokenError:
+        return False
+    return True
 
 
 def origin_of(request: web.Request, principal: Principal | None) -> Origin:

@@ -65,6 +65,8 @@ BACKUP_FAILED: Final = "backup_failed"  # the detail goes on with the reason aft
 RESTORE_CONFLICT: Final = "restore_conflict"
 VERSION_NOT_FOUND: Final = "version_not_found"  # the detail names the box and the version
 VERSION_UNREBUILDABLE: Final = "version_unrebuildable"  # the detail says why
+# An edge (run.py edge) serves the spectators only.
+NOT_ON_EDGE: Final = "this is an edge; commands go to the core"
 
 STATUS: Final[Mapping[str, int]] = MappingProxyType({
     # what actors answer with
@@ -121,6 +123,7 @@ STATUS: Final[Mapping[str, int]] = MappingProxyType({
     RESTORE_CONFLICT: 409,
     VERSION_NOT_FOUND: 404,
     VERSION_UNREBUILDABLE: 409,
+    NOT_ON_EDGE: 421,  # Misdirected Request: the right server exists, this is not it
 })
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from actors.codes import STORAGE_UNAVAILABLE
 from transport.http.auth import Need, authorize
 from transport.http.errors import STATUS, ClientError
-from transport.keys import PERSISTER, REGISTRY, STORAGE
+from transport.keys import BROKER_REPORT, PERSISTER, REGISTRY, STORAGE
 
 routes = web.RouteTableDef()
 
@@ -42,6 +42,8 @@ def storage_report(app: web.Application) -> dict[str, Any]:
 
 def _report_for(request: web.Request) -> dict[str, Any]:
     report = storage_report(request.app)
+    if (broker := request.app.get(BROKER_REPORT)) is not None:
+        report["redis"] = broker()  # publishing to the edges; commands never wait for it
     try:
         authorize(request, Need.ADMIN)
     except ClientError:

@@ -13,7 +13,7 @@ from actors.rules.limits import is_box_id
 from transport.http.auth import Need, authorize, may_view, session_stands
 from transport.http.bodies import require_box_id
 from transport.http.errors import TOKEN_REVOKED, ClientError, drop_tracebacks
-from transport.keys import CONFIG, REGISTRY
+from transport.keys import CONFIG, PUBLIC_STATE, REGISTRY
 from transport.ws.frames import pong_frame, text_frame
 from transport.ws.hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
 from transport.ws.keys import HUB, SOCKET_SESSIONS
@@ -24,6 +24,8 @@ MAX_CLIENT_FRAME = 64 * 1024
 MAX_CLOSE_REASON = 123
 
 routes = web.RouteTableDef()
+# The spectators' sockets, served by the core and the edges alike (they read only PUBLIC_STATE).
+public_routes = web.RouteTableDef()
 
 
 @routes.get("/api/ws/{box_id}")
@@ -47,17 +49,18 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
                         principal.claims)
 
 
-@routes.get("/api/public/ws/{box_id}")
+@public_routes.get("/api/public/ws/{box_id}")
 async def public_box_socket(request: web.Request) -> web.StreamResponse:
     box_id = require_box_id(request.match_info["box_id"])
     try:
         authorize(request, Need.SPECTATOR, box_id)
     except ClientError as exc:
         return await _refuse(request, exc, always_4401=True)
-    registry = request.app[REGISTRY]
+    public = request.app[PUBLIC_STATE]
 
     def first() -> bytes | None:
-        return _snapshot_frame(registry, box_id)
+        snapshot = public.snapshot(box_id)  # None: the socket stays quiet until the box is back
+        return None if snapshot is None else orjson.dumps(snapshot)
 
     return await _serve(request, public_box_channel(box_id), first, lambda _m: first())
 
@@ -71,12 +74,12 @@ def _snapshot_frame(registry: BoxRegistry, box_id: int) -> bytes | None:
         return None
 
 
-@routes.get("/api/public/ws")
+@public_routes.get("/api/public/ws")
 async def public_socket(request: web.Request) -> web.StreamResponse:
-    registry = request.app[REGISTRY]  # open to everyone: the rankings page connects without a token
+    public = request.app[PUBLIC_STATE]  # open to everyone: the rankings page connects without a token
 
     def first() -> bytes:
-        return orjson.dumps({"type": "PUBLIC_STATE_SNAPSHOT", "boxes": registry.public_boxes()})
+        return orjson.dumps({"type": "PUBLIC_STATE_SNAPSHOT", "boxes": public.public_boxes()})
 
     return await _serve(request, PUBLIC, first, lambda _m: first())
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Hashable
 from contextlib import AbstractContextManager
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -27,6 +27,14 @@ log = logging.getLogger("belay.ws")
 
 SNAPSHOT = "snapshot"  # coalescing key of a box's STATE_SNAPSHOT frames
 PUBLIC = ("public",)
+
+
+class PublicSink(Protocol):
+    """Something beyond this process's sockets that follows the spectators' view of each box (the
+    Redis publisher of transport/broker/). Called at once, in the publishing actor's turn: it
+    must only take note."""
+
+    def public_changed(self, box_id: int, kind: str) -> None: ...
 
 
 def box_channel(box_id: int) -> tuple[str, int]:
@@ -58,6 +66,10 @@ class Hub:
         self._slot_of: dict[Subscriber, int] = {}
         self._joined = 0
         self._queue = FanoutQueue()
+        self._sinks: tuple[PublicSink, ...] = ()
+
+    def add_sink(self, sink: PublicSink) -> None:
+        self._sinks = (*self._sinks, sink)
 
     def serving_command(self) -> AbstractContextManager[None]:
         """Wrap the serving of a command: socket writes wait for it (briefly, see fanout_queue.py)."""
@@ -118,6 +130,17 @@ class Hub:
             for subscriber in members:
                 subscriber.abort()
 
+    async def shut_down(self, timeout_s: float) -> None:
+        """No more frames; every socket gets a 1001 close, and one that cannot take it within
+        `timeout_s` (it stopped reading) is dropped."""
+        self.close()
+        closing = [asyncio.ensure_future(ws.close(code=1001, message=b"server shutdown")) for ws in self.sockets()]
+        if closing:
+            _done, stuck = await asyncio.wait(closing, timeout=timeout_s)
+            if stuck:
+                self.abort_all()
+                await asyncio.gather(*stuck, return_exceptions=True)
+
     def close(self) -> None:
         for handle in self._windows.values():
             handle.cancel()
@@ -130,6 +153,9 @@ class Hub:
     def box_changed(self, box_id: int, *, echo: dict[str, Any] | None, snapshot: View, snapshot_to_box: bool,
                     public_kind: str | None, public_box: View | None) -> None:
         """The views are bound to the state that was published, so building them later is exact."""
+        if public_kind is not None:
+            for sink in self._sinks:
+                sink.public_changed(box_id, public_kind)
         if not self._channels and not self._queue.has_steps():
             return  # no socket at all, and no join waiting in the queue that would need this
         self._queue.step(partial(self._box_changed_now, box_id, echo, snapshot, snapshot_to_box, public_kind,

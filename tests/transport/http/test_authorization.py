@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from actors.accounts.tokens import TokenService
 from tests.conftest import make_config, serving
 from transport.app import create_app
-from transport.keys import ACCOUNTS, CONFIG, TOKENS
+from transport.keys import ACCOUNTS, CONFIG, SPECTATOR_TOKENS, TOKENS
 
 ROLES = ("admin", "judge1", "judge2", "viewer_all", "viewer2", "spectator", "anonymous")
 
@@ -39,7 +39,7 @@ def token_for(client: TestClient, role: str) -> str | None:
     """A fresh login token of the role's account as it is now (as a login would issue it)."""
     tokens = client.app[TOKENS]
     if role == "spectator":
-        return tokens.issue_spectator()[0]
+        return client.app[SPECTATOR_TOKENS].issue_spectator()[0]
     if role == "anonymous":
         return None
     key = ACCOUNT_OF_ROLE[role]

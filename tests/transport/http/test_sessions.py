@@ -20,7 +20,7 @@ from persistence.backup import read_zip
 from tests.conftest import ADMIN_PASSWORD, make_config, serving
 from tests.transport.test_live_protocol import init_route
 from transport.app import create_app
-from transport.keys import ACCOUNTS, CONFIG, TOKENS
+from transport.keys import ACCOUNTS, CONFIG, SPECTATOR_TOKENS, TOKENS
 
 JUDGE_PASSWORD = "judge-one-secret"
 
@@ -236,7 +236,7 @@ async def test_setting_a_boxs_judge_password_ends_all_its_judges_sessions_and_cl
     as_one = await token_of(anon, "1", JUDGE_PASSWORD)
     judge_ws = await socket_of(anon, as_lead)
     admin_ws = await socket_of(anon, await token_of(anon, "admin", ADMIN_PASSWORD))
-    spectator_ws = await socket_of(anon, anon.app[TOKENS].issue_spectator()[0], path="/api/public/ws")
+    spectator_ws = await socket_of(anon, anon.app[SPECTATOR_TOKENS].issue_spectator()[0], path="/api/public/ws")
 
     assert (await set_judge(anon, 1, "Lead", password="judge-one-new-secret"))[0] == 200
     assert await close_of(judge_ws) == (4401, "token_revoked")
