@@ -84,7 +84,7 @@ class OpsBoard:
         """The pushes (while watched) and the chart samples, until cancelled."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._every(self._push_s, self._push))
-            group.create_task(self._every(self.history.sample_s, self._sample))
+            group.create_task(self._every(self.history.sample_s, self.sample))
 
     async def _every(self, seconds: float, work: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -99,7 +99,8 @@ class OpsBoard:
         if hub.count(OPS):
             hub.broadcast(OPS, text_frame(await self.fresh()), key=SNAPSHOT)
 
-    async def _sample(self) -> None:
+    async def sample(self) -> None:
+        """One chart point: the p99 of the commands since the last one, and the screens now."""
         self.history.add(time.time(), self._app[COMMAND_LATENCY].take_p99_ms(), self._screens())
 
     def _screens(self) -> int:

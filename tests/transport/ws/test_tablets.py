@@ -1,0 +1,113 @@
+"""Judge-tablet liveness: a box is fine while a judge's socket for it is connected and heard from,
+and offline (in /api/health) once none is connected or all have been silent too long. Admins'
+and viewers' sockets on the same box do not count, and judges are pinged more often than others."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from aiohttp import WSMsgType
+
+from tests.conftest import make_config, serving
+from tests.transport.ws.tablet_helpers import equals, judge_token, offline_boxes, tablet, until
+from transport.app import create_app
+from transport.ws.keys import TABLETS
+from transport.ws.tablets import TabletWatch
+
+
+async def test_a_judge_socket_makes_its_box_fine_and_its_disconnect_makes_it_offline(tmp_path: Path) -> None:
+    async with serving(create_app(make_config(tmp_path / "data"))) as client:
+        await client.post("/api/cmd", json={"boxId": 1, "type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 10})
+        assert await offline_boxes(client) == [1]  # a box with no tablet at all is red
+        token = await judge_token(client, 1)
+        async with tablet(client, 1, token):
+            await until(lambda: equals(offline_boxes(client), []))
+            status = client.app[TABLETS].status(1)
+            assert status.connected == 1 and status.online
+        await until(lambda: equals(offline_boxes(client), [1]))
+        status = client.app[TABLETS].status(1)
+        assert status.connected == 0 and not status.online and status.heard_ago_s is not None
+
+
+async def test_admin_and_viewer_sockets_on_a_box_are_not_its_tablet(tmp_path: Path) -> None:
+    async with serving(create_app(make_config(tmp_path / "data"))) as client:
+        await client.post("/api/cmd", json={"boxId": 1, "type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 10})
+        admin_socket = await client.ws_connect("/api/ws/1")  # the admin's cookie: the control panel
+        assert orjson.loads((await admin_socket.receive(timeout=5)).data)["type"] == "STATE_SNAPSHOT"
+        assert await offline_boxes(client) == [1]
+        assert client.app[TABLETS].status(1).connected == 0
+        await admin_socket.close()
+
+
+async def test_a_connected_but_silent_tablet_turns_its_box_offline(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "data", tablet_silent_after_s=0.5)
+    async with serving(create_app(config)) as client:
+        token = await judge_token(client, 2)
+        # Never reads, so never answers a ping: a tablet asleep with its socket still open.
+        ws = await client.ws_connect(f"/api/ws/2?token={token}", autoping=False)
+        await until(lambda: equals(offline_boxes(client), [2]))
+        assert client.app[TABLETS].status(2).connected == 1
+        await ws.close()
+
+
+async def test_judge_sockets_are_pinged_at_the_tablet_interval(tmp_path: Path) -> None:
+    # Everyone else keeps the 30 s default: a ping within the wait below is a tablet's ping.
+    config = make_config(tmp_path / "data", ws_tablet_ping_interval_s=0.3)
+    async with serving(create_app(config)) as client:
+        token = await judge_token(client, 1)
+        ws = await client.ws_connect(f"/api/ws/1?token={token}", autoping=False)
+        pings = 0
+        while pings < 2:
+            message = await ws.receive(timeout=10)
+            assert message.type in (WSMsgType.TEXT, WSMsgType.PING), message
+            if message.type == WSMsgType.PING:
+                pings += 1
+                await ws.pong(message.data)
+        await ws.close()
+
+
+# -- TabletWatch on its own ------------------------------------------------------------------------
+
+@dataclass(eq=False)  # hashed by identity, as a Subscriber is
+class FakeSocket:
+    last_heard: float
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_box_never_seen_has_no_tablet_and_was_never_heard() -> None:
+    watch = TabletWatch(15.0, Clock())
+    status = watch.status(4)
+    assert (status.connected, status.heard_ago_s, status.online) == (0, None, False)
+    assert watch.offline_boxes([4, 5]) == [4, 5]
+
+
+def test_the_newest_word_of_any_tablet_counts_and_silence_turns_the_box_offline() -> None:
+    clock = Clock()
+    watch = TabletWatch(15.0, clock)
+    quiet, lively = FakeSocket(clock.now - 20), FakeSocket(clock.now - 3)
+    watch.connected(1, quiet)  # type: ignore[arg-type]
+    watch.connected(1, lively)  # type: ignore[arg-type]
+    status = watch.status(1)
+    assert (status.connected, status.heard_ago_s, status.online) == (2, 3.0, True)
+    clock.now += 12.5  # the lively one silent for 15.5 s now
+    assert not watch.status(1).online and watch.offline_boxes([]) == [1]
+
+
+def test_a_tablet_that_left_keeps_its_last_word_but_not_the_box_online() -> None:
+    clock = Clock()
+    watch = TabletWatch(15.0, clock)
+    gone = FakeSocket(clock.now - 1)
+    watch.connected(3, gone)  # type: ignore[arg-type]
+    watch.disconnected(3, gone)  # type: ignore[arg-type]
+    watch.disconnected(3, gone)  # type: ignore[arg-type]  # twice is harmless
+    status = watch.status(3)
+    assert (status.connected, status.heard_ago_s, status.online) == (0, 1.0, False)
+    assert watch.boxes() == {3}
