@@ -1,6 +1,6 @@
 """The ops page's summary: one JSON document with everything the page shows, rebuilt every second
-while an admin has the page open and pushed to the hub's ops channel, plus a chart sample every
-few seconds whether anyone watches or not.
+while an admin has the page open and pushed to the hub's ops channel (nothing wakes while no one
+watches), plus a chart sample every few seconds whether anyone watches or not.
 
 It only reads: the registry's states, the hub's and the tablets' counts, the persister's and the
 backups' status, the storage's audit (only when something was committed since the last read) and,
@@ -70,6 +70,7 @@ class OpsBoard:
         self._push_s = push_s
         self.history = history or OpsHistory()
         self._latest: bytes | None = None
+        self._watched = asyncio.Event()  # set by a page connecting; cleared once none is left
         self._audit: list[dict[str, Any]] = []
         self._audit_mark: tuple[int, int] | None = None  # the persister's counts at the last read
 
@@ -77,6 +78,8 @@ class OpsBoard:
         return self._latest
 
     async def fresh(self) -> bytes:
+        """A summary built now (a page connecting asks for one: the pushes start)."""
+        self._watched.set()
         self._latest = orjson.dumps(await self.summary())
         return self._latest
 
@@ -96,8 +99,11 @@ class OpsBoard:
 
     async def _push(self) -> None:
         hub = self._app[HUB]
-        if hub.count(OPS):
-            hub.broadcast(OPS, text_frame(await self.fresh()), key=SNAPSHOT)
+        if not hub.count(OPS):
+            self._watched.clear()
+            await self._watched.wait()  # no page open: no wake-ups until one connects
+            return
+        hub.broadcast(OPS, text_frame(await self.fresh()), key=SNAPSHOT)
 
     async def sample(self) -> None:
         """One chart point: the p99 of the commands since the last one, and the screens now."""
