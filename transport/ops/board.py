@@ -23,7 +23,6 @@ from aiohttp import web
 from actors.rules.timer import remaining_seconds
 from persistence.backup import backups
 from persistence.storage import StorageError
-from transport.http.health import storage_report
 from transport.http.keys import COMMAND_LATENCY
 from transport.keys import BACKUPS, CONFIG, PERSISTER, REGISTRY, STARTED_AT, STORAGE
 from transport.ops.history import OpsHistory
@@ -156,15 +155,14 @@ class OpsBoard:
 
     def _server(self, facts: DiskFacts, now: float) -> dict[str, Any]:
         app = self._app
-        report, hub = storage_report(app), app[HUB]
-        last = app[PERSISTER].status.last_durable_write
+        status, hub = app[PERSISTER].status, app[HUB]
+        last = status.last_durable_write
         return {
-            "storageMode": report["mode"],
-            "degraded": report["degraded"],
-            "lastError": report["last_error"],
-            "lastDurableWrite": report["last_durable_write"],
+            "storageMode": app[STORAGE].mode,
+            "degraded": status.degraded,
+            "lastError": status.last_error,
             "lastDurableAgoS": None if last is None else round(max(0.0, now - last), 1),
-            "committedEvents": report["committed_events"],
+            "committedEvents": status.events,
             "diskFreeBytes": facts.free_bytes,
             "diskLow": facts.free_bytes is not None and facts.free_bytes < LOW_DISK_BYTES,
             "uptimeS": round(now - app[STARTED_AT]),

@@ -76,7 +76,7 @@ async def test_the_summary_shows_storage_audit_and_a_backup_taken_from_the_page(
         first = await next_summary(ops)
         server = first["server"]
         assert server["storageMode"] == "json" and server["degraded"] is False and server["lastError"] is None
-        assert server["lastDurableWrite"] is not None and server["committedEvents"] >= 1
+        assert server["lastDurableAgoS"] is not None and server["committedEvents"] >= 1
         assert server["diskFreeBytes"] > 0 and isinstance(server["diskLow"], bool)
         assert [event["action"] for event in first["audit"]] == ["INIT_ROUTE"]
         assert first["audit"][0]["actorUsername"] == "admin"
