@@ -59,8 +59,9 @@ class Hub:
         self._windows: dict[int, asyncio.TimerHandle] = {}
         self._pending: dict[int, tuple[bytes | None, bytes | None]] = {}
         self.ping_interval_s = ping_interval_s
-        self._pings = PingRing(ping_interval_s)
-        self._tablet_pings = PingRing(tablet_ping_interval_s)
+        self._ping_tick_s = ping_interval_s / max(1, round(ping_interval_s))  # one-second slots
+        self._pings = PingRing(ping_interval_s, self._ping_tick_s)
+        self._tablet_pings = PingRing(tablet_ping_interval_s, self._ping_tick_s)
         self._queue = FanoutQueue()
 
     def serving_command(self) -> AbstractContextManager[None]:
@@ -186,21 +187,16 @@ class Hub:
     # -- heartbeat ---------------------------------------------------------------------------
 
     async def ping_loop(self) -> None:
-        """Each subscriber, once per interval (its ring's): the app-level PING the control panel
-        waits for (it drops its socket after 60 s without one) and a protocol ping that every
-        browser answers. A client silent for two (main) intervals is gone (a cable pulled, a tablet
-        asleep): dropped."""
-        async with asyncio.TaskGroup() as group:
-            for ring in (self._pings, self._tablet_pings):
-                group.create_task(self._ping_ring(ring))
-
-    async def _ping_ring(self, ring: PingRing) -> None:
+        """Each subscriber, once per interval (a tablet's is shorter): the app-level PING the
+        control panel waits for (it drops its socket after 60 s without one) and a protocol ping
+        that every browser answers. A client silent for two (main) intervals is gone (a cable
+        pulled, a tablet asleep): dropped."""
         while True:
-            await asyncio.sleep(ring.tick_s)
+            await asyncio.sleep(self._ping_tick_s)
             frame = text_frame(orjson.dumps({"type": "PING", "timestamp": time.time()}))
             silent_since = time.monotonic() - 2 * self.ping_interval_s
             live = []
-            for subscriber in ring.next_slot():
+            for subscriber in self._pings.next_slot() + self._tablet_pings.next_slot():
                 if subscriber.last_heard < silent_since:
                     log.info("closing a WebSocket client silent for %.0f s", 2 * self.ping_interval_s)
                     subscriber.abort()

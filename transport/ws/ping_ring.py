@@ -1,7 +1,8 @@
-"""Heartbeat slots: the subscribers of one ping interval, spread over one-second slots.
+"""Heartbeat slots: the subscribers of one ping interval, spread over slots of one tick each.
 
-Each tick the hub pings one slot, so thousands of sockets that connected together (a venue's
-screens after a power cut) never all wake at the same moment.
+Each tick the hub pings one slot of every ring, so thousands of sockets that connected together
+(a venue's screens after a power cut) never all wake at the same moment, and one wake-up serves
+every ring.
 """
 from __future__ import annotations
 
@@ -9,17 +10,12 @@ from transport.ws.subscriber import Subscriber
 
 
 class PingRing:
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self._slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(interval_s)))]
+    def __init__(self, interval_s: float, tick_s: float) -> None:
+        """Each subscriber is due every `interval_s`, rounded to whole ticks (at least one)."""
+        self._slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(interval_s / tick_s)))]
         self._slot_of: dict[Subscriber, int] = {}
         self._joined = 0
         self._tick = 0
-
-    @property
-    def tick_s(self) -> float:
-        """How often `next_slot` is due: every slot once per interval."""
-        return self.interval_s / len(self._slots)
 
     def add(self, subscriber: Subscriber) -> None:
         slot = self._joined % len(self._slots)
