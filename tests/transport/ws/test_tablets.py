@@ -52,7 +52,7 @@ async def test_a_connected_but_silent_tablet_turns_its_box_offline(tmp_path: Pat
 
 
 async def test_judge_sockets_are_pinged_at_the_tablet_interval(tmp_path: Path) -> None:
-    # Everyone else keeps the 30 s default: a ping within the wait below is a tablet's ping.
+    # Everyone else keeps the 30 s default: two pings within the waits below are a tablet's pings.
     config = make_config(tmp_path / "data", ws_tablet_ping_interval_s=0.3)
     async with serving(create_app(config)) as client:
         token = await judge_token(client, 1)
