@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD, make_config, serving
 from tests.transport.ws.tablet_helpers import judge_token, tablet
 from transport.app import create_app
+from transport.ws.keys import OPS_FEED
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAPTOP = {"width": 1366, "height": 900}
@@ -61,11 +62,11 @@ async def test_the_ops_page_logs_in_shows_the_boxes_turns_a_box_red_and_takes_a_
     shots = tmp_path / "screenshots"
     shots.mkdir()
     async with serving(create_app(make_config(tmp_path / "data"))) as client:
-        for box, category in ((1, "Youth A"), (2, "Seniors women")):
-            response = await client.post("/api/cmd", json={
-                "boxId": box, "type": "INIT_ROUTE", "routeIndex": 1, "routesCount": 2, "holdsCount": 30,
-                "categorie": category, "competitors": [{"nume": "Ana Pop"}, {"nume": "Ion Ionescu"}]})
-            assert response.status == 200
+        routes = {box: {"boxId": box, "type": "INIT_ROUTE", "routeIndex": 1, "routesCount": 2, "holdsCount": 30,
+                        "categorie": category, "competitors": [{"nume": "Ana Pop"}, {"nume": "Ion Ionescu"}]}
+                  for box, category in ((1, "Youth A"), (2, "Seniors women"))}
+        for route in routes.values():
+            assert (await client.post("/api/cmd", json=route)).status == 200
         tokens = {box: await judge_token(client, box) for box in (1, 2)}
         origin = str(client.make_url("/")).rstrip("/")
         context = await browser.new_context(viewport=LAPTOP)
@@ -85,6 +86,12 @@ async def test_the_ops_page_logs_in_shows_the_boxes_turns_a_box_red_and_takes_a_
             await expect(box2).to_contain_text("Seniors women")
             await expect(page.locator("#verdict-title")).to_have_text("All fine", timeout=SEEN_WITHIN_MS)
             await expect(box2).to_have_class(re.compile(r"\bonline\b"))
+            board = client.app[OPS_FEED]
+            for _ in range(3):  # chart points now rather than every 5 s
+                assert (await client.post("/api/cmd", json=routes[1])).status == 200
+                await board.sample()  # type: ignore[attr-defined]  # the OpsBoard behind the feed
+            await expect(page.locator("#chart-latency polyline")).to_have_count(1, timeout=SEEN_WITHIN_MS)
+            await expect(page.locator("#chart-screens polyline")).to_have_count(1)
             await page.screenshot(path=str(shots / "laptop-all-fine.png"), full_page=True)
 
             await second.close()  # box 2's tablet goes away

@@ -224,7 +224,7 @@ function drawChart(svg, points, index, now, windowS, unit) {
     svg.replaceChildren(...parts);
     return;
   }
-  const top_value = Math.max(...values) * 1.1 || 1;
+  const top_value = roundUp(Math.max(...values) * 1.1);
   const x = (at) => left + (right - left) * Math.max(0, 1 - (now - at) / windowS);
   const y = (value) => bottom - (bottom - top) * (value / top_value);
   let segment = [];
@@ -248,6 +248,13 @@ function drawChart(svg, points, index, now, windowS, unit) {
     svgEl("text", {class: "label", x: right, y: top + 4, "text-anchor": "end"},
       `latest ${shown(values[values.length - 1])}`));
   svg.replaceChildren(...parts);
+}
+
+// The axis's top: 1, 2 or 5 times a power of ten, so its label is exact.
+function roundUp(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 5, 10].map((step) => step * power).find((top) => top >= value);
 }
 
 // -- words for numbers --------------------------------------------------------------------------
