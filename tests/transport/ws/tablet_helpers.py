@@ -49,6 +49,12 @@ async def tablet(client: TestClient, box_id: int, token: str) -> AsyncIterator[C
         await reader
 
 
+async def mute_tablet(client: TestClient, box_id: int) -> ClientWebSocketResponse:
+    """A judge's socket that answers nothing by itself (no automatic pong): the test decides."""
+    token = await judge_token(client, box_id)
+    return await client.ws_connect(f"/api/ws/{box_id}?token={token}", autoping=False)
+
+
 async def _read_all(ws: ClientWebSocketResponse) -> None:
     async for _ in ws:
         pass

@@ -1,6 +1,6 @@
 """Judge-tablet liveness: a box is fine while a judge's socket for it is connected and heard from,
-and offline (in /api/health) once none is connected or all have been silent too long. Admins'
-and viewers' sockets on the same box do not count, and judges are pinged more often than others."""
+and offline (in /api/health) once none is connected or all have been silent too long. The control
+panel's and spectators' sockets on the same box do not count, and judges are pinged more often than others."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ import orjson
 from aiohttp import WSMsgType
 
 from tests.conftest import make_config, serving
-from tests.transport.ws.tablet_helpers import equals, judge_token, offline_boxes, tablet, until
+from tests.transport.ws.tablet_helpers import equals, judge_token, mute_tablet, offline_boxes, tablet, until
 from transport.app import create_app
 from transport.ws.keys import TABLETS
 from transport.ws.tablets import TabletWatch
@@ -30,22 +30,22 @@ async def test_a_judge_socket_makes_its_box_fine_and_its_disconnect_makes_it_off
         assert status.connected == 0 and not status.online and status.heard_ago_s is not None
 
 
-async def test_admin_and_viewer_sockets_on_a_box_are_not_its_tablet(tmp_path: Path) -> None:
+async def test_the_control_panel_and_spectators_on_a_box_are_not_its_tablet(tmp_path: Path) -> None:
     async with serving(create_app(make_config(tmp_path / "data"))) as client:
         await client.post("/api/cmd", json={"boxId": 1, "type": "INIT_ROUTE", "routeIndex": 1, "holdsCount": 10})
-        admin_socket = await client.ws_connect("/api/ws/1")  # the admin's cookie: the control panel
-        assert orjson.loads((await admin_socket.receive(timeout=5)).data)["type"] == "STATE_SNAPSHOT"
-        assert await offline_boxes(client) == [1]
-        assert client.app[TABLETS].status(1).connected == 0
-        await admin_socket.close()
+        spectator_token = (await (await client.post("/api/public/token")).json())["access_token"]
+        sockets = [await client.ws_connect("/api/ws/1"),  # the admin's cookie: the control panel
+                   await client.ws_connect(f"/api/public/ws/1?token={spectator_token}")]
+        for ws in sockets:
+            assert orjson.loads((await ws.receive(timeout=5)).data)["type"] == "STATE_SNAPSHOT"
+        assert (await offline_boxes(client), client.app[TABLETS].status(1).connected) == ([1], 0)
+        for ws in sockets:
+            await ws.close()
 
 
 async def test_a_connected_but_silent_tablet_turns_its_box_offline(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "data", tablet_silent_after_s=0.5)
-    async with serving(create_app(config)) as client:
-        token = await judge_token(client, 2)
-        # Never reads, so never answers a ping: a tablet asleep with its socket still open.
-        ws = await client.ws_connect(f"/api/ws/2?token={token}", autoping=False)
+    async with serving(create_app(make_config(tmp_path / "data", tablet_silent_after_s=0.5))) as client:
+        ws = await mute_tablet(client, 2)  # never reads, so never answers: asleep, its socket still open
         await until(lambda: equals(offline_boxes(client), [2]))
         assert client.app[TABLETS].status(2).connected == 1
         await ws.close()
@@ -53,10 +53,8 @@ async def test_a_connected_but_silent_tablet_turns_its_box_offline(tmp_path: Pat
 
 async def test_judge_sockets_are_pinged_at_the_tablet_interval(tmp_path: Path) -> None:
     # Everyone else keeps the 30 s default: two pings within the waits below are a tablet's pings.
-    config = make_config(tmp_path / "data", ws_tablet_ping_interval_s=0.3)
-    async with serving(create_app(config)) as client:
-        token = await judge_token(client, 1)
-        ws = await client.ws_connect(f"/api/ws/1?token={token}", autoping=False)
+    async with serving(create_app(make_config(tmp_path / "data", ws_tablet_ping_interval_s=0.3))) as client:
+        ws = await mute_tablet(client, 1)
         pings = 0
         while pings < 2:
             message = await ws.receive(timeout=10)
