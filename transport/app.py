@@ -29,9 +29,17 @@ from transport.http import backup, commands, health, history, login, public, res
 from transport.http import officials as officials_routes  # `officials` names the actor below
 from transport.http.auth import session_stands
 from transport.http.client_address import CLIENT_ADDRESSES, ClientAddresses
+from transport.http.command_latency import CommandLatency
 from transport.http.cors import OriginPolicy
 from transport.http.errors import TOKEN_REVOKED, protocol_logger
-from transport.http.keys import COMMAND_GATE, LOGIN_THROTTLE, ORIGIN_POLICY, RATE_LIMITER
+from transport.http.keys import (
+    COMMAND_GATE,
+    COMMAND_LATENCY,
+    LOGIN_THROTTLE,
+    ORIGIN_POLICY,
+    RATE_LIMITER,
+    TABLET_LIVENESS,
+)
 from transport.http.login_throttle import LoginThrottle
 from transport.http.middleware import request_middleware
 from transport.http.rate_limit import RateLimiter, Unlimited
@@ -54,11 +62,14 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
+from transport.ops import routes as ops_routes
+from transport.ops.board import OpsBoard
 from transport.public_state import CorePublicState
 from transport.ws import endpoints as ws_endpoints
 from transport.ws.hub import Hub
-from transport.ws.keys import HUB, SOCKET_SESSIONS
+from transport.ws.keys import HUB, OPS_FEED, SOCKET_SESSIONS, TABLETS
 from transport.ws.sessions import SocketSessions
+from transport.ws.tablets import TabletWatch
 
 if TYPE_CHECKING:
     from transport.broker.publisher import RedisPublisher
@@ -88,26 +99,31 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     if config.trusted_networks:
         log.info("X-Forwarded-For names the client on requests from %s",
                  ", ".join(map(str, config.trusted_networks)))
-    app[HUB] = hub = Hub(ping_interval_s=config.ws_ping_interval_s)
+    app[HUB] = hub = Hub(ping_interval_s=config.ws_ping_interval_s,
+                         tablet_ping_interval_s=config.ws_tablet_ping_interval_s)
     app[COMMAND_GATE] = hub  # the command route holds the sockets' writes through the hub's queue
+    # The ops page (transport/ops/): judge tablets' liveness (also in /api/health), command latency.
+    app[TABLETS] = app[TABLET_LIVENESS] = TabletWatch(config.tablet_silent_after_s)
+    app[COMMAND_LATENCY] = CommandLatency()
+    app[OPS_FEED] = board = OpsBoard(app)
     app[SOCKET_SESSIONS] = SocketSessions()
     app[STORAGE] = storage_for(config.storage, fs=fs)
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[RATE_LIMITER] = RateLimiter() if config.rate_limits else Unlimited()
     for module in (commands, ws_endpoints, health, officials_routes, public, login, backup, upload, results, history,
-                   users):
+                   users, ops_routes):
         app.add_routes(module.routes)
     app.add_routes(ws_endpoints.public_routes)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload.close_pool)
     app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process
     app.on_cleanup.append(results.close_runner)
-    app.cleanup_ctx.append(_lifecycle(clock or WallClock()))
+    app.cleanup_ctx.append(_lifecycle(clock or WallClock(), board))
     app.on_shutdown.append(_drain)
     return app
 
 
-def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
+def _lifecycle(clock: Clock, board: OpsBoard) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config, storage, hub = app[CONFIG], app[STORAGE], app[HUB]
         recovered = await storage.open(config.reset_boxes_on_start, load_state)
@@ -150,6 +166,7 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
                                                     config.backup_retention_files, clock))
             if config.backup_interval_min > 0:
                 system.spawn_service(backup_actor.periodic(config.backup_interval_min), "periodic-backups")
+            system.spawn_service(board.run(), "ops-page")
         except BaseException:
             persister.stop()
             await system.close()

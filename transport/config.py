@@ -61,6 +61,10 @@ class Config:
     redis_url: str | None = None
     redis_prefix: str = DEFAULT_PREFIX
     spectator_jwt_secret: str | None = None
+    # The ops page: judge tablets are pinged this often (others every ws_ping_interval_s), and a box
+    # whose tablets have all been silent this long is shown offline (also in /api/health).
+    ws_tablet_ping_interval_s: float = 5.0
+    tablet_silent_after_s: float = 15.0
 
     @property
     def max_audit_file_bytes(self) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from time import perf_counter
 
 from aiohttp import web
 
@@ -11,7 +12,7 @@ from transport.http.auth import Need, authorize, origin_of
 from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.client_address import client_address
 from transport.http.errors import INVALID_LIMIT, RATE_LIMITED, STATUS, ClientError, reply_status
-from transport.http.keys import COMMAND_GATE, RATE_LIMITER
+from transport.http.keys import COMMAND_GATE, COMMAND_LATENCY, RATE_LIMITER
 from transport.http.rate_limit import command_class
 from transport.keys import REGISTRY, STORAGE
 from transport.request_numbers import AUDIT_MAX_EVENTS, whole_number
@@ -37,8 +38,10 @@ async def post_command(request: web.Request) -> web.Response:
         return web.json_response(
             {"detail": f"rate limit exceeded for {command.type} on box {command.box_id}; retry in {seconds} s"},
             status=STATUS[RATE_LIMITED], headers={"Retry-After": str(seconds)})
+    started = perf_counter()
     with request.app[COMMAND_GATE].serving_command():  # the scoreboards' frames wait for this reply
         reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
+    request.app[COMMAND_LATENCY].record(perf_counter() - started)  # the ops page's p99 chart
     return json_bytes(reply.body, reply_status(reply))
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from actors.codes import STORAGE_UNAVAILABLE
 from transport.http.auth import Need, authorize
 from transport.http.errors import STATUS, ClientError
+from transport.http.keys import TABLET_LIVENESS
 from transport.keys import BROKER_REPORT, PERSISTER, REGISTRY, STORAGE
 
 routes = web.RouteTableDef()
@@ -86,6 +87,8 @@ async def api_health(request: web.Request) -> web.Response:
         "audit_file_mb": report["audit_file_mb"],
         "storage": report,
         "timestamp": datetime.now(UTC).isoformat(),
+        # Boxes whose judge tablet is not connected or not heard from lately (the ops page's red).
+        "offline_boxes": request.app[TABLET_LIVENESS].offline_boxes(request.app[REGISTRY].box_ids()),
     })
 
 

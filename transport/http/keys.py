@@ -7,11 +7,13 @@ http/ never imports ws/ either (ws/ imports http/ for authorization and errors).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from aiohttp import web
 
+from transport.http.command_latency import CommandLatency
 from transport.http.cors import OriginPolicy
 from transport.http.login_throttle import LoginThrottle
 from transport.http.rate_limit import RateLimiter, Unlimited
@@ -23,7 +25,15 @@ class CommandGate(Protocol):
     def serving_command(self) -> AbstractContextManager[None]: ...
 
 
+class TabletLiveness(Protocol):
+    """Which boxes' judge tablets are missing or silent (transport/ws/tablets.py), for health."""
+
+    def offline_boxes(self, box_ids: Iterable[int]) -> list[int]: ...
+
+
 ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 RATE_LIMITER: web.AppKey[RateLimiter | Unlimited] = web.AppKey("rate_limiter")
 COMMAND_GATE: web.AppKey[CommandGate] = web.AppKey("command_gate")
+TABLET_LIVENESS: web.AppKey[TabletLiveness] = web.AppKey("tablet_liveness")
+COMMAND_LATENCY = web.AppKey("command_latency", CommandLatency)

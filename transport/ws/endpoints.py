@@ -15,8 +15,8 @@ from transport.http.bodies import require_box_id
 from transport.http.errors import TOKEN_REVOKED, ClientError, drop_tracebacks
 from transport.keys import CONFIG, PUBLIC_STATE, REGISTRY
 from transport.ws.frames import pong_frame, text_frame
-from transport.ws.hub import PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
-from transport.ws.keys import HUB, SOCKET_SESSIONS
+from transport.ws.hub import OPS, PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
+from transport.ws.keys import HUB, OPS_FEED, SOCKET_SESSIONS, TABLETS
 from transport.ws.sessions import CLOSE_CODE
 from transport.ws.subscriber import Subscriber
 
@@ -45,8 +45,9 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
             return None
         return _snapshot_frame(registry, target)
 
+    tablet = box_id if principal.role == "judge" else None  # a judge may only open its own boxes
     return await _serve(request, box_channel(box_id), lambda: _snapshot_frame(registry, box_id), snapshot_for,
-                        principal.claims)
+                        principal.claims, tablet)
 
 
 @public_routes.get("/api/public/ws/{box_id}")
@@ -72,6 +73,18 @@ def _snapshot_frame(registry: BoxRegistry, box_id: int) -> bytes | None:
         return orjson.dumps(registry.snapshot(box_id))
     except BoxUnavailable:
         return None
+
+
+@routes.get("/api/ops/ws")
+async def ops_socket(request: web.Request) -> web.StreamResponse:
+    """The ops page's live summary (transport/ops/): a fresh one at once, then one a second."""
+    try:
+        principal = authorize(request, Need.ADMIN)
+    except ClientError as exc:
+        return await _refuse(request, exc)
+    feed = request.app[OPS_FEED]
+    first = await feed.fresh()
+    return await _serve(request, OPS, lambda: first, lambda _m: feed.latest(), principal.claims)
 
 
 @public_routes.get("/api/public/ws")
@@ -100,8 +113,9 @@ def close_reason(text: str) -> bytes:
 
 async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes | None],
                  on_request_state: Callable[[dict[str, Any]], bytes | None],
-                 claims: Claims | None = None) -> web.StreamResponse:
-    """`claims`: the login behind the socket, which is closed (4401) once its account changes."""
+                 claims: Claims | None = None, tablet: int | None = None) -> web.StreamResponse:
+    """`claims`: the login behind the socket, which is closed (4401) once its account changes.
+    `tablet`: the box whose judge tablet this socket is (transport/ws/tablets.py)."""
     config = request.app[CONFIG]
     hub = request.app[HUB]
     sessions = request.app[SOCKET_SESSIONS]
@@ -118,7 +132,9 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
             return ws
         sessions.add(subscriber, claims)
     first = first_frame()
-    hub.join(channel, subscriber, None if first is None else text_frame(first))
+    hub.join(channel, subscriber, None if first is None else text_frame(first), tablet=tablet is not None)
+    if tablet is not None:
+        request.app[TABLETS].connected(tablet, subscriber)  # only the core has tablets (not an edge)
     try:
         async for message in ws:
             subscriber.heard()
@@ -127,6 +143,8 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
             elif message.type == WSMsgType.PING:
                 subscriber.send(pong_frame(message.data))
     finally:
+        if tablet is not None:
+            request.app[TABLETS].disconnected(tablet, subscriber)
         sessions.discard(subscriber)
         hub.leave(channel, subscriber)
         subscriber.close()

@@ -21,12 +21,14 @@ from aiohttp import web
 from actors.messages import View
 from transport.ws.fanout_queue import FanoutQueue
 from transport.ws.frames import PING_FRAME, text_frame
+from transport.ws.ping_ring import PingRing
 from transport.ws.subscriber import Subscriber
 
 log = logging.getLogger("belay.ws")
 
 SNAPSHOT = "snapshot"  # coalescing key of a box's STATE_SNAPSHOT frames
 PUBLIC = ("public",)
+OPS = ("ops",)  # admins' ops pages (transport/ops/)
 
 
 class PublicSink(Protocol):
@@ -46,25 +48,28 @@ def public_box_channel(box_id: int) -> tuple[str, int]:
 
 
 class Hub:
-    """Channels of subscribers: ("box", id), ("public-box", id) and ("public",).
+    """Channels of subscribers: ("box", id), ("public-box", id), ("public",) and ("ops",).
 
     Spectator channels are throttled per box with a leading edge: the first update goes at once,
     later ones within `spectator_window_s` merge into one trailing update.
 
     Heartbeats come from the hub, not from a timer per socket: subscribers are spread over
     one-second slots, and each second one slot gets its pings. Thousands of sockets that connected
-    together (a venue's screens after a power cut) never all wake at the same moment.
+    together (a venue's screens after a power cut) never all wake at the same moment. Judge
+    tablets have their own, shorter interval: a quiet but healthy tablet must be heard from often
+    enough for the ops page to tell it from a dead one (transport/ws/tablets.py).
     """
 
-    def __init__(self, spectator_window_s: float = 0.25, ping_interval_s: float = 30.0) -> None:
+    def __init__(self, spectator_window_s: float = 0.25, ping_interval_s: float = 30.0,
+                 tablet_ping_interval_s: float = 5.0) -> None:
         self._channels: dict[Hashable, set[Subscriber]] = {}
         self._spectator_window_s = spectator_window_s
         self._windows: dict[int, asyncio.TimerHandle] = {}
         self._pending: dict[int, tuple[bytes | None, bytes | None]] = {}
         self.ping_interval_s = ping_interval_s
-        self._ping_slots: list[set[Subscriber]] = [set() for _ in range(max(1, round(ping_interval_s)))]
-        self._slot_of: dict[Subscriber, int] = {}
-        self._joined = 0
+        self._ping_tick_s = ping_interval_s / max(1, round(ping_interval_s))  # one-second slots
+        self._pings = PingRing(ping_interval_s, self._ping_tick_s)
+        self._tablet_pings = PingRing(tablet_ping_interval_s, self._ping_tick_s)
         self._queue = FanoutQueue()
         self._sinks: tuple[PublicSink, ...] = ()
 
@@ -82,26 +87,24 @@ class Hub:
         """Commands served since start-up (the collector waits for a quiet spell)."""
         return self._queue.commands_started
 
-    def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes | None) -> None:
+    def join(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes | None, *,
+             tablet: bool = False) -> None:
         """Send the first snapshot (built now; None: nothing to show yet) and add to the channel, in
         queue order: frames published before this call are older than the snapshot and never reach
-        the socket."""
-        self._queue.step(partial(self._join_now, channel, subscriber, first_frame))
+        the socket. A `tablet` (a judge's socket) is pinged at the tablets' interval."""
+        self._queue.step(partial(self._join_now, channel, subscriber, first_frame, tablet))
 
     def send_to(self, subscriber: Subscriber, frame: bytes, *, key: Hashable = None) -> None:
         """A frame for one socket (a REQUEST_STATE answer), in order with the broadcasts."""
         self._queue.step(partial(self._queue.deliver, (subscriber,), frame, key))
 
-    def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes | None) -> None:
+    def _join_now(self, channel: Hashable, subscriber: Subscriber, first_frame: bytes | None, tablet: bool) -> None:
         if subscriber.closed:  # left before its turn came
             return
         if first_frame is not None:
             self._queue.deliver((subscriber,), first_frame, SNAPSHOT)
         self._channels.setdefault(channel, set()).add(subscriber)
-        slot = self._joined % len(self._ping_slots)
-        self._joined += 1
-        self._ping_slots[slot].add(subscriber)
-        self._slot_of[subscriber] = slot
+        (self._tablet_pings if tablet else self._pings).add(subscriber)
 
     def leave(self, channel: Hashable, subscriber: Subscriber) -> None:
         members = self._channels.get(channel)
@@ -109,9 +112,8 @@ class Hub:
             members.discard(subscriber)
             if not members:
                 del self._channels[channel]
-        slot = self._slot_of.pop(subscriber, None)
-        if slot is not None:
-            self._ping_slots[slot].discard(subscriber)
+        self._pings.discard(subscriber)
+        self._tablet_pings.discard(subscriber)
 
     def count(self, channel: Hashable | None = None) -> int:
         if channel is not None:
@@ -211,17 +213,16 @@ class Hub:
     # -- heartbeat ---------------------------------------------------------------------------
 
     async def ping_loop(self) -> None:
-        """Each subscriber, once per interval: the app-level PING the control panel waits for (it
-        drops its socket after 60 s without one) and a protocol ping that every browser answers.
-        A client silent for two intervals is gone (a cable pulled, a tablet asleep): dropped."""
-        slots = len(self._ping_slots)
-        tick = 0
+        """Each subscriber, once per interval (a tablet's is shorter): the app-level PING the
+        control panel waits for (it drops its socket after 60 s without one) and a protocol ping
+        that every browser answers. A client silent for two (main) intervals is gone (a cable
+        pulled, a tablet asleep): dropped."""
         while True:
-            await asyncio.sleep(self.ping_interval_s / slots)
+            await asyncio.sleep(self._ping_tick_s)
             frame = text_frame(orjson.dumps({"type": "PING", "timestamp": time.time()}))
             silent_since = time.monotonic() - 2 * self.ping_interval_s
             live = []
-            for subscriber in tuple(self._ping_slots[tick % slots]):
+            for subscriber in self._pings.next_slot() + self._tablet_pings.next_slot():
                 if subscriber.last_heard < silent_since:
                     log.info("closing a WebSocket client silent for %.0f s", 2 * self.ping_interval_s)
                     subscriber.abort()
@@ -230,4 +231,3 @@ class Hub:
                 live.append(subscriber)
             # Both pings in one write per socket, written in slices like any other fan-out.
             self._queue.deliver(tuple(live), frame + PING_FRAME, None, (frame, PING_FRAME))
-            tick += 1

@@ -168,3 +168,20 @@ async def test_expired_and_tampered_tokens_are_refused_with_their_reason(anon: T
 
 def tokens_secret(client: TestClient) -> str:
     return (client.app[CONFIG].storage_dir / "jwt_secret").read_text().strip()
+
+
+@pytest.mark.parametrize("role,code", [("admin", None), ("judge1", 4403), ("viewer_all", 4403), ("spectator", 4403),
+                                       ("anonymous", 4401)])
+async def test_ops_socket_by_role(anon: TestClient, role: str, code: int | None) -> None:
+    for carry in ("query", "cookie"):
+        token = token_for(anon, role)
+        if carry == "query":
+            ws = await anon.ws_connect(f"/api/ops/ws?token={token}" if token else "/api/ops/ws")
+        else:
+            ws = await anon.ws_connect("/api/ops/ws", headers=cookie(token))
+        message = await ws.receive(timeout=5)
+        if code is None:
+            assert message.type == WSMsgType.TEXT and orjson.loads(message.data)["type"] == "OPS_SUMMARY"
+        else:
+            assert message.type == WSMsgType.CLOSE and message.data == code, (carry, message)
+        await ws.close()
