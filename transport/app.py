@@ -50,6 +50,7 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
+from transport.metrics.routes import install as install_metrics
 from transport.ws import endpoints as ws_endpoints
 from transport.ws.hub import Hub
 from transport.ws.keys import HUB, SOCKET_SESSIONS
@@ -85,6 +86,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     for module in (commands, ws_endpoints, health, officials_routes, public, login, backup, upload, results, history,
                    users):
         app.add_routes(module.routes)
+    install_metrics(app)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload.close_pool)
     app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process

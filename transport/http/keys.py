@@ -12,9 +12,11 @@ from typing import Protocol
 
 from aiohttp import web
 
+from actors.tallies import Buckets
 from transport.http.cors import OriginPolicy
 from transport.http.login_throttle import LoginThrottle
 from transport.http.rate_limit import RateLimiter, Unlimited
+from transport.http.tallies import CommandTallies
 
 
 class CommandGate(Protocol):
@@ -27,3 +29,5 @@ ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 RATE_LIMITER: web.AppKey[RateLimiter | Unlimited] = web.AppKey("rate_limiter")
 COMMAND_GATE: web.AppKey[CommandGate] = web.AppKey("command_gate")
+COMMAND_TALLIES = web.AppKey("command_tallies", CommandTallies)
+AUDIT_READS = web.AppKey("audit_reads", Buckets)  # seconds per audit read (AUDIT_READ_SECONDS)

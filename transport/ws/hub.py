@@ -21,7 +21,7 @@ from aiohttp import web
 from actors.messages import View
 from transport.ws.fanout_queue import FanoutQueue
 from transport.ws.frames import PING_FRAME, text_frame
-from transport.ws.subscriber import Subscriber
+from transport.ws.subscriber import FrameCounts, Subscriber
 
 log = logging.getLogger("belay.ws")
 
@@ -58,6 +58,7 @@ class Hub:
         self._slot_of: dict[Subscriber, int] = {}
         self._joined = 0
         self._queue = FanoutQueue()
+        self.frame_counts = FrameCounts()  # every subscriber of this hub counts its frames here
 
     def serving_command(self) -> AbstractContextManager[None]:
         """Wrap the serving of a command: socket writes wait for it (briefly, see fanout_queue.py)."""
@@ -105,6 +106,17 @@ class Hub:
         if channel is not None:
             return len(self._channels.get(channel, ()))
         return sum(len(m) for m in self._channels.values())
+
+    def clients_by_kind(self) -> dict[tuple[str, str], int]:
+        """Sockets by (channel kind, role): ("box", "judge"), ("public-box", "spectator"),
+        ("public", "anonymous")... A walk over every socket: for a scrape, not for a command."""
+        found: dict[tuple[str, str], int] = {}
+        for channel, members in self._channels.items():
+            kind = channel[0] if isinstance(channel, tuple) else str(channel)
+            for subscriber in members:
+                key = (kind, subscriber.role)
+                found[key] = found.get(key, 0) + 1
+        return found
 
     def sockets(self) -> list[web.WebSocketResponse]:
         return [sub.ws for members in self._channels.values() for sub in members]
@@ -198,6 +210,7 @@ class Hub:
             for subscriber in tuple(self._ping_slots[tick % slots]):
                 if subscriber.last_heard < silent_since:
                     log.info("closing a WebSocket client silent for %.0f s", 2 * self.ping_interval_s)
+                    self.frame_counts.silent_clients += 1
                     subscriber.abort()
                     continue
                 subscriber.check_stall()
