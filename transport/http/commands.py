@@ -13,8 +13,7 @@ from transport.http.bodies import json_bytes, read_json_object, require_box_id
 from transport.http.errors import INVALID_LIMIT, RATE_LIMITED, STATUS, ClientError, reply_status
 from transport.http.keys import AUDIT_READS, COMMAND_GATE, COMMAND_TALLIES, RATE_LIMITER
 from transport.http.rate_limit import command_class
-from transport.http.tallies import RATE_LIMITED as RATE_LIMITED_OUTCOME
-from transport.http.tallies import outcome_of, type_of
+from transport.http.tallies import type_of
 from transport.keys import REGISTRY, STORAGE
 from transport.request_numbers import AUDIT_MAX_EVENTS, whole_number
 
@@ -40,7 +39,7 @@ async def post_command(request: web.Request) -> web.Response:
         wait = request.app[RATE_LIMITER].take(command.box_id, request.remote or "?", command_class(command.type))
         if wait is not None:
             seconds = max(1, math.ceil(wait))
-            tallies.record(command.type, RATE_LIMITED_OUTCOME, perf_counter() - started)
+            tallies.record(command.type, STATUS[RATE_LIMITED], None, perf_counter() - started)
             return web.json_response(
                 {"detail": f"rate limit exceeded for {command.type} on box {command.box_id}; retry in {seconds} s"},
                 status=STATUS[RATE_LIMITED], headers={"Retry-After": str(seconds)})
@@ -48,10 +47,10 @@ async def post_command(request: web.Request) -> web.Response:
             reply = await request.app[REGISTRY].execute(command, origin_of(request, principal))
     except Exception as exc:  # refused or failed: counted, then answered as any failure is
         status = exc.status_code if isinstance(exc, web.HTTPException) else STATUS[INTERNAL_ERROR]
-        tallies.record(type_of(body), outcome_of(status, None), perf_counter() - started)
+        tallies.record(type_of(body), status, None, perf_counter() - started)
         raise
     status = reply_status(reply)
-    tallies.record(command.type, outcome_of(status, reply.body), perf_counter() - started)
+    tallies.record(command.type, status, reply.body, perf_counter() - started)
     return json_bytes(reply.body, status)
 
 

@@ -34,12 +34,12 @@ class BelayCollector(Collector):
         tallies = self._app[COMMAND_TALLIES]
         answered = CounterMetricFamily("belay_commands", "Commands answered by POST /api/cmd, by type and outcome "
                                        "(ok, ignored, 4xx, 429, 503, 5xx).", labels=["type", "outcome"])
-        for (kind, outcome), count in sorted(tallies.outcomes.items()):
+        for (kind, outcome), count in sorted(tallies.outcomes().items()):
             answered.add_metric([kind, outcome], count)
         yield answered
         latency = HistogramMetricFamily("belay_command_duration_seconds",
                                         "Time from the command route's first line to its answer.", labels=["type"])
-        for kind, buckets in sorted(tallies.latency.items()):
+        for kind, buckets in sorted(tallies.latency().items()):
             _add(latency, [kind], buckets)
         yield latency
         yield _histogram("belay_audit_read_duration_seconds", "Time to read the audit log for "
