@@ -3,6 +3,8 @@ commands; who may read them; and that many boxes add no series."""
 from __future__ import annotations
 
 import errno
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from persistence.fs import FaultyFileSystem
-from tests.conftest import FakeClock, login, make_config, serving
+from tests.conftest import ROOT, FakeClock, login, make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
 from transport.app import create_app
 from transport.http.keys import RATE_LIMITER
@@ -202,3 +204,17 @@ async def test_many_boxes_add_no_series(admin: TestClient) -> None:
         assert {label for label, _value in labels} <= BOUNDED_LABELS
     assert value(after, "belay_boxes") == 60
 
+
+
+async def test_the_grafana_dashboard_graphs_only_metrics_that_exist(admin: TestClient) -> None:
+    assert (await post(admin, init_route()))[0] == 200
+    assert (await admin.post("/api/admin/ops/backup/now")).status == 200
+    admin.app[METRICS].edge_staleness.set(1.0)  # exported only on an edge
+    screen = await admin.ws_connect("/api/public/ws")  # belay_ws_clients has a sample only with a socket
+    await next_of(screen, {"PUBLIC_STATE_SNAPSHOT"})
+    exposed = {name for name, _labels in await scrape(admin)}
+    await screen.close()
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", ())]
+    graphed = {name for query in queries for name in re.findall(r"\b(?:belay|process)_[a-z_]+", query)}
+    assert graphed and graphed <= exposed, graphed - exposed
