@@ -55,6 +55,10 @@ async def _probe_loop_lag(app: web.Application) -> AsyncIterator[None]:
     probe = asyncio.create_task(watch_loop_lag(app[METRICS].loop_lag), name="loop-lag")
     yield
     probe.cancel()
+    try:
+        await probe
+    except asyncio.CancelledError:
+        pass
 
 
 async def open_runner(app: web.Application) -> web.AppRunner:
