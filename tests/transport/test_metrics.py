@@ -12,12 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from actors.tallies import quantile
 from persistence.fs import FaultyFileSystem
 from tests.conftest import ROOT, FakeClock, login, make_config, serving
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
 from transport.app import create_app
-from transport.http.keys import RATE_LIMITER
+from transport.http.keys import COMMAND_TALLIES, RATE_LIMITER
 from transport.http.rate_limit import RateLimiter
+from transport.http.tallies import COMMAND_SECONDS
 from transport.keys import PERSISTER
 from transport.metrics.keys import METRICS
 
@@ -69,6 +71,7 @@ async def test_commands_are_counted_by_type_and_outcome_with_their_latency(tmp_p
         await login(client)
 
         samples = await scrape(client)
+        latency_counts = client.app[COMMAND_TALLIES].latency_counts()  # what the ops page charts
     expected = {("INIT_ROUTE", "ok"): 1, ("PROGRESS_UPDATE", "ok"): 1, ("PROGRESS_UPDATE", "ignored"): 1,
                 ("PROGRESS_UPDATE", "4xx"): 1, ("unknown", "4xx"): 1, ("TIMER_SYNC", "ok"): 30,
                 ("TIMER_SYNC", "429"): 1, ("PROGRESS_UPDATE", "503"): 1, ("INIT_ROUTE", "4xx"): 1}
@@ -81,6 +84,8 @@ async def test_commands_are_counted_by_type_and_outcome_with_their_latency(tmp_p
         assert value(samples, "belay_command_duration_seconds_count", type=kind) == answered
         assert value(samples, "belay_command_duration_seconds_bucket", type=kind, le="+Inf") == answered
         assert value(samples, "belay_command_duration_seconds_sum", type=kind) > 0
+    assert sum(latency_counts) == sum(expected.values())
+    assert quantile(COMMAND_SECONDS, latency_counts, 0.99) is not None
     # The failed write shows as a failed batch and a degraded storage.
     assert value(samples, "belay_storage_degraded") == 1
     assert value(samples, "belay_commit_failures_total") == 1
