@@ -29,12 +29,10 @@ from transport.http import backup, commands, health, history, login, public, res
 from transport.http import officials as officials_routes  # `officials` names the actor below
 from transport.http.auth import session_stands
 from transport.http.client_address import CLIENT_ADDRESSES, ClientAddresses
-from transport.http.command_latency import CommandLatency
 from transport.http.cors import OriginPolicy
 from transport.http.errors import TOKEN_REVOKED, protocol_logger
 from transport.http.keys import (
     COMMAND_GATE,
-    COMMAND_LATENCY,
     LOGIN_THROTTLE,
     ORIGIN_POLICY,
     RATE_LIMITER,
@@ -62,6 +60,7 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
+from transport.metrics.routes import install as install_metrics
 from transport.ops import routes as ops_routes
 from transport.ops.board import OpsBoard
 from transport.public_state import CorePublicState
@@ -104,7 +103,6 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
     app[COMMAND_GATE] = hub  # the command route holds the sockets' writes through the hub's queue
     # The ops page (transport/ops/): judge tablets' liveness (also in /api/health), command latency.
     app[TABLETS] = app[TABLET_LIVENESS] = TabletWatch(config.tablet_silent_after_s)
-    app[COMMAND_LATENCY] = CommandLatency()
     app[OPS_FEED] = board = OpsBoard(app)
     app[SOCKET_SESSIONS] = SocketSessions()
     app[STORAGE] = storage_for(config.storage, fs=fs)
@@ -114,6 +112,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
                    users, ops_routes):
         app.add_routes(module.routes)
     app.add_routes(ws_endpoints.public_routes)
+    install_metrics(app)
     app[UPLOAD_POOL] = WorkerPool(PARSE_TIMEOUT_S)  # spreadsheet parsing runs in its own process
     app.on_cleanup.append(upload.close_pool)
     app[EXPORT_RUNNER] = ExportRunner()  # result files, ZIPs and CSVs are built in their own process

@@ -17,6 +17,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from actors.tallies import Buckets
+
 log = logging.getLogger("belay.gc")
 
 # Young collections (the automatic ones and ours) walk what was made since the last freeze. At
@@ -36,6 +38,19 @@ FULL_COLLECTION_AT_LATEST_S = 24 * 3600.0
 # Young collections less often (most garbage of a broadcast dies before one), and no automatic
 # full collection at all.
 THRESHOLDS = (10_000, 10, 1_000_000)
+# Bounds of the pause histograms: young collections take under 3 ms here, the full one 0.4-0.5 s
+# with 6,000 sockets (docs/performance.md, changes 26 and 28).
+PAUSE_SECONDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Pauses:
+    """How long the collections this routine runs held the event loop (/metrics exports them)."""
+
+    __slots__ = ("full", "young")
+
+    def __init__(self) -> None:
+        self.young = Buckets(PAUSE_SECONDS)
+        self.full = Buckets(PAUSE_SECONDS)
 
 
 def full_collection_due(since_full_s: float, quiet_for_s: float) -> bool:
@@ -44,10 +59,11 @@ def full_collection_due(since_full_s: float, quiet_for_s: float) -> bool:
     return since_full_s >= FULL_COLLECTION_EVERY_S and quiet_for_s >= QUIET_S
 
 
-async def keep_collections_short(commands_started: Callable[[], int]) -> None:
+async def keep_collections_short(commands_started: Callable[[], int], pauses: Pauses) -> None:
     """`run.py` keeps the collector off while it starts; what start-up made is long-lived, so it is
     frozen as it is (a full collection first would hold up the first requests by ~20 ms).
-    `commands_started` counts commands served so far: while it stands still, the server is quiet."""
+    `commands_started` counts commands served so far: while it stands still, the server is quiet.
+    Each collection's length goes to `pauses`."""
     gc.set_threshold(*THRESHOLDS)
     gc.freeze()
     gc.enable()
@@ -63,7 +79,10 @@ async def keep_collections_short(commands_started: Callable[[], int]) -> None:
             gc.unfreeze()
             freed = gc.collect()
             last_full = time.monotonic()
+            pauses.full.observe(last_full - now)
             log.info("full collection: %d objects freed in %.0f ms", freed, (last_full - now) * 1000)
         elif len(gc.get_objects(0)) + len(gc.get_objects(1)) <= YOUNG_WALK_LIMIT:
+            started = time.perf_counter()
             gc.collect(1)  # young objects only: cheap
+            pauses.young.observe(time.perf_counter() - started)
         gc.freeze()

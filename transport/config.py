@@ -65,6 +65,10 @@ class Config:
     # whose tablets have all been silent this long is shown offline (also in /api/health).
     ws_tablet_ping_interval_s: float = 5.0
     tablet_silent_after_s: float = 15.0
+    # /metrics open to anyone who can reach this address, for a Prometheus scraper (None: only the
+    # admin-only /metrics of the main port). Loopback by default: the LAN must not read it.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -125,6 +129,9 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
      ("comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client "
       "(default none: the peer's address is the client)")),
     *REDIS_OPTIONS,
+    ("--metrics-port", "METRICS_PORT", "metrics_port",
+     "also serve /metrics without a login on this port (0 picks a free one); default: admin-only on --port"),
+    ("--metrics-host", "METRICS_HOST", "metrics_host", "address of --metrics-port (default 127.0.0.1)"),
 )
 # Read from the environment only.
 SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD",
@@ -138,7 +145,7 @@ class ConfigError(ValueError):
 def _convert(name: str, raw: str) -> object:
     kind = Config.__dataclass_fields__[name].type
     try:
-        if kind == "int":
+        if kind in ("int", "int | None"):
             return int(raw)
         if kind == "float":
             return float(raw)
@@ -180,6 +187,10 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
         raise ConfigError(problem)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range")
+    if config.metrics_port is not None and not 0 <= config.metrics_port <= 65535:
+        raise ConfigError(f"metrics port {config.metrics_port} is out of range")
+    if config.metrics_port == config.port != 0:
+        raise ConfigError("METRICS_PORT must differ from PORT (the main port serves /metrics to admins)")
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL {config.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")
     if config.cookie_samesite.lower() not in ("lax", "strict", "none"):

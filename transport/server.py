@@ -16,6 +16,8 @@ from transport.collector import keep_collections_short
 from transport.config import Config
 from transport.keys import LOCAL_ADMIN
 from transport.local_admin import loopback_url, remove_server_file, write_server_file
+from transport.metrics.keys import METRICS
+from transport.metrics.routes import open_runner
 from transport.ws.keys import HUB
 
 log = logging.getLogger("belay")
@@ -30,14 +32,24 @@ async def serve(config: Config) -> int:
         log.error("cannot listen on %s:%s: %s (is another server using the port? choose another with --port)",
                   config.host, config.port, exc)
         return 2
+    metrics_sockets: list[socket.socket] = []
     try:
-        return await _serve_on(sockets, config)
-    finally:
+        if config.metrics_port is not None:
+            metrics_sockets = bind_sockets(config.metrics_host, config.metrics_port)
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%s: %s (choose another --metrics-port)",
+                  config.metrics_host, config.metrics_port, exc)
         for sock in sockets:
+            sock.close()
+        return 2
+    try:
+        return await _serve_on(sockets, metrics_sockets, config)
+    finally:
+        for sock in (*sockets, *metrics_sockets):
             sock.close()
 
 
-async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
+async def _serve_on(sockets: list[socket.socket], metrics_sockets: list[socket.socket], config: Config) -> int:
     try:
         app = create_app(config)
     except StartupRefused as exc:
@@ -59,7 +71,9 @@ async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
         return 2
-    collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started), name="gc-freezer")
+    metrics_runner = await _serve_metrics(app, metrics_sockets, config.metrics_host)
+    collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started, app[METRICS].gc_pauses),
+                                    name="gc-freezer")
     stop = stop_signal()
     port = sockets[0].getsockname()[1]  # the port the OS picked for --port 0
     write_server_file(config.storage_dir, os.getpid(), loopback_url(config.host, port), app[LOCAL_ADMIN])
@@ -71,6 +85,8 @@ async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
         log.info("stopping: no new commands, flushing the log and checkpointing every box")
         remove_server_file(config.storage_dir)
         collector.cancel()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
     return 0
 
@@ -85,6 +101,17 @@ def stop_signal() -> asyncio.Event:
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             pass
     return stop
+
+
+async def _serve_metrics(app: web.Application, sockets: list[socket.socket], host: str) -> web.AppRunner | None:
+    """/metrics without a login on the sockets bound for --metrics-port (None: none were asked for)."""
+    if not sockets:
+        return None
+    runner = await open_runner(app)
+    for sock in sockets:
+        await web.SockSite(runner, sock).start()
+    log.info("metrics without a login on http://%s:%d/metrics", host, sockets[0].getsockname()[1])
+    return runner
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:

@@ -47,6 +47,7 @@ class BackupDone:
 class BackupStatus:
     last_file: str | None = None
     last_at: datetime | None = None
+    last_size: int | None = None  # bytes of last_file
     last_error: str | None = None
     last_error_at: datetime | None = None
     taken: int = 0
@@ -67,8 +68,11 @@ class BackupActor(Actor):
         self._retention = retention
         self._pool: ProcessPoolExecutor | None = None
         newest = backups(backup_dir)
-        if newest:
+        if newest:  # a restarted server still knows how old its newest backup is
+            stat = newest[-1].stat()
             self.status.last_file = newest[-1].name
+            self.status.last_at = datetime.fromtimestamp(stat.st_mtime, UTC)
+            self.status.last_size = stat.st_size
 
     async def handle(self, message: object) -> BackupDone:
         if not isinstance(message, BackupNow):
@@ -88,13 +92,14 @@ class BackupActor(Actor):
             self.status.last_error_at = now
             log.error("backup (%s) failed: %s", message.reason, self.status.last_error)
             raise
+        size = path.stat().st_size
         self.status.taken += 1
-        self.status.last_file, self.status.last_at = path.name, now
+        self.status.last_file, self.status.last_at, self.status.last_size = path.name, now, size
         if removed:
             log.info("removed %d old backup(s)", len(removed))
         seconds = asyncio.get_running_loop().time() - started
         log.info("backup %s written in %.2f s (%s)", path.name, seconds, message.reason)
-        return BackupDone(path, path.stat().st_size, now, seconds)
+        return BackupDone(path, size, now, seconds)
 
     async def _in_worker(self, fn: Callable[..., T], *args: object) -> T:
         if self._pool is None:

@@ -43,7 +43,7 @@ class Collections:
 @contextlib.asynccontextmanager
 async def routine(commands: Callable[[], int]) -> AsyncIterator[None]:
     """The collector's routine, past its first freeze (what "start-up" made), until the block ends."""
-    task = asyncio.create_task(collector.keep_collections_short(commands))
+    task = asyncio.create_task(collector.keep_collections_short(commands, collector.Pauses()))
     await asyncio.sleep(0)
     try:
         yield

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from transport.collector import keep_collections_short
+from transport.collector import Pauses, keep_collections_short
 from transport.config import ConfigError
 from transport.edge.app import MIRROR, create_edge_app
 from transport.edge.config import EdgeConfig, add_edge_arguments, load_edge_config
@@ -71,7 +71,7 @@ async def serve_edge(config: EdgeConfig) -> int:
             log.warning("no state from Redis after %.0f s; listening anyway (health: stale)", FIRST_SYNC_WAIT_S)
         for sock in sockets:
             await web.SockSite(runner, sock).start()
-        collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started), name="gc-freezer")
+        collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started, Pauses()), name="gc-freezer")
         stop = stop_signal()
         print(f"listening on http://{server.host}:{sockets[0].getsockname()[1]}", flush=True)
         await stop.wait()

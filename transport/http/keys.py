@@ -13,10 +13,11 @@ from typing import Protocol
 
 from aiohttp import web
 
-from transport.http.command_latency import CommandLatency
+from actors.tallies import Buckets
 from transport.http.cors import OriginPolicy
 from transport.http.login_throttle import LoginThrottle
 from transport.http.rate_limit import RateLimiter, Unlimited
+from transport.http.tallies import CommandTallies
 
 
 class CommandGate(Protocol):
@@ -36,4 +37,5 @@ LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 RATE_LIMITER: web.AppKey[RateLimiter | Unlimited] = web.AppKey("rate_limiter")
 COMMAND_GATE: web.AppKey[CommandGate] = web.AppKey("command_gate")
 TABLET_LIVENESS: web.AppKey[TabletLiveness] = web.AppKey("tablet_liveness")
-COMMAND_LATENCY = web.AppKey("command_latency", CommandLatency)
+COMMAND_TALLIES = web.AppKey("command_tallies", CommandTallies)
+AUDIT_READS = web.AppKey("audit_reads", Buckets)  # seconds per audit read (AUDIT_READ_SECONDS)

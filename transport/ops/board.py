@@ -21,9 +21,11 @@ import orjson
 from aiohttp import web
 
 from actors.rules.timer import remaining_seconds
+from actors.tallies import quantile
 from persistence.backup import backups
 from persistence.storage import StorageError
-from transport.http.keys import COMMAND_LATENCY
+from transport.http.keys import COMMAND_TALLIES
+from transport.http.tallies import COMMAND_SECONDS
 from transport.keys import BACKUPS, CONFIG, PERSISTER, REGISTRY, STARTED_AT, STORAGE
 from transport.ops.history import OpsHistory
 from transport.ws.frames import text_frame
@@ -72,6 +74,7 @@ class OpsBoard:
         self._watched = asyncio.Event()  # set by a page connecting; cleared once none is left
         self._audit: list[dict[str, Any]] = []
         self._audit_mark: tuple[int, int] | None = None  # the persister's counts at the last read
+        self._latency_seen: list[int] | None = None  # the command tallies' buckets at the last chart point
 
     def latest(self) -> bytes | None:
         return self._latest
@@ -105,8 +108,13 @@ class OpsBoard:
         hub.broadcast(OPS, text_frame(await self.fresh()), key=SNAPSHOT)
 
     async def sample(self) -> None:
-        """One chart point: the p99 of the commands since the last one, and the screens now."""
-        self.history.add(time.time(), self._app[COMMAND_LATENCY].take_p99_ms(), self._screens())
+        """One chart point: the p99 of the commands since the last one (from the counts /metrics
+        exposes, so the page and a Prometheus graph agree), and the screens now."""
+        counts = self._app[COMMAND_TALLIES].latency_counts()
+        since = [count - seen for count, seen in zip(counts, self._latency_seen or [0] * len(counts), strict=True)]
+        self._latency_seen = counts
+        p99 = quantile(COMMAND_SECONDS, since, 0.99)
+        self.history.add(time.time(), None if p99 is None else p99 * 1000.0, self._screens())
 
     def _screens(self) -> int:
         hub = self._app[HUB]

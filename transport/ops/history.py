@@ -1,8 +1,7 @@
 """The ops page's charts: command latency p99 and connected screens, the last 15 minutes.
 
 A small ring of samples taken every few seconds. Whatever measures the numbers feeds `add`
-(today the board's loop, from transport/http/command_latency.py and the hub's counts), so another
-source of the same numbers (a metrics registry) can feed it instead.
+(the board's loop, from the command tallies that /metrics exposes and the hub's counts).
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ async def box_socket(request: web.Request) -> web.StreamResponse:
 
     tablet = box_id if principal.role == "judge" else None  # a judge may only open its own boxes
     return await _serve(request, box_channel(box_id), lambda: _snapshot_frame(registry, box_id), snapshot_for,
-                        principal.claims, tablet)
+                        principal.role, principal.claims, tablet)
 
 
 @public_routes.get("/api/public/ws/{box_id}")
@@ -63,7 +63,7 @@ async def public_box_socket(request: web.Request) -> web.StreamResponse:
         snapshot = public.snapshot(box_id)  # None: the socket stays quiet until the box is back
         return None if snapshot is None else orjson.dumps(snapshot)
 
-    return await _serve(request, public_box_channel(box_id), first, lambda _m: first())
+    return await _serve(request, public_box_channel(box_id), first, lambda _m: first(), "spectator")
 
 
 def _snapshot_frame(registry: BoxRegistry, box_id: int) -> bytes | None:
@@ -84,7 +84,7 @@ async def ops_socket(request: web.Request) -> web.StreamResponse:
         return await _refuse(request, exc)
     feed = request.app[OPS_FEED]
     first = await feed.fresh()
-    return await _serve(request, OPS, lambda: first, lambda _m: feed.latest(), principal.claims)
+    return await _serve(request, OPS, lambda: first, lambda _m: feed.latest(), principal.role, principal.claims)
 
 
 @public_routes.get("/api/public/ws")
@@ -94,7 +94,7 @@ async def public_socket(request: web.Request) -> web.StreamResponse:
     def first() -> bytes:
         return orjson.dumps({"type": "PUBLIC_STATE_SNAPSHOT", "boxes": public.public_boxes()})
 
-    return await _serve(request, PUBLIC, first, lambda _m: first())
+    return await _serve(request, PUBLIC, first, lambda _m: first(), "anonymous")
 
 
 async def _refuse(request: web.Request, error: ClientError, always_4401: bool = False) -> web.StreamResponse:
@@ -112,10 +112,11 @@ def close_reason(text: str) -> bytes:
 
 
 async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes | None],
-                 on_request_state: Callable[[dict[str, Any]], bytes | None],
+                 on_request_state: Callable[[dict[str, Any]], bytes | None], role: str,
                  claims: Claims | None = None, tablet: int | None = None) -> web.StreamResponse:
-    """`claims`: the login behind the socket, which is closed (4401) once its account changes.
-    `tablet`: the box whose judge tablet this socket is (transport/ws/tablets.py)."""
+    """`role`: who is behind the socket, for /metrics. `claims`: the login behind the socket, which
+    is closed (4401) once its account changes. `tablet`: the box whose judge tablet this socket is
+    (transport/ws/tablets.py)."""
     config = request.app[CONFIG]
     hub = request.app[HUB]
     sessions = request.app[SOCKET_SESSIONS]
@@ -125,7 +126,7 @@ async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[
     ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_CLIENT_FRAME, compress=False)
     await ws.prepare(request)
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
-                            stall_timeout_s=config.ws_stall_timeout_s)
+                            stall_timeout_s=config.ws_stall_timeout_s, counts=hub.frame_counts, role=role)
     if claims is not None:
         if not session_stands(request.app, claims):  # the account changed during the handshake
             await ws.close(code=CLOSE_CODE, message=TOKEN_REVOKED.encode())

@@ -22,7 +22,7 @@ from actors.messages import View
 from transport.ws.fanout_queue import FanoutQueue
 from transport.ws.frames import PING_FRAME, text_frame
 from transport.ws.ping_ring import PingRing
-from transport.ws.subscriber import Subscriber
+from transport.ws.subscriber import FrameCounts, Subscriber
 
 log = logging.getLogger("belay.ws")
 
@@ -71,6 +71,7 @@ class Hub:
         self._pings = PingRing(ping_interval_s, self._ping_tick_s)
         self._tablet_pings = PingRing(tablet_ping_interval_s, self._ping_tick_s)
         self._queue = FanoutQueue()
+        self.frame_counts = FrameCounts()  # every subscriber of this hub counts its frames here
         self._sinks: tuple[PublicSink, ...] = ()
 
     def add_sink(self, sink: PublicSink) -> None:
@@ -119,6 +120,17 @@ class Hub:
         if channel is not None:
             return len(self._channels.get(channel, ()))
         return sum(len(m) for m in self._channels.values())
+
+    def clients_by_kind(self) -> dict[tuple[str, str], int]:
+        """Sockets by (channel kind, role): ("box", "judge"), ("public-box", "spectator"),
+        ("public", "anonymous")... A walk over every socket: for a scrape, not for a command."""
+        found: dict[tuple[str, str], int] = {}
+        for channel, members in self._channels.items():
+            kind = channel[0] if isinstance(channel, tuple) else str(channel)
+            for subscriber in members:
+                key = (kind, subscriber.role)
+                found[key] = found.get(key, 0) + 1
+        return found
 
     def sockets(self) -> list[web.WebSocketResponse]:
         return [sub.ws for members in self._channels.values() for sub in members]
@@ -225,6 +237,7 @@ class Hub:
             for subscriber in self._pings.next_slot() + self._tablet_pings.next_slot():
                 if subscriber.last_heard < silent_since:
                     log.info("closing a WebSocket client silent for %.0f s", 2 * self.ping_interval_s)
+                    self.frame_counts.silent_clients += 1
                     subscriber.abort()
                     continue
                 subscriber.check_stall()

@@ -24,10 +24,29 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 DRAIN_POLL_S = 0.005
 
 
+class FrameCounts:
+    """What happened to the frames of every socket since start-up (the hub keeps one, /metrics
+    reads it): written to a socket, replaced by a newer snapshot while waiting, or thrown away
+    with a socket that went; and the clients dropped for not reading or for silence."""
+
+    __slots__ = ("coalesced", "dropped", "sent", "silent_clients", "slow_clients")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.coalesced = 0
+        self.dropped = 0
+        self.slow_clients = 0
+        self.silent_clients = 0
+
+
 class Subscriber:
     def __init__(self, ws: web.WebSocketResponse, transport: Any, *, max_pending_bytes: int,
-                 stall_timeout_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 stall_timeout_s: float, counts: FrameCounts, role: str,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """`role`: who is behind the socket (a login's role, "spectator" or "anonymous")."""
         self.ws = ws
+        self.role = role
+        self._counts = counts
         self._transport = transport
         self._max_pending = max_pending_bytes
         self._stall_timeout = stall_timeout_s
@@ -42,16 +61,20 @@ class Subscriber:
     def send(self, frame: bytes, *, key: Hashable = None) -> None:
         """Frames with the same non-None key coalesce: the latest replaces one still waiting."""
         if self.closed:
+            self._counts.dropped += 1
             return
         if self._transport.is_closing():
             self.close()
+            self._counts.dropped += 1
             return
         if not self._queue and self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
             self._transport.write(frame)
+            self._counts.sent += 1
             return
         if key is not None and self._queue:
             kept = deque(item for item in self._queue if item[0] != key)
             if len(kept) != len(self._queue):
+                self._counts.coalesced += len(self._queue) - len(kept)
                 self._pending_bytes = sum(len(item[1]) for item in kept)
                 self._queue = kept
         self._queue.append((key, frame))
@@ -66,6 +89,7 @@ class Subscriber:
         if not self.closed and not self._queue and not self._transport.is_closing() \
                 and self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
             self._transport.write(pair)
+            self._counts.sent += 2
             return
         self.send(first)
         self.send(second, key=second_key)
@@ -82,6 +106,7 @@ class Subscriber:
             self._over_since = now
         elif now - self._over_since >= self._stall_timeout:
             log.info("closing a slow WebSocket client (%d bytes unsent)", self._pending_bytes)
+            self._counts.slow_clients += 1
             self.abort()
 
     def abort(self) -> None:
@@ -93,6 +118,7 @@ class Subscriber:
     def close(self) -> None:
         """No more frames; stops the drain task if there is one (the socket's handler calls this)."""
         self.closed = True
+        self._counts.dropped += len(self._queue)
         self._queue.clear()
         self._pending_bytes = 0
         if self._drainer is not None and self._drainer is not asyncio.current_task():
@@ -113,6 +139,7 @@ class Subscriber:
                 _, frame = self._queue.popleft()
                 self._pending_bytes -= len(frame)
                 self._transport.write(frame)
+                self._counts.sent += 1
             self.check_stall()
         finally:
             self._drainer = None

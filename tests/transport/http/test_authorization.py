@@ -71,6 +71,7 @@ HTTP_MATRIX = [
     ("POST", "/api/public/token", None, (200, 200, 200, 200, 200, 200, 200)),
     ("GET", "/api/public/rankings", None, (200, 200, 200, 200, 200, 200, 200)),
     ("GET", "/api/health", None, (200, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/metrics", None, (200, 403, 403, 403, 403, 403, 401)),
     ("POST", "/api/auth/magic-login", {}, (410, 410, 410, 410, 410, 410, 410)),
 ]
 
@@ -80,8 +81,8 @@ async def test_http_route_by_role(anon: TestClient, method: str, path: str, body
                                   expected: tuple[int, ...]) -> None:
     for (role, status), carry in itertools.product(zip(ROLES, expected), (bearer, cookie)):
         response = await anon.request(method, path, json=body, headers=carry(token_for(anon, role)))
-        reply = await response.json()
-        assert response.status == status, (role, carry.__name__, reply)
+        assert response.status == status, (role, carry.__name__, await response.text())
+        reply = await response.json() if response.content_type == "application/json" else None
         if status >= 400:
             assert isinstance(reply["detail"], str)
         if status == 401 and path != "/api/auth/magic-login":

@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import make_config, serving
 from tests.transport.ws.tablet_helpers import judge_token, tablet, until
 from transport.app import create_app
-from transport.http.command_latency import CommandLatency
 from transport.ops.history import OpsHistory
 from transport.ws.keys import OPS_FEED
 
@@ -137,19 +136,18 @@ async def test_health_keeps_its_keys_and_adds_the_offline_boxes(tmp_path: Path) 
         assert body["status"] == "ok" and body["offline_boxes"] == [5]  # a missing tablet is not a storage fault
 
 
-def test_the_latency_window_gives_the_p99_and_starts_again() -> None:
-    window = CommandLatency()
-    for ms in range(1, 201):  # 1..200 ms
-        window.record(ms / 1000)
-    assert window.take_p99_ms() == 198.0
-    assert window.take_p99_ms() is None
-
-
-def test_the_latency_window_is_bounded_and_keeps_the_newest() -> None:
-    window = CommandLatency(max_kept=3)
-    for ms in (400, 1, 2, 3):
-        window.record(ms / 1000)
-    assert window.take_p99_ms() == 3.0
+async def test_a_chart_point_gives_the_p99_of_the_commands_since_the_last_one(tmp_path: Path) -> None:
+    app = create_app(make_config(tmp_path / "data"))
+    async with serving(app) as client:
+        board = app[OPS_FEED]
+        await board.sample()  # the start of the window
+        for _ in range(3):
+            assert (await client.post("/api/cmd", json={"boxId": 5, **INIT})).status == 200
+        await board.sample()
+        await board.sample()  # no command since the last point
+        points = board.history.as_json()["points"]
+        assert points[-2][1] is not None and 0 < points[-2][1] <= 2500.0  # ms, inside the histogram
+        assert points[-1][1] is None
 
 
 def test_the_history_keeps_the_last_window_only() -> None:

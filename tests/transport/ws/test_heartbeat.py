@@ -51,6 +51,7 @@ async def test_a_silent_client_is_dropped_after_two_intervals(tmp_path: Path) ->
         assert time.monotonic() - started >= 2 * INTERVAL_S
         while client.app[HUB].count(box_channel(0)):
             await asyncio.sleep(0.01)
+        assert client.app[HUB].frame_counts.silent_clients == 1  # /metrics: belay_ws_clients_dropped_total
 
 
 async def test_a_client_ping_is_answered_with_its_data(tmp_path: Path) -> None:

@@ -63,6 +63,10 @@ async def test_a_stalled_subscriber_is_closed_and_does_not_hold_back_others(tmp_
                 break
             await asyncio.sleep(0.005)
         assert hub.count(box_channel(0)) == 1, "the stalled subscriber must have been dropped"
+        # /metrics counts it, the snapshots that replaced each other while it was behind, and what
+        # was still waiting when it went.
+        counts = hub.frame_counts
+        assert counts.slow_clients == 1 and counts.coalesced > 0 and counts.dropped > 0
         while len(received) < sent:
             await asyncio.sleep(0.01)
         reading.cancel()
