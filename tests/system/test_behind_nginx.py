@@ -222,8 +222,9 @@ async def test_phones_on_the_internet_follow_a_box_on_both_edges_through_nginx(d
         for page in pages:
             await page.__aenter__()
         await until(lambda: _spectators_per_edge(deployment, http, [1, 1]), "a box page on each edge")
-        rankings = await phone.ws_connect(f"{wss}/api/public/ws")
+        rankings = await phone.ws_connect(f"{wss}/api/public/ws", compress=15)
         try:
+            assert rankings.compress == 15, "permessage-deflate is negotiated through nginx"
             assert (await next_message(rankings))["type"] == "PUBLIC_STATE_SNAPSHOT"
             assert (await judge.post(f"{deployment.api}/api/cmd", json=init_route(0))).status == 200
             await progress(judge, deployment.api, 0, 2)
