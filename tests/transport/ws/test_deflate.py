@@ -4,7 +4,6 @@ socket that looks at the bytes, and Chromium)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import struct
@@ -12,6 +11,7 @@ import zlib
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -193,7 +193,7 @@ async def test_chromium_reads_a_deflated_stream(client: TestClient, tmp_path: Pa
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     page_port = runner.addresses[0][1]
-    socket_url = f"ws://127.0.0.1:{client.port}{path}"
+    socket_url = quote(f"ws://127.0.0.1:{client.port}{path}", safe="")
     proc = await asyncio.create_subprocess_exec(
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         f"--user-data-dir={tmp_path / 'chromium'}", f"http://127.0.0.1:{page_port}/?socket={socket_url}",
@@ -211,5 +211,4 @@ async def test_chromium_reads_a_deflated_stream(client: TestClient, tmp_path: Pa
     finally:
         proc.kill()
         await proc.wait()
-        with contextlib.suppress(Exception):
-            await runner.cleanup()
+        await runner.cleanup()
