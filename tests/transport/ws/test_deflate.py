@@ -74,6 +74,11 @@ async def test_spectators_with_and_without_deflate_read_identical_messages(clien
     for path in {path for path, _ in sockets}:
         assert read[(path, 15)] == read[(path, 0)]
         assert len(read[(path, 0)]) >= 3  # the first snapshot, the clock started, ..., the clock stopped
+    # What a deflating client sends compressed is read too: a REQUEST_STATE gets its answer.
+    box_page = sockets[(f"/api/public/ws/{BOX}?token={token}", 15)]
+    await box_page.send_str('{"type": "REQUEST_STATE"}')
+    answer = await read_until_stopped(box_page)
+    assert answer == [read[(f"/api/public/ws/{BOX}?token={token}", 0)][-1]]
     for ws in sockets.values():
         await ws.close()
 
