@@ -1,15 +1,15 @@
 """`python -m bench.spectator_frames [--climbers N]`: the bytes a phone receives per spectator update,
-and what permessage-deflate would save if each frame were compressed once for every socket.
+plain and deflated as Belay sends them to a socket that negotiated permessage-deflate.
 
 A core starts on a temp dir (bench/server.py) with one box of 30 climbers. Two spectators follow it,
 as the public pages do: a box page on /api/public/ws/{id} and the hub on /api/public/ws. A judge plays
 the round (start the clock, three holds, the score, for each climber), each command 0.3 s after the
 last so that every one reaches spectators as its own frame (the throttle merges within 250 ms).
-Every frame is kept as received and compressed afterwards, once, as a server with
-`server_no_context_takeover` would for all its sockets (RFC 7692): raw deflate, a sync flush, the
-trailing 00 00 ff ff removed, a fresh compressor each time; at zlib's default level, and at level
-1 in the `_level1` fields of the JSON lines. Sizes are exact; the microseconds per compression are
-a rough figure on a shared machine. Prints JSON lines and a table.
+Every frame is kept as received and deflated afterwards by Belay's own function
+(transport/ws/frames.py `deflated_text_frame`: level 1, each message alone, frames under 256 bytes
+left plain), byte for byte what a deflating socket gets; and, for comparison, at zlib's default
+level in the `_default` fields of the JSON lines. Sizes are exact; the microseconds per compression
+are a rough figure on a shared machine. Prints JSON lines and a table.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from aiohttp import ClientSession, WSMsgType
 from bench.client_process import NAMES, init_route
 from bench.credentials import admin_headers
 from bench.server import BelayServer, plan_affinity
+from transport.ws.frames import DEFLATE_LEVEL, deflated_text_frame, text_frame
 
 BOX = 0
 STEP_S = 0.3  # longer than the spectator throttle's window (transport/ws/hub.py)
@@ -102,12 +103,13 @@ def summarise(page: str, kind: str, payloads: list[bytes]) -> dict[str, Any]:
     line: dict[str, Any] = {"page": page, "frame": kind, "count": len(payloads),
                             "frame_bytes_mean": round(statistics.fmean(raw)), "frame_bytes_max": max(raw),
                             "wire_bytes_mean": round(statistics.fmean(map(wire_size, raw)))}
-    for level, suffix in ((zlib.Z_DEFAULT_COMPRESSION, ""), (1, "_level1")):
+    variants = (("", DEFLATE_LEVEL, lambda p: len(deflated_text_frame(text_frame(p)))),
+                ("_default", zlib.Z_DEFAULT_COMPRESSION, lambda p: frame_size(len(deflate_once(p)))))
+    for suffix, level, deflated_size in variants:
         deflated = []
         for payload in payloads:
-            compressed = deflate_once(payload, level)
-            assert inflate(compressed) == payload
-            deflated.append(frame_size(len(compressed)))
+            assert inflate(deflate_once(payload, level)) == payload
+            deflated.append(deflated_size(payload))
         line |= {f"deflated_bytes_mean{suffix}": round(statistics.fmean(deflated)),
                  f"deflated_bytes_max{suffix}": max(deflated),
                  f"saved_pct{suffix}": round(100 * (1 - sum(deflated) / sum(raw)), 1),

@@ -1,9 +1,12 @@
 """The example nginx configuration (docs/deploy/nginx-belay.conf), rendered with free ports and temp
-paths, in front of `run.py` processes: spectators from anywhere, everything else from the venue
-network only, and the client's own address reaching the core through --trusted-proxies.
+paths, in front of a big event's processes: the core (`run.py`) and two edges (`run.py edge`) fed
+by a real redis-server. Spectators from anywhere reach the edges, everything else only from the
+venue network reaches the core, and the client's own address reaches the core through
+--trusted-proxies (the edges take the same flag).
 
-Loopback stands in for the networks: nginx listens on 127.0.0.1 and reaches the core from there
-(the one trusted proxy), the venue is 127.0.0.2-3, and 127.0.0.9 is a phone on the internet.
+Loopback stands in for the networks: nginx listens on 127.0.0.1 and reaches the core and the edges
+from there (the one trusted proxy), the venue is 127.0.0.2-3, and 127.0.0.9 is a phone on the
+internet. nginx's access log names the upstream of every request, so the tests see where each went.
 """
 from __future__ import annotations
 
@@ -17,12 +20,15 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 import pytest
 from aiohttp import ClientSession, TCPConnector, WSMsgType
 
 from tests.conftest import ADMIN_PASSWORD, ROOT, ServerProcess
+from tests.redis_server import RedisServer
+from tests.system.edge_cluster import Cluster, Spectator, get_json, health, progress, until
 from tests.transport.test_live_protocol import init_route
 
 TEMPLATE = ROOT / "docs" / "deploy" / "nginx-belay.conf"
@@ -66,6 +72,15 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+class Routed(NamedTuple):
+    """One line of nginx's access log."""
+    client: str
+    method: str
+    path: str
+    status: str
+    upstream: str  # "host:port" of the server that answered; "-" when nginx answered itself
+
+
 class Nginx:
     """nginx in the foreground with its prefix, pid and logs in a temp folder."""
 
@@ -77,10 +92,12 @@ class Nginx:
                              for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         # As Debian's nginx.conf does around the sites it includes (the UI's scripts need their type).
         mime = f"    include {MIME_TYPES};\n" if MIME_TYPES.exists() else ""
+        self.access_log = folder / "access.log"
         (folder / "nginx.conf").write_text(
             f"daemon off;\n{user}worker_processes 1;\npid {folder / 'nginx.pid'};\n"
             f"error_log {folder / 'error.log'} info;\nevents {{ worker_connections 256; }}\n"
-            f"http {{\n    access_log {folder / 'access.log'};\n{temp_paths}{mime}"
+            f"http {{\n    log_format routed '$remote_addr $request_method $uri $status $upstream_addr';\n"
+            f"    access_log {self.access_log} routed;\n{temp_paths}{mime}"
             "    default_type application/octet-stream;\n"
             f"    include {folder / 'belay.conf'};\n}}\n")
         command = [_binary("nginx"), "-p", f"{folder}/", "-c", str(folder / "nginx.conf"),
@@ -101,6 +118,12 @@ class Nginx:
                     raise RuntimeError(f"nginx did not listen on {port}")
                 time.sleep(0.05)
 
+    def routed(self) -> list[Routed]:
+        """Every request finished so far (a socket's once it closed), with where nginx sent it."""
+        if not self.access_log.exists():
+            return []
+        return [Routed(*line.split(" ", 4)) for line in self.access_log.read_text().splitlines()]
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -113,8 +136,11 @@ class Nginx:
 
 
 class Deployment:
-    def __init__(self, core: ServerProcess, ui_port: int, api_port: int, cert: Path) -> None:
+    def __init__(self, core: ServerProcess, edges: list[ServerProcess], proxy: Nginx, ui_port: int, api_port: int,
+                 cert: Path) -> None:
         self.core = core
+        self.edges = edges
+        self.proxy = proxy
         self.ui = f"https://127.0.0.1:{ui_port}"
         self.api = f"https://127.0.0.1:{api_port}"
         self.tls = ssl.create_default_context(cafile=str(cert))
@@ -124,8 +150,13 @@ class Deployment:
         return ClientSession(connector=TCPConnector(ssl=self.tls, local_addr=(address, 0)))
 
 
+def address_of(server: ServerProcess) -> str:
+    return server.url.removeprefix("http://")
+
+
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, redis_server: RedisServer, spawn_server) -> Iterator[Deployment]:
+    """The processes stop with spawn_server's teardown, before redis_server's."""
     nginx_binary = _binary("nginx")  # skip before anything starts
     assert nginx_binary
     cert, key = self_signed_certificate(tmp_path)
@@ -134,24 +165,21 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     (ui_root / "index.html").write_text(INDEX_HTML)
     (ui_root / "assets").mkdir()
     (ui_root / "assets" / "index-3f9a.js").write_text("export {};\n")
-    core = ServerProcess(tmp_path / "data", "--trusted-proxies", PROXY)
-    proxy = None
+    cluster = Cluster(redis_server, tmp_path, spawn_server)
+    core = cluster.start_core(TRUSTED_PROXIES=PROXY)
+    edges = [cluster.start_edge(TRUSTED_PROXIES=PROXY) for _ in range(2)]
+    ui_port, api_port = free_port(), free_port()
+    proxy = Nginx(tmp_path / "nginx", render_site({
+        "BELAY_SERVER_NAME": "localhost", "BELAY_UI_LISTEN": f"127.0.0.1:{ui_port}",
+        "BELAY_API_LISTEN": f"127.0.0.1:{api_port}", "BELAY_TLS_CERT": str(cert), "BELAY_TLS_KEY": str(key),
+        "BELAY_UI_ROOT": str(ui_root), "BELAY_CORE": address_of(core),
+        "BELAY_EDGE_1": address_of(edges[0]), "BELAY_EDGE_2": address_of(edges[1]),
+        "BELAY_VENUE_NETWORK": VENUE_NETWORK}))
     try:
-        core_address = core.url.removeprefix("http://")
-        ui_port, api_port = free_port(), free_port()
-        proxy = Nginx(tmp_path / "nginx", render_site({
-            "BELAY_SERVER_NAME": "localhost", "BELAY_UI_LISTEN": f"127.0.0.1:{ui_port}",
-            "BELAY_API_LISTEN": f"127.0.0.1:{api_port}", "BELAY_TLS_CERT": str(cert), "BELAY_TLS_KEY": str(key),
-            "BELAY_UI_ROOT": str(ui_root), "BELAY_CORE": core_address,
-            # Until edges exist the spectator upstream is the core (twice, as two edges would be).
-            "BELAY_EDGE_1": core_address, "BELAY_EDGE_2": core_address,
-            "BELAY_VENUE_NETWORK": VENUE_NETWORK}))
         proxy.wait_for(ui_port, api_port)
-        yield Deployment(core, ui_port, api_port, cert)
+        yield Deployment(core, edges, proxy, ui_port, api_port, cert)
     finally:
-        if proxy is not None:
-            proxy.stop()
-        core.close()
+        proxy.stop()
 
 
 @contextlib.asynccontextmanager
@@ -171,7 +199,9 @@ async def next_message(ws, timeout: float = 10.0) -> dict:
     return orjson.loads(message.data)
 
 
-async def test_a_phone_on_the_internet_follows_a_box_through_nginx(deployment: Deployment) -> None:
+async def test_phones_on_the_internet_follow_a_box_on_both_edges_through_nginx(deployment: Deployment,
+                                                                               http: ClientSession) -> None:
+    wss = deployment.api.replace("https", "wss", 1)
     async with deployment.client_from(PHONE) as phone, admin_at(deployment, JUDGE) as judge:
         ui = await phone.get(f"{deployment.ui}/public/live-climbing/0")  # a route of the UI's router
         assert ui.status == 200 and await ui.text() == INDEX_HTML
@@ -187,15 +217,59 @@ async def test_a_phone_on_the_internet_follows_a_box_through_nginx(deployment: D
         boxes = await phone.get(f"{deployment.api}/api/public/boxes", params={"token": token})
         assert boxes.status == 200 and await boxes.json() == {"boxes": []}
 
-        ws = await phone.ws_connect(f"{deployment.api.replace('https', 'wss')}/api/public/ws?token={token}")
-        assert (await next_message(ws))["type"] == "PUBLIC_STATE_SNAPSHOT"
-        assert (await judge.post(f"{deployment.api}/api/cmd", json=init_route(0))).status == 200
-        update = await next_message(ws)
-        assert update["type"].startswith("BOX_") and update["box"]["boxId"] == 0, update
-        box_page = await phone.ws_connect(f"{deployment.api.replace('https', 'wss')}/api/public/ws/0?token={token}")
-        assert (await next_message(box_page))["type"] == "STATE_SNAPSHOT"
-        await box_page.close()
-        await ws.close()
+        # least_conn sends the second box page to the edge that has no socket yet: one on each edge.
+        pages = [Spectator(phone, deployment.api, 0, token) for _ in deployment.edges]
+        for page in pages:
+            await page.__aenter__()
+        await until(lambda: _spectators_per_edge(deployment, http, [1, 1]), "a box page on each edge")
+        rankings = await phone.ws_connect(f"{wss}/api/public/ws", compress=15)
+        try:
+            assert rankings.compress == 15, "permessage-deflate is negotiated through nginx"
+            assert (await next_message(rankings))["type"] == "PUBLIC_STATE_SNAPSHOT"
+            assert (await judge.post(f"{deployment.api}/api/cmd", json=init_route(0))).status == 200
+            await progress(judge, deployment.api, 0, 2)
+            for page in pages:
+                final = await page.until(lambda s: s["holdCount"] == 2)
+                assert final["initiated"] and final["categorie"] == "U16-Boys"
+                assert page.versions() == sorted(page.versions()), "a box never goes back"
+            update: dict = {}
+            while not update.get("box", {}).get("initiated"):
+                update = await next_message(rankings)
+                assert update["type"] == "PING" or update["box"]["boxId"] == 0, update
+        finally:
+            await rankings.close()
+            for page in pages:
+                await page.__aexit__()
+
+        async def box_listed() -> bool:
+            status, listed = await get_json(phone, f"{deployment.api}/api/public/boxes?token={token}")
+            return status == 200 and [box["categorie"] for box in listed["boxes"]] == ["U16-Boys"]
+
+        await until(box_listed, "the box in /api/public/boxes through nginx")
+        status, ranked = await get_json(phone, f"{deployment.api}/api/public/rankings")
+        assert status == 200 and ranked["boxes"][0]["initiated"]
+
+    # Where nginx sent each request (a socket is logged once it has closed).
+    edges = {address_of(edge) for edge in deployment.edges}
+    sockets = await until(lambda: _logged(deployment.proxy, {"/api/public/ws": 1, "/api/public/ws/0": 2}),
+                          "nginx's log of the three spectator sockets")
+    assert {line.upstream for line in sockets if line.path == "/api/public/ws/0"} == edges
+    api = [line for line in deployment.proxy.routed() if line.path.startswith("/api/")]
+    assert {line.upstream for line in api if line.path.startswith("/api/public/")} <= edges
+    assert {line.upstream for line in api if not line.path.startswith("/api/public/")} == {address_of(deployment.core)}
+
+
+async def _spectators_per_edge(deployment: Deployment, http: ClientSession, expected: list[int]) -> bool:
+    """Straight to each edge, past nginx: how many sockets it serves."""
+    return [(await health(http, edge.url))["spectators"] for edge in deployment.edges] == expected
+
+
+async def _logged(proxy: Nginx, expected: dict[str, int]) -> list[Routed]:
+    """The log's lines for these paths once each has its number of lines (nginx logs a request
+    just after answering it), else an empty list."""
+    lines = [line for line in proxy.routed() if line.path in expected]
+    counts = {path: sum(line.path == path for line in lines) for path in expected}
+    return lines if counts == expected else []
 
 
 async def test_only_the_venue_network_reaches_the_non_public_routes(deployment: Deployment) -> None:
@@ -208,6 +282,23 @@ async def test_only_the_venue_network_reaches_the_non_public_routes(deployment: 
         assert (await phone.get(f"{deployment.api}/api/public/rankings")).status == 200
     async with deployment.client_from(GUESSER) as venue:
         assert (await venue.get(f"{deployment.api}/api/state/0")).status == 401  # Belay's own answer
+
+
+async def test_a_command_through_nginx_reaches_the_core_never_an_edge(deployment: Deployment,
+                                                                      http: ClientSession) -> None:
+    edge = deployment.edges[0].url
+    async with http.post(f"{edge}/api/cmd", json=init_route(0)) as direct:  # what an edge says to a command
+        assert direct.status == 421 and "commands go to the core" in (await direct.json())["detail"]
+    async with deployment.client_from(PHONE) as phone:
+        refused = await phone.post(f"{deployment.api}/api/cmd", json=init_route(0))
+        assert refused.status == 403 and "venue network" in (await refused.json())["detail"]  # nginx's, not 421
+        # Only /api/public/ reaches the edges; whatever there is not a spectator route, the edge refuses.
+        stray = await phone.post(f"{deployment.api}/api/public/cmd", json=init_route(0))
+        assert stray.status == 421 and "commands go to the core" in (await stray.json())["detail"]
+    async with admin_at(deployment, JUDGE) as judge:
+        assert (await judge.post(f"{deployment.api}/api/cmd", json=init_route(0))).status == 200
+    routed = await until(lambda: _logged(deployment.proxy, {"/api/cmd": 2}), "nginx's log of both commands")
+    assert [(line.status, line.upstream) for line in routed] == [("403", "-"), ("200", address_of(deployment.core))]
 
 
 async def test_the_core_sees_each_clients_address_through_nginx(deployment: Deployment) -> None:

@@ -14,8 +14,8 @@ from transport.http.auth import Need, authorize, may_view, session_stands
 from transport.http.bodies import require_box_id
 from transport.http.errors import TOKEN_REVOKED, ClientError, drop_tracebacks
 from transport.keys import CONFIG, PUBLIC_STATE, REGISTRY
-from transport.ws.frames import pong_frame, text_frame
-from transport.ws.hub import OPS, PUBLIC, SNAPSHOT, Hub, box_channel, public_box_channel
+from transport.ws.frames import DEFLATE_WINDOW_BITS, pong_frame, text_frame
+from transport.ws.hub import OPS, PUBLIC, SNAPSHOT, Hub, box_channel, deflating, public_box_channel
 from transport.ws.keys import HUB, OPS_FEED, SOCKET_SESSIONS, TABLETS
 from transport.ws.sessions import CLOSE_CODE
 from transport.ws.subscriber import Subscriber
@@ -63,7 +63,7 @@ async def public_box_socket(request: web.Request) -> web.StreamResponse:
         snapshot = public.snapshot(box_id)  # None: the socket stays quiet until the box is back
         return None if snapshot is None else orjson.dumps(snapshot)
 
-    return await _serve(request, public_box_channel(box_id), first, lambda _m: first(), "spectator")
+    return await _serve(request, public_box_channel(box_id), first, lambda _m: first(), "spectator", may_deflate=True)
 
 
 def _snapshot_frame(registry: BoxRegistry, box_id: int) -> bytes | None:
@@ -94,7 +94,7 @@ async def public_socket(request: web.Request) -> web.StreamResponse:
     def first() -> bytes:
         return orjson.dumps({"type": "PUBLIC_STATE_SNAPSHOT", "boxes": public.public_boxes()})
 
-    return await _serve(request, PUBLIC, first, lambda _m: first(), "anonymous")
+    return await _serve(request, PUBLIC, first, lambda _m: first(), "anonymous", may_deflate=True)
 
 
 async def _refuse(request: web.Request, error: ClientError, always_4401: bool = False) -> web.StreamResponse:
@@ -111,20 +111,27 @@ def close_reason(text: str) -> bytes:
     return text.encode()[:MAX_CLOSE_REASON].decode("utf-8", "ignore").encode()
 
 
-async def _serve(request: web.Request, channel: Hashable, first_frame: Callable[[], bytes | None],
+async def _serve(request: web.Request, channel: tuple[Hashable, ...], first_frame: Callable[[], bytes | None],
                  on_request_state: Callable[[dict[str, Any]], bytes | None], role: str,
-                 claims: Claims | None = None, tablet: int | None = None) -> web.StreamResponse:
+                 claims: Claims | None = None, tablet: int | None = None,
+                 may_deflate: bool = False) -> web.StreamResponse:
     """`role`: who is behind the socket, for /metrics. `claims`: the login behind the socket, which
     is closed (4401) once its account changes. `tablet`: the box whose judge tablet this socket is
-    (transport/ws/tablets.py)."""
+    (transport/ws/tablets.py). `may_deflate`: a spectator socket, which may negotiate
+    permessage-deflate (frames.py)."""
     config = request.app[CONFIG]
     hub = request.app[HUB]
     sessions = request.app[SOCKET_SESSIONS]
-    # No compression: one encoded frame then serves every socket (see frames.py).
-    # No per-socket heartbeat timer and no automatic pong: the hub pings (see hub.py), and a
-    # client's pings are answered below, so every frame the client sends proves it is alive.
-    ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_CLIENT_FRAME, compress=False)
+    # Judges' and scoreboards' sockets stay uncompressed: they are on the venue's LAN, where bytes
+    # are cheap, and their fan-out is the hot path. No per-socket heartbeat timer and no automatic
+    # pong: the hub pings (see hub.py), and a client's pings are answered below, so every frame the
+    # client sends proves it is alive.
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_CLIENT_FRAME, compress=may_deflate)
     await ws.prepare(request)
+    if ws.compress == DEFLATE_WINDOW_BITS:
+        # Broadcasts come deflated; the first snapshot and REQUEST_STATE answers, built for this
+        # socket alone, stay plain (a message is compressed or not, frame by frame: RSV1).
+        channel = deflating(channel)
     subscriber = Subscriber(ws, request.transport, max_pending_bytes=config.ws_max_pending_bytes,
                             stall_timeout_s=config.ws_stall_timeout_s, counts=hub.frame_counts, role=role)
     if claims is not None:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from actors.messages import View
 from transport.ws.fanout_queue import FanoutQueue
-from transport.ws.frames import PING_FRAME, text_frame
+from transport.ws.frames import PING_FRAME, deflated_text_frame, text_frame
 from transport.ws.ping_ring import PingRing
 from transport.ws.subscriber import FrameCounts, Subscriber
 
@@ -47,8 +47,15 @@ def public_box_channel(box_id: int) -> tuple[str, int]:
     return ("public-box", box_id)
 
 
+def deflating(channel: tuple[Hashable, ...]) -> tuple[Hashable, ...]:
+    """The sockets of a spectator channel that negotiated permessage-deflate: they get each
+    message deflated once for all of them (frames.py), the channel's other sockets plain frames."""
+    return (*channel, "deflate")
+
+
 class Hub:
-    """Channels of subscribers: ("box", id), ("public-box", id), ("public",) and ("ops",).
+    """Channels of subscribers: ("box", id), ("public-box", id), ("public",) and ("ops",), and the
+    two spectator channels' `deflating` halves.
 
     Spectator channels are throttled per box with a leading edge: the first update goes at once,
     later ones within `spectator_window_s` merge into one trailing update.
@@ -116,9 +123,10 @@ class Hub:
         self._pings.discard(subscriber)
         self._tablet_pings.discard(subscriber)
 
-    def count(self, channel: Hashable | None = None) -> int:
+    def count(self, channel: tuple[Hashable, ...] | None = None) -> int:
+        """A spectator channel's count includes its deflating half."""
         if channel is not None:
-            return len(self._channels.get(channel, ()))
+            return len(self._channels.get(channel, ())) + len(self._channels.get(deflating(channel), ()))
         return sum(len(m) for m in self._channels.values())
 
     def clients_by_kind(self) -> dict[tuple[str, str], int]:
@@ -179,7 +187,7 @@ class Hub:
                          public_kind: str | None, public_box: View | None) -> None:
         private = box_channel(box_id)
         to_box = private in self._channels
-        to_spectators = public_kind is not None and public_box_channel(box_id) in self._channels
+        to_spectators = public_kind is not None and self._has_members(public_box_channel(box_id))
         snapshot_frame = None
         if (to_box and snapshot_to_box) or to_spectators:
             snapshot_frame = text_frame(orjson.dumps(snapshot()))
@@ -197,7 +205,7 @@ class Hub:
         if public_kind is None:
             return
         aggregate_frame = None
-        if public_box is not None and PUBLIC in self._channels:
+        if public_box is not None and self._has_members(PUBLIC):
             aggregate_frame = text_frame(orjson.dumps({"type": public_kind, "box": public_box()}))
         if not to_spectators:
             snapshot_frame = None
@@ -210,11 +218,21 @@ class Hub:
             self._pending[box_id] = (snapshot_frame or old_snapshot, aggregate_frame or old_aggregate)
             return
         if snapshot_frame is not None:
-            self.broadcast(public_box_channel(box_id), snapshot_frame, key=SNAPSHOT)
+            self._to_spectator_channel(public_box_channel(box_id), snapshot_frame, SNAPSHOT)
         if aggregate_frame is not None:
-            self.broadcast(PUBLIC, aggregate_frame, key=box_id)
+            self._to_spectator_channel(PUBLIC, aggregate_frame, box_id)
         loop = asyncio.get_running_loop()
         self._windows[box_id] = loop.call_later(self._spectator_window_s, self._window_closed, box_id)
+
+    def _has_members(self, channel: tuple[Hashable, ...]) -> bool:
+        return channel in self._channels or deflating(channel) in self._channels
+
+    def _to_spectator_channel(self, channel: tuple[Hashable, ...], frame: bytes, key: Hashable) -> None:
+        """Deflated here, as it is sent: an update the throttle merges away is never compressed."""
+        self.broadcast(channel, frame, key=key)
+        compressed = deflating(channel)
+        if compressed in self._channels:
+            self.broadcast(compressed, deflated_text_frame(frame), key=key)
 
     def _window_closed(self, box_id: int) -> None:
         del self._windows[box_id]
