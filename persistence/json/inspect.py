@@ -11,8 +11,9 @@ from typing import Any
 
 import orjson
 
+from persistence.checkpoint_file import named_point, parse_checkpoint, parse_unrebuildable
 from persistence.fs import FileSystem
-from persistence.json.checkpoints import TMP_SUFFIX, named_point, parse_checkpoint, parse_unrebuildable
+from persistence.json.checkpoints import TMP_SUFFIX
 from persistence.json.lock import lock_holder
 from persistence.json.store import era_archives
 from persistence.json.wal import committed_length, parse_line
