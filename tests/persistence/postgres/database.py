@@ -1,0 +1,149 @@
+"""PostgreSQL for the tests: a fresh database on the running server (or BELAY_TEST_DATABASE_URL),
+a fresh schema per competition, faults made by the server itself, and throwaway clusters for the
+tests that stop or restart PostgreSQL.
+
+Without a reachable PostgreSQL the tests that need one are skipped, saying why; with CI=true they
+fail instead. The `postgres_url` fixture (tests/conftest.py) gives the database's URL.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail under CI=true, where a missing PostgreSQL must not pass unnoticed."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+    pytest.skip(f"no PostgreSQL for this test: {reason}")
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def fresh_database() -> Iterator[str]:
+    """A fresh database for the whole test run (dropped at the end), or BELAY_TEST_DATABASE_URL as it is."""
+    given = os.environ.get("BELAY_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    name = f"belay_test_{uuid.uuid4().hex[:10]}"
+    try:
+        run(_admin(SERVER_URL, f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        unavailable(f"cannot create a database on {SERVER_URL} ({exc}); set BELAY_TEST_DATABASE_URL")
+    try:
+        yield with_database(SERVER_URL, name)
+    finally:
+        run(_admin(SERVER_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def new_schema() -> str:
+    return f"c_{uuid.uuid4().hex[:12]}"
+
+
+async def terminate(url: str, backend_pid: int) -> None:
+    """Cut one session the way a network failure or an admin would: the server ends it."""
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute("SELECT pg_terminate_backend($1, 5000)", backend_pid)
+    finally:
+        await conn.close()
+
+
+async def refuse_connections(url: str, refuse: bool) -> None:
+    """The database stops (or starts again) taking connections, and its sessions are cut: to Belay
+    it is a database that went away."""
+    admin = with_database(url, "postgres")
+    name = database_name(url)
+    conn = await asyncpg.connect(admin, timeout=5)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse else "true"}')
+        if refuse:
+            await conn.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = $1 "
+                               "AND pid <> pg_backend_pid()", name)
+    finally:
+        await conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Cluster:
+    """A PostgreSQL cluster of its own in a temp dir, for tests that stop and restart it. Everything
+    here runs as root and PostgreSQL refuses root, so it belongs to and runs as `postgres`."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
+            unavailable(f"no PostgreSQL binaries in {PG_BIN} (apt-get install postgresql) or no runuser")
+        self.root = Path(tempfile.mkdtemp(prefix="belay-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        shutil.chown(self.root, "postgres", "postgres")
+        self._as_postgres(PG_BIN / "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+
+    def _as_postgres(self, *command: object) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True, capture_output=True,
+                       timeout=120)
+
+    def start(self) -> None:
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-t", "60",
+                          "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop")
+
+    def remove(self) -> None:
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_until(check: object, timeout: float = 10.0) -> None:
+    """For conditions reached by another process; not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
