@@ -16,6 +16,7 @@ from transport.http.errors import STATUS, ClientError
 from transport.keys import PERSISTER, REGISTRY, STORAGE
 
 routes = web.RouteTableDef()
+DATABASE_KEYS = ("database", "schema", "server_version", "schema_version", "settings", "writer", "pool")
 
 
 def _iso(ts: float | None) -> str | None:
@@ -37,6 +38,8 @@ def storage_report(app: web.Application) -> dict[str, Any]:
         "committed_events": status.events,
         "commit_batches": status.batches,  # fdatasyncs of the log: events / batches = group-commit size
         "last_error": status.last_error,
+        # A database backend's own figures (server version, schema version, writer, settings, pool).
+        **{key: value for key, value in described.items() if key in DATABASE_KEYS},
     }
 
 
@@ -46,6 +49,7 @@ def _report_for(request: web.Request) -> dict[str, Any]:
         authorize(request, Need.ADMIN)
     except ClientError:
         report.pop("directory")
+        report.pop("database", None)  # where it is (its password is never in it)
         if report["last_error"] is not None:
             report["last_error"] = STORAGE_UNAVAILABLE
     return report
