@@ -17,6 +17,7 @@ from tests.persistence.postgres.servers import postgres_config, writer_pid
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
 from transport.app import create_app
 
+UNAVAILABLE = {"detail": "storage_unavailable"}
 # A trigger that holds a batch inside its transaction while `hold` is set, so a test can cut the
 # writer's session in the middle of it (test-only: it lives in the test's own schema).
 HOLD_SQL = """
@@ -102,7 +103,7 @@ async def test_a_session_cut_mid_batch_answers_503_broadcasts_nothing_and_servic
         await wait_for_sleep(postgres_url, pid)
         await terminate(postgres_url, pid)  # the batch is inside its transaction: it never commits
 
-        assert await reply == (503, {"detail": "storage_unavailable"})
+        assert await reply == (503, UNAVAILABLE)
         await assert_silent(ws)
         health = await (await client.get("/api/health")).json()
         assert health["status"] == "degraded"
@@ -124,7 +125,7 @@ async def test_the_database_gone_and_back_answers_503_then_resumes_by_itself(tmp
             assert await post(client, init_route(1)) == (200, {"status": "ok"})
             await refuse_connections(own, True)
             for _ in range(2):
-                assert (await command(client, 1, "PROGRESS_UPDATE", delta=1)) == (503, {"detail": "storage_unavailable"})
+                assert await command(client, 1, "PROGRESS_UPDATE", delta=1) == (503, UNAVAILABLE)
             assert (await (await client.get("/api/health/ready")).json())["status"] == "not_ready"
             await refuse_connections(own, False)
             assert (await command(client, 1, "PROGRESS_UPDATE", delta=1))[0] == 200
