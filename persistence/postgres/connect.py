@@ -98,16 +98,22 @@ async def record_writer(conn: asyncpg.Connection) -> None:
 async def lock_holder(conn: asyncpg.Connection, schema: str) -> Holder | None:
     """The writer holding the schema's lock now, or None. The lock says whether one does (a crashed
     writer's session is gone, and its lock with it); the metadata row says who."""
-    held = await conn.fetchval(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid "
-        "AND objid = (hashtext($2)::bigint & 4294967295)::oid AND objsubid = 2 "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", LOCK_CLASS, schema)
+    held = await lock_holder_pid(conn, schema)
     if held is None:
         return None
     raw = await _writer_row(conn, schema)
     if not isinstance(raw, dict) or raw.get("backend_pid") != held:
         return Holder("unknown", None, None)
     return Holder(str(raw.get("pid") or "unknown"), raw.get("host"), raw.get("since"))
+
+
+async def lock_holder_pid(conn: asyncpg.Connection, schema: str) -> int | None:
+    """The backend pid of the session holding the schema's lock, or None."""
+    pid: int | None = await conn.fetchval(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid "
+        "AND objid = (hashtext($2)::bigint & 4294967295)::oid AND objsubid = 2 "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", LOCK_CLASS, schema)
+    return pid
 
 
 async def _writer_row(conn: asyncpg.Connection, schema: str) -> Any:

@@ -6,6 +6,7 @@ audit read never waits for a commit. Result sheets stay local files under `direc
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from persistence.types import (
 log = logging.getLogger("belay.persistence")
 
 READ_POOL_SIZE: Final = 4
+CLOSE_TIMEOUT_S: Final = 5.0  # a database gone away must not hang a shutdown
 # Above this many lines a batch goes by COPY; below, one pipelined INSERT costs fewer round trips.
 COPY_FROM_LINES: Final = 64
 INSERT_EVENT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
@@ -101,7 +103,7 @@ class PostgresStorage:
             else:
                 await conn.executemany(INSERT_EVENT, rows)
 
-        await self._writer.run(insert)
+        await self._writer.run(insert, probe=rows[0])
 
     async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         for box_id, _, _ in items:
@@ -188,7 +190,7 @@ class PostgresStorage:
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
-                await pool.close()
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
             except (*UNAVAILABLE, asyncpg.PostgresError):
                 pool.terminate()
         await self._writer.close()

@@ -147,3 +147,78 @@ def wait_until(check: object, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+class Proxy:
+    """A TCP relay between Belay and PostgreSQL (real sockets both ways) that a test can make lose
+    the answer to a COMMIT: the COMMIT reaches the server, its answer never reaches Belay, the
+    session is cut and new connections are refused until `accept` — a network gone at the worst moment."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+        self.refusing = False
+        self._drop_after_commit = False
+        self.commit_dropped = asyncio.Event()
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def lose_next_commit_answer(self) -> None:
+        self._drop_after_commit = True
+
+    def accept(self) -> None:
+        self.refusing = False
+
+    async def close(self) -> None:
+        self._cut_all()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        self._writers |= {writer, up_writer}
+        answers_lost = asyncio.Event()
+
+        async def to_server() -> None:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+                if self._drop_after_commit and b"COMMIT" in data:
+                    self._drop_after_commit = False
+                    answers_lost.set()
+                    await asyncio.sleep(0.5)  # the server commits meanwhile; its answer is dropped
+                    self.refusing = True
+                    self._cut_all()
+                    self.commit_dropped.set()
+                    return
+
+        async def to_client() -> None:
+            while data := await up_reader.read(65536):
+                if not answers_lost.is_set():
+                    writer.write(data)
+
+        directions = [asyncio.create_task(to_server()), asyncio.create_task(to_client())]
+        try:
+            await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)  # one side hung up: so do both
+        finally:
+            for task in directions:
+                task.cancel()
+            await asyncio.gather(*directions, return_exceptions=True)
+            for end in (writer, up_writer):
+                end.close()
+                self._writers.discard(end)
+
+    def _cut_all(self) -> None:
+        for end in list(self._writers):
+            end.transport.abort()
+        self._writers.clear()
