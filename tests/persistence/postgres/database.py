@@ -13,15 +13,18 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+T = TypeVar("T")
 SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -42,8 +45,23 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """A coroutine to completion from synchronous code, even one called inside a running loop."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            done.append(asyncio.run(coro))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 async def _admin(url: str, sql: str) -> None:
