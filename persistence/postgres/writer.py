@@ -104,19 +104,30 @@ class Writer:
             except UNAVAILABLE as exc:
                 await self._drop()
                 raise StorageError(f"the database connection failed: {describe_error(exc)}") from exc
-            except BaseException as exc:
+            except asyncpg.PostgresError as exc:
                 await self._roll_back(conn)
-                if isinstance(exc, asyncpg.PostgresError):
-                    raise StorageError(f"the database refused the write: {describe_error(exc)}") from exc
+                raise StorageError(f"the database refused the write: {describe_error(exc)}") from exc
+            except Exception as exc:  # the driver in a state we cannot trust: nothing was committed
+                await self._drop()
+                raise StorageError(f"the database connection failed: {describe_error(exc)}") from exc
+            except BaseException:  # cancelled: the transaction must not stay open
+                await self._drop()
                 raise
             try:
                 await conn.execute("COMMIT")
-            except UNAVAILABLE as exc:
-                await self._drop()
-                if probe is None or session is None:
-                    raise StorageError(f"the connection failed during a COMMIT: {describe_error(exc)}") from exc
-                await self._settle(probe, session, exc)
+            except asyncpg.PostgresError as exc:
+                if not isinstance(exc, UNAVAILABLE):  # the server answered: it did not commit
+                    raise StorageError(f"the database refused the commit: {describe_error(exc)}") from exc
+                await self._lost_commit(probe, session, exc)
+            except Exception as exc:  # no answer (a cut connection, or a driver we cannot trust)
+                await self._lost_commit(probe, session, exc)
             return result
+
+    async def _lost_commit(self, probe: EventRow | None, session: Session | None, exc: Exception) -> None:
+        await self._drop()
+        if probe is None or session is None:
+            raise StorageError(f"the connection failed during a COMMIT: {describe_error(exc)}") from exc
+        await self._settle(probe, session, exc)
 
     async def _settle(self, probe: EventRow, session: Session, cause: BaseException) -> None:
         """Returns if the batch committed after all; raises otherwise."""
