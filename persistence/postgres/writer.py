@@ -75,12 +75,13 @@ class Writer:
         try:
             self.settings = await read_settings(conn)
             check_durable(self.settings, self._target.location)
-            self.schema_version, self.migrated = await migrate(conn, self._target.schema)
             if not await try_lock(conn, self._target.schema):
                 holder = await lock_holder(conn, self._target.schema)
                 raise StorageLocked(f"{self._target.location} is in use by another Belay server "
                                     f"({holder or 'unknown'}); stop it or choose another DATABASE_SCHEMA",
                                     holder, self._target.location)
+            # Only the writer upgrades the schema: never under a running server.
+            self.schema_version, self.migrated = await migrate(conn, self._target.schema)
             await self._became_writer(conn)
         except BaseException as exc:
             await conn.close()
