@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -29,13 +29,15 @@ UNAVAILABLE: Final = (OSError, asyncpg.PostgresConnectionError, asyncpg.Interfac
 
 
 def redact(dsn: str) -> str:
-    """The DSN for logs and health: any password replaced by ***."""
+    """The DSN for logs and health: a password, in the user part or the query, shown as ***."""
     parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
+    if parts.password is not None:
+        user = (parts.username or "") + ":***"
+        parts = parts._replace(netloc=f"{user}@{parts.netloc.rsplit('@', 1)[1]}")
+    if "password" in parts.query.lower():
+        query = [(key, "***" if key.lower() == "password" else value) for key, value in parse_qsl(parts.query)]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return urlunsplit(parts)
 
 
 @dataclass(frozen=True)

@@ -127,13 +127,14 @@ class Cluster:
     """A PostgreSQL cluster of its own in a temp dir, for tests that stop and restart it. Everything
     here runs as root and PostgreSQL refuses root, so it belongs to and runs as `postgres`."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
         if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
             unavailable(f"no PostgreSQL binaries in {PG_BIN} (apt-get install postgresql) or no runuser")
         self.root = Path(tempfile.mkdtemp(prefix="belay-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._options = options  # more server settings, e.g. "-c fsync=off"
         shutil.chown(self.root, "postgres", "postgres")
         self._as_postgres(PG_BIN / "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         self.start()
@@ -144,7 +145,7 @@ class Cluster:
 
     def start(self) -> None:
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-t", "60",
-                          "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+                          "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {self._options}", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop")
