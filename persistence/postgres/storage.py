@@ -180,6 +180,8 @@ class PostgresStorage:
                          "server_synchronous_commit": settings.get("synchronous_commit"),
                          "full_page_writes": settings.get("full_page_writes")},
             "writer": {"connected": self._writer.connected, "commits_in_doubt": self._writer.in_doubt},
+            # Health says degraded while the writer has no connection, even with no write to fail.
+            "degraded": self._opened and not self._writer.connected,
             "pool": {"size": pool.get_size() if pool else 0, "idle": pool.get_idle_size() if pool else 0,
                      "max": READ_POOL_SIZE},
             "audit_bytes": 0,

@@ -41,6 +41,7 @@ log = logging.getLogger("belay.persistence")
 COMMIT_READBACK_S: Final = 5.0  # how long an unknown COMMIT is looked up before the answer is 503
 READBACK_PAUSE_S: Final = 0.2
 SETTLE_INTERVAL_S: Final = 1.0
+RECONNECT_INTERVAL_S: Final = 1.0  # a lost writer connection is tried again this often, writes or not
 
 Work = Callable[[asyncpg.Connection], Awaitable[Any]]
 BeforeCommit = Callable[[int], Awaitable[None]]  # tests: gets the writer's backend pid before each COMMIT
@@ -66,6 +67,7 @@ class Writer:
         self.migrated: list[int] = []
         self._in_doubt: list[InDoubt] = []
         self._settler: asyncio.Task[None] | None = None
+        self._reconnector: asyncio.Task[None] | None = None
         self.closed = False
 
     async def start(self) -> asyncpg.Connection:
@@ -89,6 +91,7 @@ class Writer:
                 raise StorageError(f"{self._target.location}: {describe_error(exc)}") from exc
             raise
         self._conn = conn
+        conn.add_termination_listener(self._lost)
         return conn
 
     async def run(self, work: Work, probe: EventRow | None = None) -> Any:
@@ -211,7 +214,26 @@ class Writer:
             raise
         log.warning("reconnected to %s and took its lock again", self._target.location)
         self._conn = conn
+        conn.add_termination_listener(self._lost)
         return conn
+
+    def _lost(self, _conn: asyncpg.Connection) -> None:
+        """The server ended the writer's session (a restart, a cut): get it back without waiting
+        for a write, so health recovers by itself too."""
+        if not self.closed and (self._reconnector is None or self._reconnector.done()):
+            self._reconnector = asyncio.get_running_loop().create_task(self._reconnect(), name="belay-pg-reconnect")
+
+    async def _reconnect(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(RECONNECT_INTERVAL_S)
+            async with self._busy:
+                if self.connected:
+                    return
+                try:
+                    await self._connection()
+                    return
+                except StorageError as exc:
+                    log.debug("the writer cannot reconnect yet: %s", exc)
 
     async def _take_back(self, conn: asyncpg.Connection) -> bool:
         """The lock may still be held by this writer's own earlier session, which the server has
@@ -236,9 +258,10 @@ class Writer:
             await self._drop()
 
     async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn = self._conn
         if conn is not None:
-            conn.terminate()  # no goodbye on a connection that failed
+            conn.terminate()  # no goodbye on a connection that failed; `_lost` starts the reconnects
+        self._conn = None
 
     @property
     def connected(self) -> bool:
@@ -250,8 +273,9 @@ class Writer:
 
     async def close(self) -> None:
         self.closed = True
-        if self._settler is not None:
-            self._settler.cancel()
+        for task in (self._settler, self._reconnector):
+            if task is not None:
+                task.cancel()
         async with self._busy:
             conn, self._conn = self._conn, None
             if conn is not None:
