@@ -138,8 +138,8 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
                  config.storage_dir.resolve(), len(recovery.restored), _recovery_notes(recovered, recovery))
-        log.info("replayed %d event(s); ready %.0f ms after opening the storage",
-                 sum(len(run) for run in recovered.events.values()), (time.monotonic() - opening) * 1000)
+        log.info("replayed %d event(s)", sum(len(run) for run in recovered.events.values()))
+        log.info("ready %.0f ms after opening the storage", (time.monotonic() - opening) * 1000)
         try:
             yield
         finally:

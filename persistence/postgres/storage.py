@@ -73,7 +73,7 @@ class PostgresStorage:
         conn = await self._writer.start()
         try:
             self._era, recovered = await recover(conn, reset_boxes, load_state)
-            self._pool = await asyncpg.create_pool(self._target.dsn, min_size=1, max_size=READ_POOL_SIZE,
+            self._pool = await asyncpg.create_pool(self._target.dsn, min_size=0, max_size=READ_POOL_SIZE,
                                                    server_settings={"search_path": f'"{self._target.schema}"',
                                                                     "application_name": "belay-reader"})
         except BaseException as exc:
@@ -82,12 +82,14 @@ class PostgresStorage:
                 raise StorageError(f"cannot open {self.location}: {describe_error(exc)}") from exc
             raise
         self._opened = True
-        log.info("database %s, PostgreSQL %s, fsync=%s synchronous_commit=on (server default %s) "
-                 "full_page_writes=%s", redact(self._target.dsn), self._writer.settings.get("server_version"),
-                 self._writer.settings.get("fsync"), self._writer.settings.get("synchronous_commit"),
-                 self._writer.settings.get("full_page_writes"))
-        log.info("schema %s at version %d%s; lock acquired", self._target.schema, self._writer.schema_version,
-                 f" (applied {self._writer.migrated})" if self._writer.migrated else "")
+        settings = self._writer.settings
+        log.info("database %s", redact(self._target.dsn))
+        log.info("PostgreSQL %s: fsync=%s, synchronous_commit=on for the writer (server default %s), "
+                 "full_page_writes=%s", settings.get("server_version"), settings.get("fsync"),
+                 settings.get("synchronous_commit"), settings.get("full_page_writes"))
+        log.info("schema %s at version %d%s", self._target.schema, self._writer.schema_version,
+                 f" (migrations {self._writer.migrated} applied now)" if self._writer.migrated else "")
+        log.info("lock acquired: this server is the one writer of schema %s", self._target.schema)
         return recovered
 
     async def append(self, lines: Sequence[bytes]) -> None:
@@ -202,15 +204,16 @@ class PostgresStorage:
             raise RuntimeError("PostgresStorage is not open")
 
     async def _read(self, query: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """One read from the pool; a connection the database dropped meanwhile is replaced once."""
+        """One read from the pool; connections the database dropped meanwhile (a restart) are replaced."""
         self._require_open()
         assert self._pool is not None
-        for attempt in (1, 2):
+        attempts = READ_POOL_SIZE + 1
+        for attempt in range(1, attempts + 1):
             try:
                 async with self._pool.acquire(timeout=5.0) as conn:
                     return await query(conn, *args, **kwargs)
             except UNAVAILABLE as exc:
-                if attempt == 2:
+                if attempt == attempts:
                     raise StorageError(f"cannot read {self.location}: {describe_error(exc)}") from exc
             except asyncpg.PostgresError as exc:
                 raise StorageError(f"cannot read {self.location}: {describe_error(exc)}") from exc
