@@ -9,9 +9,9 @@ import asyncpg
 import orjson
 
 from persistence.errors import StorageError
+from persistence.lines import parse_line
 from persistence.postgres import reads
 from persistence.postgres.connect import UNAVAILABLE, Target, describe_error, lock_holder
-from persistence.postgres.rows import parse_event
 from persistence.postgres.schema import schema_version
 from persistence.types import (
     INFO,
@@ -67,7 +67,7 @@ class PostgresReader:
                 aside = await conn.fetchval("SELECT count(*) FROM set_aside")
             bad = 0
             for row in rows:
-                event = parse_event(row["line"])
+                event = parse_line(row["line"])
                 if event is None:
                     bad += 1
                 elif row["seq"] is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from persistence.postgres.rows import parse_event
+from persistence.lines import parse_line
 from persistence.postgres.schema import ERA_KEY
 from persistence.types import audit_item
 
@@ -27,7 +27,7 @@ async def read_audit(conn: asyncpg.Connection, *, limit: int, box_id: int | None
         rows = await conn.fetch("SELECT line FROM events WHERE box_id = $1 ORDER BY pos DESC LIMIT $2", box_id, limit)
     items = []
     for row in rows:
-        event = parse_event(row["line"])
+        event = parse_line(row["line"])
         if event is not None:
             items.append(audit_item(event, include_payload))
     return items
@@ -36,7 +36,7 @@ async def read_audit(conn: asyncpg.Connection, *, limit: int, box_id: int | None
 async def read_box_events(conn: asyncpg.Connection, box_id: int) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT line FROM events WHERE era = (SELECT value::int FROM metadata WHERE key = $1) "
                             "AND box_id = $2 AND seq IS NOT NULL ORDER BY seq", ERA_KEY, box_id)
-    return [event for row in rows if (event := parse_event(row["line"])) is not None]
+    return [event for row in rows if (event := parse_line(row["line"])) is not None]
 
 
 async def read_document(conn: asyncpg.Connection, name: str) -> Any | None:

@@ -11,8 +11,8 @@ import asyncpg
 import orjson
 
 from persistence.checkpoint_file import encode_checkpoint
+from persistence.lines import parse_line
 from persistence.postgres.reads import current_era
-from persistence.postgres.rows import parse_event
 from persistence.postgres.schema import ERA_KEY
 from persistence.types import Checkpoint, Recovered, StateLoader, Unrebuildable
 
@@ -41,7 +41,7 @@ async def recover(conn: asyncpg.Connection, reset_boxes: bool, load_state: State
     events: dict[int, list[dict[str, Any]]] = {}
     skipped = 0
     for row in rows:
-        event = parse_event(row["line"])
+        event = parse_line(row["line"])
         if event is None:
             skipped += 1
             continue

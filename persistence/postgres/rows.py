@@ -9,32 +9,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-import orjson
-
+from persistence.lines import parse_line
 from persistence.types import MAX_SEQ, is_box_id, is_int
 
 EVENT_COLUMNS: Final = ("era", "box_id", "seq", "action", "action_id", "time_ms", "line")
 EventRow = tuple[int, int | None, int | None, str | None, str | None, int | None, bytes]
 
 
-def check_lines(lines: Sequence[bytes]) -> None:
-    """What every backend refuses: a line is one JSON object ending with a single newline."""
-    if sum(line.count(b"\n") for line in lines) != len(lines) or not all(line.endswith(b"\n") for line in lines):
-        raise ValueError("each line must be one JSON object ending with a single b'\\n'")
-
-
-def parse_event(line: bytes) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def event_row(line: bytes, era: int) -> EventRow:
     """The row of one line: box and seq only when the line is a box's event (an account change may
     name a box but has no seq), so the unique index holds exactly what replay keys on."""
-    event = parse_event(line)
+    event = parse_line(line)
     if event is None:
         return era, None, None, None, None, None, line
     box = event.get("boxId")

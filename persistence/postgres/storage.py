@@ -18,10 +18,11 @@ import orjson
 from persistence.backup import BackupContents, Progress
 from persistence.errors import StorageError
 from persistence.layout import RESULTS_DIR
+from persistence.lines import check_lines
 from persistence.postgres import points, reads
 from persistence.postgres.connect import UNAVAILABLE, Target, describe_error, redact
 from persistence.postgres.recovery import MARK_SQL, recover
-from persistence.postgres.rows import EVENT_COLUMNS, check_lines, event_row
+from persistence.postgres.rows import EVENT_COLUMNS, event_row
 from persistence.postgres.writer import BeforeCommit, Writer
 from persistence.storage import Storage
 from persistence.types import (

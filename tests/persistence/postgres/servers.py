@@ -43,3 +43,21 @@ async def writer_pid(url: str, schema: str) -> int:
         return int(orjson.loads(raw)["backend_pid"])
     finally:
         await conn.close()
+
+
+def hold_sql(*, at_commit: bool) -> str:
+    """Test-only SQL for a test's own schema: while `hold.active` is set, each batch waits inside its
+    transaction (or inside its COMMIT: deferred triggers run there), so a test can cut the writer's
+    session or stop the server at that very point."""
+    trigger = ("CREATE CONSTRAINT TRIGGER hold_batch AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED"
+               if at_commit else "CREATE TRIGGER hold_batch BEFORE INSERT ON events")
+    return f"""
+CREATE TABLE hold (active boolean NOT NULL);
+INSERT INTO hold VALUES (false);
+CREATE FUNCTION hold_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT active FROM hold) THEN PERFORM pg_sleep(60); END IF;
+    RETURN NEW;
+END $$;
+{trigger} FOR EACH ROW EXECUTE FUNCTION hold_batch();
+"""

@@ -10,24 +10,12 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import serving
 from tests.persistence.postgres.database import Cluster, Proxy, database_name, new_schema
-from tests.persistence.postgres.servers import postgres_config, writer_pid
+from tests.persistence.postgres.servers import hold_sql, postgres_config, writer_pid
 from tests.persistence.postgres.test_server_on_postgres import UNAVAILABLE, sql, wait_for_sleep
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
 from transport.app import create_app
 
 BOX_UNAVAILABLE = {"detail": "box_unavailable"}
-# Holds a COMMIT (deferred triggers run inside it) while `hold` is set: test-only, in the test's schema.
-HOLD_COMMIT_SQL = """
-CREATE TABLE hold (at_commit boolean NOT NULL);
-INSERT INTO hold VALUES (false);
-CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF (SELECT at_commit FROM hold) THEN PERFORM pg_sleep(60); END IF;
-    RETURN NEW;
-END $$;
-CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION hold_commit();
-"""
 
 
 async def unavailable_boxes(client: TestClient) -> list[int]:
@@ -76,8 +64,8 @@ async def test_the_database_stopped_during_a_commit_and_restarted_leaves_the_box
         async with serving(create_app(postgres_config(tmp_path / "data", cluster.url, schema))) as client:
             assert await post(client, init_route(0)) == (200, {"status": "ok"})
             before = await state(client, 0)
-            await sql(cluster.url, schema, HOLD_COMMIT_SQL)
-            await sql(cluster.url, schema, "UPDATE hold SET at_commit = true")
+            await sql(cluster.url, schema, hold_sql(at_commit=True))
+            await sql(cluster.url, schema, "UPDATE hold SET active = true")
             reply = asyncio.create_task(command(client, 0, "PROGRESS_UPDATE", delta=1))
             await wait_for_sleep(cluster.url, await writer_pid(cluster.url, schema))
 
@@ -87,7 +75,7 @@ async def test_the_database_stopped_during_a_commit_and_restarted_leaves_the_box
             assert await post(client, again) == (503, BOX_UNAVAILABLE)
 
             await asyncio.to_thread(cluster.start)
-            await sql(cluster.url, schema, "UPDATE hold SET at_commit = false")
+            await sql(cluster.url, schema, "UPDATE hold SET active = false")
             for _ in range(200):
                 if not await unavailable_boxes(client):
                     break

@@ -14,25 +14,11 @@ from aiohttp.test_utils import TestClient
 from persistence.errors import StorageLocked
 from tests.conftest import assert_silent, serving
 from tests.persistence.postgres.database import new_schema, refuse_connections, terminate, with_database
-from tests.persistence.postgres.servers import postgres_config, writer_pid
+from tests.persistence.postgres.servers import hold_sql, postgres_config, writer_pid
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
 from transport.app import create_app
 
 UNAVAILABLE = {"detail": "storage_unavailable"}
-# A trigger that holds a batch inside its transaction while `hold` is set, so a test can cut the
-# writer's session in the middle of it (test-only: it lives in the test's own schema).
-HOLD_SQL = """
-CREATE TABLE hold (on_insert boolean NOT NULL);
-INSERT INTO hold VALUES (false);
-CREATE FUNCTION hold_batch() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF (SELECT on_insert FROM hold) THEN PERFORM pg_sleep(30); END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER hold_batch BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION hold_batch();
-"""
-
-
 async def sql(url: str, schema: str, text: str, *args: Any) -> Any:
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     try:
@@ -93,11 +79,11 @@ async def test_a_session_cut_mid_batch_answers_503_broadcasts_nothing_and_servic
     schema = new_schema()
     async with serving(create_app(postgres_config(tmp_path / "data", postgres_url, schema))) as client:
         assert await post(client, init_route(0)) == (200, {"status": "ok"})
-        await sql(postgres_url, schema, HOLD_SQL)
+        await sql(postgres_url, schema, hold_sql(at_commit=False))
         before = await state(client, 0)
         ws = await client.ws_connect("/api/ws/0")
         await next_of(ws, {"STATE_SNAPSHOT"})
-        await sql(postgres_url, schema, "UPDATE hold SET on_insert = true")
+        await sql(postgres_url, schema, "UPDATE hold SET active = true")
 
         reply = asyncio.create_task(command(client, 0, "PROGRESS_UPDATE", delta=1))
         pid = await writer_pid(postgres_url, schema)
@@ -108,7 +94,7 @@ async def test_a_session_cut_mid_batch_answers_503_broadcasts_nothing_and_servic
         await assert_silent(ws)
         health = await (await client.get("/api/health")).json()
         assert health["status"] == "degraded"
-        await sql(postgres_url, schema, "UPDATE hold SET on_insert = false")
+        await sql(postgres_url, schema, "UPDATE hold SET active = false")
         assert (await state(client, 0))["boxVersion"] == before["boxVersion"]
 
         await until_ready(client)  # reconnected by itself
