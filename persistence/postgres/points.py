@@ -123,14 +123,18 @@ async def _write_events(conn: asyncpg.Connection, folder: Path, era: int) -> lis
     written off the loop, a few thousand lines at a time."""
     names: dict[int, str] = {era: LOG_NAME}
     pending: dict[int, list[bytes]] = {}
+    current, lines = -1, []  # eras follow each other in commit order: one list at a time
     count = 0
-    async for row in conn.cursor("SELECT era, line FROM events ORDER BY pos", prefetch=FETCH_ROWS):
-        pending.setdefault(row["era"], []).append(row["line"])
-        names.setdefault(row["era"], f"events.{row['era']:06d}.ndjson")
+    async for number, line in conn.cursor("SELECT era, line FROM events ORDER BY pos", prefetch=FETCH_ROWS):
+        if number != current:
+            current, lines = number, pending.setdefault(number, [])
+            if number not in names:
+                names[number] = f"events.{number:06d}.ndjson"
+        lines.append(line)
         count += 1
         if count % FETCH_ROWS == 0:
             await asyncio.to_thread(_append_files, folder, names, pending)
-            pending = {}
+            pending = {current: (lines := [])}
     await asyncio.to_thread(_append_files, folder, names, pending)
     return [(names[number], None) for number in sorted(names, key=lambda n: (n == era, n))]
 
