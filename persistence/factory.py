@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from persistence.storage import Storage, StorageReader
 
 AVAILABLE_MODES: Final = ("json", "postgres")
-PLANNED_MODES: Final = ()
 DEFAULT_DATABASE_SCHEMA: Final = "belay"
 
 
@@ -39,8 +38,6 @@ def mode_problem(mode: str) -> str | None:
     """Why STORAGE_MODE cannot be used, or None if it can."""
     if mode in AVAILABLE_MODES:
         return None
-    if mode in PLANNED_MODES:
-        return f"STORAGE_MODE {mode!r} is not available in this version; use 'json'"
     return f"STORAGE_MODE {mode!r} is not available; use one of {', '.join(AVAILABLE_MODES)}"
 
 

@@ -15,6 +15,7 @@ from persistence.postgres.rows import assign_eras
 from persistence.postgres.schema import LATEST_VERSION, MIGRATIONS, SchemaTooNew, migrate
 from tests.persistence.helpers import line
 from tests.persistence.postgres.database import Cluster, new_schema
+from transport.config import ConfigError, load_config
 
 
 async def test_migrations_create_the_schema_once_and_record_each_step(postgres_url: str) -> None:
@@ -55,3 +56,21 @@ def test_a_dsn_is_shown_without_its_password() -> None:
     assert redact("postgresql://belay@db/belay") == "postgresql://belay@db/belay"
     assert redact("postgresql://belay@db/belay?password=s3cret&sslmode=require") == (
         "postgresql://belay@db/belay?password=***&sslmode=require")
+
+
+@pytest.mark.parametrize(("environ", "problem"), [
+    ({"STORAGE_MODE": "postgres"}, "needs DATABASE_URL"),
+    ({"STORAGE_MODE": "postgres", "DATABASE_URL": "mysql://db/belay"}, "must start with postgresql://"),
+    ({"STORAGE_MODE": "postgres", "DATABASE_URL": "postgresql://db/belay", "DATABASE_SCHEMA": 'x"; DROP'},
+     "lower-case identifier"),
+])
+def test_postgres_settings_that_cannot_work_are_refused_at_start(environ: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_config(None, environ)
+
+
+def test_the_configuration_never_shows_the_database_password() -> None:
+    config = load_config(None, {"STORAGE_MODE": "postgres", "DATABASE_URL": "postgresql://u:s3cret@db/belay"})
+
+    assert config.storage.database_url.endswith("@db/belay") and config.database_schema == "belay"
+    assert "s3cret" not in repr(config) and "s3cret" not in repr(config.storage)
