@@ -51,24 +51,10 @@ class Points:
             raise
 
     async def _write_point(self, folder: Path) -> DurablePoint:
-        await asyncio.to_thread((folder / BOXES_DIR).mkdir, parents=True)
-        entries: list[tuple[str, int | None]] = []
         conn = await self._target.connect()
         try:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                era = await current_era(conn)
-                entries += await _write_events(conn, folder, era)
-                for row in await conn.fetch("SELECT box_id, seq, box_version, state, unrebuildable_reason "
-                                            "FROM checkpoints ORDER BY box_id"):
-                    name = f"{BOXES_DIR}/{checkpoint_name(row['box_id'])}"
-                    await asyncio.to_thread((folder / name).write_bytes, checkpoint_file_bytes(row))
-                    entries.append((name, None))
-                for document, file_name in DOCUMENT_FILES.items():
-                    raw = await conn.fetchval("SELECT value FROM documents WHERE name = $1", document)
-                    if raw is not None:
-                        data = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-                        await asyncio.to_thread((folder / file_name).write_bytes, data)
-                        entries.append((file_name, None))
+                entries = await write_layout(conn, folder)
         finally:
             await conn.close()
         entries += await asyncio.to_thread(_link_results, self._directory / RESULTS_DIR, folder)
@@ -116,6 +102,27 @@ class Points:
             finally:
                 await conn.close()
                 await asyncio.to_thread(_remove, scratch)
+
+
+async def write_layout(conn: asyncpg.Connection, folder: Path) -> list[tuple[str, int | None]]:
+    """The connection's schema written out as files named as in persistence/layout.py (all but the
+    result sheets, which are files already); call it inside a REPEATABLE READ transaction, so the
+    files are one point. Durable points use it; so may `run.py migrate`."""
+    await asyncio.to_thread((folder / BOXES_DIR).mkdir, parents=True, exist_ok=True)
+    era = await current_era(conn)
+    entries = await _write_events(conn, folder, era)
+    for row in await conn.fetch("SELECT box_id, seq, box_version, state, unrebuildable_reason "
+                                "FROM checkpoints ORDER BY box_id"):
+        name = f"{BOXES_DIR}/{checkpoint_name(row['box_id'])}"
+        await asyncio.to_thread((folder / name).write_bytes, checkpoint_file_bytes(row))
+        entries.append((name, None))
+    for document, file_name in DOCUMENT_FILES.items():
+        raw = await conn.fetchval("SELECT value FROM documents WHERE name = $1", document)
+        if raw is not None:
+            data = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+            await asyncio.to_thread((folder / file_name).write_bytes, data)
+            entries.append((file_name, None))
+    return entries
 
 
 async def _write_events(conn: asyncpg.Connection, folder: Path, era: int) -> list[tuple[str, int | None]]:
