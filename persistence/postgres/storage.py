@@ -104,9 +104,9 @@ class PostgresStorage:
             if len(rows) >= COPY_FROM_LINES:
                 await conn.copy_records_to_table("events", records=rows, columns=EVENT_COLUMNS)
             else:
-                await conn.executemany(INSERT_EVENT, rows)
+                await conn.executemany(INSERT_EVENT, rows)  # pipelined, one Sync: one transaction
 
-        await self._writer.run(insert, probe=rows[0])
+        await self._writer.append(insert, probe=rows[0])
 
     async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         for box_id, _, _ in items:

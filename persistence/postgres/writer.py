@@ -2,8 +2,9 @@
 ever written by a session without it; a cut connection loses both, and the next write connects
 again and takes the lock again before anything else.
 
-Every write is one transaction. A COMMIT whose answer never came (the connection died during it)
-is not guessed. Its batch is looked for by content, for at most COMMIT_READBACK_S seconds: found,
+Every write is one transaction; a batch of events is one statement, so its transaction commits
+when the statement ends, in one round trip. A batch whose answer never came (the connection died
+meanwhile) is not guessed. Its batch is looked for by content, for at most COMMIT_READBACK_S seconds: found,
 it committed; not found while the session that sent it is gone, it did not. (A transaction id is
 no proof: one that never reached the disk is handed out again after a crash.) If the database
 stays away, the write raises CommitUnknown, whose `settled` future answers later: looked up again
@@ -44,7 +45,7 @@ SETTLE_INTERVAL_S: Final = 1.0
 RECONNECT_INTERVAL_S: Final = 1.0  # a lost writer connection is tried again this often, writes or not
 
 Work = Callable[[asyncpg.Connection], Awaitable[Any]]
-BeforeCommit = Callable[[int], Awaitable[None]]  # tests: gets the writer's backend pid before each COMMIT
+BeforeCommit = Callable[[int], Awaitable[None]]  # tests: the writer's backend pid, before each batch
 Session = tuple[int, datetime]  # a server session: backend pid and when it started (pids are reused)
 
 
@@ -94,53 +95,64 @@ class Writer:
         conn.add_termination_listener(self._lost)
         return conn
 
-    async def run(self, work: Work, probe: EventRow | None = None) -> Any:
-        """`work` in one transaction of the locked connection; StorageError if it did not commit.
-        With a `probe` (a batch of events), a COMMIT without an answer is looked up, not guessed."""
+    async def append(self, statement: Work, probe: EventRow) -> None:
+        """A batch of events written by one statement (a pipelined INSERT or a COPY), which is its
+        own transaction: committed once it returns, one round trip. If the answer never comes, the
+        batch is looked up by `probe`, not guessed."""
         async with self._busy:
             conn = await self._connection()
             session = self._session
             try:
-                await conn.execute("BEGIN")
-                result = await work(conn)
                 if self._before_commit is not None:
                     await self._before_commit(conn.get_server_pid())
-            except UNAVAILABLE as exc:
-                await self._drop()
-                raise StorageError(f"the database connection failed: {describe_error(exc)}") from exc
+                await statement(conn)
             except asyncpg.PostgresError as exc:
-                await self._roll_back(conn)
-                raise StorageError(f"the database refused the write: {describe_error(exc)}") from exc
-            except Exception as exc:  # the driver in a state we cannot trust: nothing was committed
+                if not isinstance(exc, UNAVAILABLE):  # the server answered: nothing was committed
+                    raise StorageError(f"the database refused the write: {describe_error(exc)}") from exc
+                await self._lost_commit(probe, session, exc)
+            except Exception as exc:  # no answer (a cut connection, or a driver we cannot trust)
+                await self._lost_commit(probe, session, exc)
+            except BaseException:  # cancelled: whatever happened is decided by the next start
+                await self._drop()
+                raise
+
+    async def run(self, work: Work) -> Any:
+        """`work` in one transaction of the locked connection; StorageError if it may not have
+        committed (checkpoints and documents: writing them again is harmless)."""
+        async with self._busy:
+            conn = await self._connection()
+            try:
+                await conn.execute("BEGIN")
+                result = await work(conn)
+                await conn.execute("COMMIT")
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, UNAVAILABLE):
+                    await self._drop()
+                else:
+                    await self._roll_back(conn)
+                raise StorageError(f"the database did not take the write: {describe_error(exc)}") from exc
+            except Exception as exc:  # a cut connection, or the driver in a state we cannot trust
                 await self._drop()
                 raise StorageError(f"the database connection failed: {describe_error(exc)}") from exc
             except BaseException:  # cancelled: the transaction must not stay open
                 await self._drop()
                 raise
-            try:
-                await conn.execute("COMMIT")
-            except asyncpg.PostgresError as exc:
-                if not isinstance(exc, UNAVAILABLE):  # the server answered: it did not commit
-                    raise StorageError(f"the database refused the commit: {describe_error(exc)}") from exc
-                await self._lost_commit(probe, session, exc)
-            except Exception as exc:  # no answer (a cut connection, or a driver we cannot trust)
-                await self._lost_commit(probe, session, exc)
             return result
 
-    async def _lost_commit(self, probe: EventRow | None, session: Session | None, exc: Exception) -> None:
+    async def _lost_commit(self, probe: EventRow, session: Session | None, exc: Exception) -> None:
         await self._drop()
-        if probe is None or session is None:
-            raise StorageError(f"the connection failed during a COMMIT: {describe_error(exc)}") from exc
+        if session is None:
+            raise StorageError(f"the connection failed during a write: {describe_error(exc)}") from exc
         await self._settle(probe, session, exc)
 
     async def _settle(self, probe: EventRow, session: Session, cause: BaseException) -> None:
         """Returns if the batch committed after all; raises otherwise."""
         committed = await self._read_back(probe, session)
         if committed:
-            log.warning("the connection was lost during a COMMIT, which is found committed")
+            log.warning("the connection was lost during a write, which is found committed")
             return
         if committed is False:
-            raise StorageError(f"the database connection failed during a COMMIT, which did not commit: "
+            raise StorageError(f"the database connection failed during a write, which did not commit: "
                                f"{describe_error(cause)}") from cause
         settled: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._in_doubt.append(InDoubt(probe, session, settled))

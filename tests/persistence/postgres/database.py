@@ -170,8 +170,9 @@ def wait_until(check: object, timeout: float = 10.0) -> None:
 
 class Proxy:
     """A TCP relay between Belay and PostgreSQL (real sockets both ways) that a test can make lose
-    the answer to a COMMIT: the COMMIT reaches the server, its answer never reaches Belay, the
-    session is cut and new connections are refused until `accept` — a network gone at the worst moment."""
+    the answer to a write: the write reaches the server and commits, its answer never reaches
+    Belay, the session is cut and new connections are refused until `accept` — a network gone at
+    the worst moment."""
 
     def __init__(self, target_port: int) -> None:
         self._target_port = target_port
@@ -179,8 +180,8 @@ class Proxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.refusing = False
-        self._drop_after_commit = False
-        self.commit_dropped = asyncio.Event()
+        self._marker: bytes | None = None
+        self.answer_lost = asyncio.Event()
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -189,8 +190,10 @@ class Proxy:
         self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
-    def lose_next_commit_answer(self) -> None:
-        self._drop_after_commit = True
+    def lose_answer_after(self, marker: bytes) -> None:
+        """The next client message holding `marker` (bytes of a line Belay writes) goes through; no
+        answer does after it."""
+        self._marker = marker
 
     def accept(self) -> None:
         self.refusing = False
@@ -212,13 +215,13 @@ class Proxy:
         async def to_server() -> None:
             while data := await reader.read(65536):
                 up_writer.write(data)
-                if self._drop_after_commit and b"COMMIT" in data:
-                    self._drop_after_commit = False
+                if self._marker is not None and self._marker in data:
+                    self._marker = None
                     answers_lost.set()
                     await asyncio.sleep(0.5)  # the server commits meanwhile; its answer is dropped
                     self.refusing = True
                     self._cut_all()
-                    self.commit_dropped.set()
+                    self.answer_lost.set()
                     return
 
         async def to_client() -> None:

@@ -34,10 +34,10 @@ async def test_a_commit_whose_answer_was_lost_is_applied_and_broadcast_once_the_
             before = await state(client, 0)
             ws = await client.ws_connect("/api/ws/0")
             await next_of(ws, {"STATE_SNAPSHOT"})
-            proxy.lose_next_commit_answer()
+            proxy.lose_answer_after(b'"action":"PROGRESS_UPDATE"')
 
             assert await command(client, 0, "PROGRESS_UPDATE", delta=1) == (503, UNAVAILABLE)
-            assert proxy.commit_dropped.is_set()
+            assert proxy.answer_lost.is_set()
             again = {"boxId": 0, "type": "PROGRESS_UPDATE", "delta": 1, "sessionId": before["sessionId"]}
             assert await post(client, again) == (503, BOX_UNAVAILABLE)
             assert await unavailable_boxes(client) == [0]
