@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     import asyncpg
 
-DEFAULT_SCHEMA: Final = "belay"
 # A schema name is put into SQL (search_path, CREATE SCHEMA), so only plain lower-case identifiers.
 SCHEMA_NAME_RE: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
