@@ -76,6 +76,10 @@ def fresh_database() -> Iterator[str]:
     """A fresh database for the whole test run (dropped at the end), or BELAY_TEST_DATABASE_URL as it is."""
     given = os.environ.get("BELAY_TEST_DATABASE_URL")
     if given:
+        try:
+            run(_admin(given, "SELECT 1"))
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            unavailable(f"cannot reach BELAY_TEST_DATABASE_URL ({exc})")
         yield given
         return
     name = f"belay_test_{uuid.uuid4().hex[:10]}"
