@@ -4,11 +4,11 @@ again and takes the lock again before anything else.
 
 Every write is one transaction; a batch of events is one statement, so its transaction commits
 when the statement ends, in one round trip. A batch whose answer never came (the connection died
-meanwhile) is not guessed. Its batch is looked for by content, for at most COMMIT_READBACK_S seconds: found,
-it committed; not found while the session that sent it is gone, it did not. (A transaction id is
-no proof: one that never reached the disk is handed out again after a crash.) If the database
-stays away, the write raises CommitUnknown, whose `settled` future answers later: looked up again
-before the next write after a reconnect, and once a second meanwhile.
+meanwhile) is not guessed: it is looked for by content, for at most COMMIT_READBACK_S seconds.
+Found, it committed; not found while the session that sent it is gone, it did not. (A transaction
+id is no proof: one that never reached the disk is handed out again after a crash.) If the
+database stays away, the write raises CommitUnknown, whose `settled` future answers later: looked
+up again before the next write after a reconnect, and once a second meanwhile.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from persistence.postgres.schema import migrate
 
 log = logging.getLogger("belay.persistence")
 
-COMMIT_READBACK_S: Final = 5.0  # how long an unknown COMMIT is looked up before the answer is 503
+COMMIT_READBACK_S: Final = 5.0  # how long a write without an answer is looked up before the answer is 503
 READBACK_PAUSE_S: Final = 0.2
 SETTLE_INTERVAL_S: Final = 1.0
 RECONNECT_INTERVAL_S: Final = 1.0  # a lost writer connection is tried again this often, writes or not
@@ -52,7 +52,7 @@ Session = tuple[int, datetime]  # a server session: backend pid and when it star
 @dataclass(frozen=True)
 class InDoubt:
     probe: EventRow  # the batch's first row: its line holds a random event id, so finding it is proof
-    session: Session  # the session that sent the COMMIT
+    session: Session  # the session that sent it
     settled: asyncio.Future[bool]
 
 
@@ -158,7 +158,7 @@ class Writer:
         self._in_doubt.append(InDoubt(probe, session, settled))
         if self._settler is None or self._settler.done():
             self._settler = asyncio.create_task(self._settle_loop(), name="belay-pg-settle")
-        log.error("the outcome of a COMMIT is unknown after %.0f s; its boxes wait until the database answers",
+        log.error("the outcome of a write is unknown after %.0f s; its boxes wait until the database answers",
                   COMMIT_READBACK_S)
         raise CommitUnknown(f"the database did not answer whether a write committed within {COMMIT_READBACK_S:.0f} s",
                             settled) from cause
@@ -186,7 +186,7 @@ class Writer:
                 continue
             self._in_doubt.remove(doubt)
             if not doubt.settled.done():
-                log.warning("a COMMIT whose outcome was unknown is found %s",
+                log.warning("a write whose outcome was unknown is found %s",
                             "committed" if outcome else "not committed")
                 doubt.settled.set_result(outcome)
 
