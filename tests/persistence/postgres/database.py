@@ -82,8 +82,9 @@ def fresh_database() -> Iterator[str]:
             unavailable(f"cannot reach BELAY_TEST_DATABASE_URL ({exc})")
         yield given
         return
-    name = f"belay_test_{uuid.uuid4().hex[:10]}"
+    name = f"belay_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
+        run(_drop_orphans())
         run(_admin(SERVER_URL, f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         unavailable(f"cannot create a database on {SERVER_URL} ({exc}); set BELAY_TEST_DATABASE_URL")
@@ -91,6 +92,28 @@ def fresh_database() -> Iterator[str]:
         yield with_database(SERVER_URL, name)
     finally:
         run(_admin(SERVER_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _drop_orphans() -> None:
+    """Databases of earlier runs that were killed before they could drop theirs (their pid is gone)."""
+    conn = await asyncpg.connect(SERVER_URL, timeout=5)
+    try:
+        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname ~ '^belay_test_[0-9]+_[0-9a-f]+$'"):
+            pid = int(row["datname"].split("_")[2])
+            if not _alive(pid):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def new_schema() -> str:
