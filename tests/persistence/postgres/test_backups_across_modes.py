@@ -57,3 +57,34 @@ async def test_a_backup_restores_in_the_other_mode_byte_for_byte(source: str, ta
     assert seqs(recovered.events[0]) == [2] and 1 not in recovered.events
     assert [item["id"] for item in audit] == ["acct-1", "ev-0-2", "ev-0-1"]
     assert users == USERS
+
+
+async def test_a_backup_keeps_earlier_eras_for_the_audit_and_restores_them_as_earlier_eras(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source = settings("postgres", tmp_path / "source", postgres_url)
+    first = storage_for(source)
+    await first.open(False)
+    await first.append([line(0, 1), line(0, 2)])
+    await first.close()
+    second = storage_for(source)
+    await second.open(True)  # RESET_BOXES_ON_START: a new era
+    await second.append([line(0, 1, action="NEW_ERA")])
+    taken = await backup_of(second, tmp_path / "backups")
+    await second.close()
+
+    restored = storage_for(settings("postgres", tmp_path / "target", postgres_url))
+    await restored.adopt_backup(taken, verify)
+    recovered = await restored.open(False)
+    try:
+        audit = await restored.read_audit(limit=10, box_id=0, include_payload=False)
+        current = await restored.read_box_events(0)
+    finally:
+        await restored.close()
+
+    assert taken.files["events.000001.ndjson"] == line(0, 1) + line(0, 2)
+    assert taken.files["events.ndjson"] == line(0, 1, action="NEW_ERA")
+    assert [event["action"] for event in recovered.events[0]] == ["NEW_ERA"]
+    assert [event["action"] for event in current] == ["NEW_ERA"]
+    assert [(item["action"], item["boxVersion"]) for item in audit] == [
+        ("NEW_ERA", 1), ("PROGRESS_UPDATE", 2), ("PROGRESS_UPDATE", 1)]
