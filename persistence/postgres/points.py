@@ -19,9 +19,9 @@ import asyncpg
 import orjson
 
 from persistence.backup import BackupContents, Progress
-from persistence.errors import StorageError, StorageNotEmpty
+from persistence.errors import StorageError, StorageLocked, StorageNotEmpty
 from persistence.layout import BOXES_DIR, DOCUMENT_FILES, LOG_NAME, RESULT_FILE, RESULTS_DIR, checkpoint_name
-from persistence.postgres.connect import UNAVAILABLE, Target, describe_error
+from persistence.postgres.connect import UNAVAILABLE, Target, describe_error, lock_holder, try_lock
 from persistence.postgres.load import load_files
 from persistence.postgres.reads import current_era
 from persistence.postgres.recovery import checkpoint_file_bytes
@@ -80,6 +80,10 @@ class Points:
         scratch = self._directory.resolve().parent / f".{self._directory.name}.restoring-{uuid.uuid4().hex[:8]}"
         conn = await self._target.connect()
         try:
+            if not await try_lock(conn, schema):  # held until this connection closes: no server starts meanwhile
+                holder = await lock_holder(conn, schema)
+                raise StorageLocked(f"a Belay server ({holder or 'unknown'}) is using {self._target.location}",
+                                    holder, self._target.location)
             await migrate(conn, staging)
             async with conn.transaction():
                 await conn.execute(f'SET LOCAL search_path TO "{staging}"')
