@@ -17,7 +17,17 @@ from typing import Any
 
 from actors.codes import BOX_UNAVAILABLE, INVALID_COMMAND, RESTORE_ABORTED, RESTORE_REFUSED, STORAGE_UNAVAILABLE
 from actors.events import encode_event, encode_restore
-from actors.messages import Clock, Execute, Fanout, Reply, Republish, RestoreBox, RideAlongFailed, TimerFired
+from actors.messages import (
+    Clock,
+    DoubtSettled,
+    Execute,
+    Fanout,
+    Reply,
+    Republish,
+    RestoreBox,
+    RideAlongFailed,
+    TimerFired,
+)
 from actors.persister import GroupAborted, Persister
 from actors.rules import (
     NO_DISK_WAIT,
@@ -35,6 +45,7 @@ from actors.rules import (
 from actors.rules.snapshot import score_count
 from actors.rules.valid_state import InvalidState
 from actors.runtime import NOT_NOW, Actor
+from persistence.errors import CommitUnknown
 from persistence.storage import StorageError
 
 log = logging.getLogger("belay.box")
@@ -42,6 +53,8 @@ log = logging.getLogger("belay.box")
 # What starts an unavailable box over, and who may: the control panel's own ways to begin anew.
 STARTS_OVER = frozenset({"RESET_BOX", "INIT_ROUTE"})
 STARTS_OVER_ROLE = "admin"
+# Why a box answers box_unavailable while the outcome of its last write is unknown.
+IN_DOUBT = "the database has not said yet whether its last write committed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +81,11 @@ class BoxActor(Actor):
         self._fanout = fanout
         self._clock = clock
         self._officials = officials
-        # Events answered before they were durable (TIMER_SYNC): (verdict, seq before, state before).
-        self._riding: list[tuple[asyncio.Future[None], int, dict[str, Any]]] = []
+        # Events answered before they were durable (TIMER_SYNC): (verdict, seq before, state before,
+        # seq after, state after).
+        self._riding: list[tuple[asyncio.Future[None], int, dict[str, Any], int, dict[str, Any]]] = []
+        # While an event's COMMIT outcome is unknown: the box's `unavailable` before it (a 1-tuple).
+        self._doubt: tuple[str | None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     # -- reading ---------------------------------------------------------------------------------
@@ -90,6 +106,8 @@ class BoxActor(Actor):
             return await self._restore(message)
         if isinstance(message, Republish):
             return self._publish(None, True, "BOX_STATUS_UPDATE")
+        if isinstance(message, DoubtSettled):
+            return self._leave_doubt(message)
         raise TypeError(f"unexpected message {message!r}")
 
     def handle_now(self, message: object) -> Any:
@@ -118,6 +136,8 @@ class BoxActor(Actor):
         seq, line = self._event(change)
         try:
             await self._persister.append(self.box_id, seq, line, change.outcome.state)
+        except CommitUnknown as unknown:
+            return self._enter_doubt(unknown, seq, change.outcome.state)
         except StorageError:
             return Reply.error(STORAGE_UNAVAILABLE)
         self._warn_if_scores_replaced(message, change.outcome.state)
@@ -128,7 +148,7 @@ class BoxActor(Actor):
         a new session above the last version its log holds. Its event carries the whole state,
         so it replays without the unusable history before it."""
         cmd = message.command
-        if cmd.type not in STARTS_OVER or message.origin.role != STARTS_OVER_ROLE:
+        if cmd.type not in STARTS_OVER or message.origin.role != STARTS_OVER_ROLE or self._doubt is not None:
             return Reply.error(BOX_UNAVAILABLE)
         base = {**default_state(str(uuid.uuid4())), "boxVersion": self.state["boxVersion"]}
         now_ms = self._clock.now_ms()
@@ -141,6 +161,8 @@ class BoxActor(Actor):
                             now_ms=now_ms, origin=message.origin, echo=outcome.echo, self_contained=True)
         try:
             await self._persister.append(self.box_id, seq, line, outcome.state)
+        except CommitUnknown as unknown:
+            return self._enter_doubt(unknown, seq, outcome.state)
         except StorageError:
             return Reply.error(STORAGE_UNAVAILABLE)
         log.warning("box %d started over by %s with %s at version %d (its earlier history could not rebuild it)",
@@ -195,7 +217,7 @@ class BoxActor(Actor):
         """Answered before it is durable: it joins the next batch; a failure rolls the box back."""
         seq, line = self._event(change)
         verdict = self._persister.append(self.box_id, seq, line, change.outcome.state)
-        self._riding.append((verdict, self.seq, self.state))
+        self._riding.append((verdict, self.seq, self.state, seq, change.outcome.state))
         verdict.add_done_callback(self._on_riding_done)
         return self._advance(seq, change.outcome)
 
@@ -208,6 +230,8 @@ class BoxActor(Actor):
 
     async def _restore(self, message: RestoreBox) -> Reply:
         await self._settle_riding()
+        if self._doubt is not None:
+            return Reply.error(BOX_UNAVAILABLE)
         seq = self.seq + 1
         try:
             state, line = encode_restore(box_id=self.box_id, seq=seq, live_version=self.state["boxVersion"],
@@ -218,6 +242,8 @@ class BoxActor(Actor):
         commit = self._persister.append if message.group is None else message.group.join
         try:
             await commit(self.box_id, seq, line, state)
+        except CommitUnknown as unknown:
+            return self._enter_doubt(unknown, seq, state)
         except StorageError:
             return Reply.error(STORAGE_UNAVAILABLE)
         except GroupAborted:
@@ -227,6 +253,34 @@ class BoxActor(Actor):
         self.arm_timer()
         return Reply({"boxId": self.box_id, "boxVersion": state["boxVersion"], "sessionId": state["sessionId"]})
 
+    def _enter_doubt(self, unknown: CommitUnknown, seq: int, state: dict[str, Any]) -> Reply:
+        """The event's COMMIT got no answer: the box takes nothing until the database says whether
+        it committed (then `_leave_doubt`); its seq may be taken, so nothing may follow it yet."""
+        self._doubt = (self.unavailable,)
+        self.unavailable = IN_DOUBT
+        log.error("box %d: unavailable until the database says whether event %d committed", self.box_id, seq)
+
+        def settled(outcome: asyncio.Future[bool]) -> None:
+            committed = not outcome.cancelled() and outcome.exception() is None and outcome.result()
+            if not self.stopping:
+                self.tell(DoubtSettled(committed, seq, state))
+
+        unknown.settled.add_done_callback(settled)
+        return Reply.error(STORAGE_UNAVAILABLE)
+
+    def _leave_doubt(self, message: DoubtSettled) -> None:
+        """A committed event is applied and broadcast as it would have been; otherwise the box
+        goes on from where it was."""
+        before, self._doubt = self._doubt, None
+        self.unavailable = before[0] if before is not None and not message.committed else None
+        if message.committed:
+            self.seq, self.state = message.seq, message.state
+            self._persister.remember([(self.box_id, message.seq, message.state)])
+        log.warning("box %d: event %d %s", self.box_id, message.seq,
+                    "committed after all" if message.committed else "did not commit")
+        self._publish(None, True, "BOX_STATUS_UPDATE")
+        self.arm_timer()
+
     def _on_riding_done(self, verdict: asyncio.Future[None]) -> None:
         if verdict.exception() is not None and not self.stopping:
             self.tell(RideAlongFailed())
@@ -235,7 +289,7 @@ class BoxActor(Actor):
         """True when every early-answered event is durable (then they are forgotten)."""
         if not self._riding:
             return True
-        if any(not verdict.done() or verdict.exception() is not None for verdict, _, _ in self._riding):
+        if any(not verdict.done() or verdict.exception() is not None for verdict, *_ in self._riding):
             return False
         self._riding.clear()
         return True
@@ -245,16 +299,18 @@ class BoxActor(Actor):
         if not self._riding:
             return
         riding, self._riding = self._riding, []
-        for verdict, seq_before, state_before in riding:
+        for verdict, seq_before, state_before, seq_after, state_after in riding:
             try:
                 await verdict
-            except StorageError:
+            except StorageError as exc:
                 # Later events of this box were in the same or a later batch: none committed.
                 log.warning("box %d: early-answered event failed; back to version %s",
                             self.box_id, state_before.get("boxVersion"))
                 self.seq, self.state = seq_before, state_before
                 self._publish(None, True, "BOX_FLOW_UPDATE")
                 self.arm_timer()
+                if isinstance(exc, CommitUnknown):
+                    self._enter_doubt(exc, seq_after, state_after)
                 return
 
     # -- timer -----------------------------------------------------------------------------------

@@ -60,6 +60,15 @@ class RideAlongFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class DoubtSettled:
+    """The database answered whether an event whose COMMIT got no answer committed after all."""
+
+    committed: bool
+    seq: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """A box's answer: its JSON body and, for a refusal or a failure, its code (actors/codes.py;
     transport picks the status). `code` None means the command was answered (ok, ignored, a value)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from actors.runtime import ActorStopped, BatchingActor, Failed
 from actors.tallies import Buckets
+from persistence.errors import CommitUnknown
 from persistence.storage import DurablePoint, SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")
@@ -185,7 +186,9 @@ class Persister(BatchingActor):
             log.error("storage failure, %d event(s) not committed: %s", len(appends), exc)
             for a in appends:
                 if not a.verdict.done():
-                    a.verdict.set_exception(StorageError(self.status.last_error))
+                    # An unknown outcome stays one: its boxes wait for it (BoxActor._enter_doubt).
+                    a.verdict.set_exception(CommitUnknown(self.status.last_error, exc.settled)
+                                            if isinstance(exc, CommitUnknown) else StorageError(self.status.last_error))
             return
         if self.status.degraded:
             log.warning("storage recovered")

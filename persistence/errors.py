@@ -1,11 +1,23 @@
 """Errors of every storage backend: the protocol raises these and nothing else for storage trouble."""
 from __future__ import annotations
 
+import asyncio
+
 from persistence.types import Holder
 
 
 class StorageError(Exception):
     """An I/O failure: the caller answers 503 storage_unavailable and retries later."""
+
+
+class CommitUnknown(StorageError):
+    """A batch whose COMMIT got no answer, and the database stayed away while it was looked up:
+    `settled` says later whether it committed (True) or not. Until then its boxes answer
+    box_unavailable; a batch found committed is applied then, as it would have been."""
+
+    def __init__(self, message: str, settled: asyncio.Future[bool]) -> None:
+        super().__init__(message)
+        self.settled = settled
 
 
 class StorageLocked(StorageError):

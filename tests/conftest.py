@@ -16,6 +16,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.persistence.postgres.database import fresh_database
 from tests.redis_server import redis_server  # noqa: F401 - a fixture for every test (a real redis-server)
 from transport.app import create_app
 from transport.config import Config
@@ -56,6 +57,12 @@ async def serving(app: web.Application, *, as_admin: bool = True) -> AsyncIterat
         if as_admin:
             await login(test_client)
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run (tests/persistence/postgres/database.py)."""
+    yield from fresh_database()
 
 
 @pytest.fixture

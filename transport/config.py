@@ -5,12 +5,12 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
-from persistence.factory import StorageSettings, mode_problem
+from persistence.factory import DEFAULT_DATABASE_SCHEMA, StorageSettings, database_problem, mode_problem
 from transport.broker.wire import DEFAULT_PREFIX, PREFIX_PATTERN
 
 _TRUE = {"1", "true", "yes", "y", "on"}
@@ -69,6 +69,9 @@ class Config:
     # admin-only /metrics of the main port). Loopback by default: the LAN must not read it.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    # STORAGE_MODE=postgres (issue 18). The URL may hold a password: it is never logged or shown.
+    database_url: str = field(default="", repr=False)
+    database_schema: str = DEFAULT_DATABASE_SCHEMA
 
     @property
     def max_audit_file_bytes(self) -> int:
@@ -77,7 +80,8 @@ class Config:
     @property
     def storage(self) -> StorageSettings:
         """What persistence/factory.py needs to pick and open the backend."""
-        return StorageSettings(self.storage_mode, self.storage_dir, self.max_audit_file_bytes)
+        return StorageSettings(self.storage_mode, self.storage_dir, self.max_audit_file_bytes, self.database_url,
+                               self.database_schema)
 
     @property
     def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -102,7 +106,7 @@ REDIS_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--host", "HOST", "host", "address to listen on (default 0.0.0.0)"),
     ("--port", "PORT", "port", "port to listen on; 0 picks a free port (default 8000)"),
-    ("--storage-mode", "STORAGE_MODE", "storage_mode", "storage backend: json (default)"),
+    ("--storage-mode", "STORAGE_MODE", "storage_mode", "storage backend: json (default) or postgres"),
     ("--storage-dir", "STORAGE_DIR", "storage_dir", "directory for the audit log and box checkpoints (default ./data)"),
     ("--reset-boxes-on-start", "RESET_BOXES_ON_START", "reset_boxes_on_start",
      "1 = clean start: archive the log and set box checkpoints aside instead of restoring them (default 0)"),
@@ -132,6 +136,13 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--metrics-port", "METRICS_PORT", "metrics_port",
      "also serve /metrics without a login on this port (0 picks a free one); default: admin-only on --port"),
     ("--metrics-host", "METRICS_HOST", "metrics_host", "address of --metrics-port (default 127.0.0.1)"),
+    # STORAGE_MODE=postgres (issue 18)
+    ("--database-url", "DATABASE_URL", "database_url",
+     ("postgresql://user@host:port/database for STORAGE_MODE=postgres; a direct or session-pooled connection "
+      "(the writer holds an advisory lock). Keep a password out of the command line: set it in the "
+      "environment variable, or PGPASSWORD / ~/.pgpass")),
+    ("--database-schema", "DATABASE_SCHEMA", "database_schema",
+     "the competition's schema in that database (default belay): one Belay server writes each"),
 )
 # Read from the environment only.
 SECRET_ENV = {"jwt_secret": "JWT_SECRET", "default_admin_password": "DEFAULT_ADMIN_PASSWORD",
@@ -183,7 +194,7 @@ def load_config(args: argparse.Namespace | None, environ: Mapping[str, str] = os
     deployment = (environ.get("ENV") or environ.get("APP_ENV") or "").strip().lower()
     values["production"] = deployment in ("prod", "production")
     config = Config(**values)
-    if (problem := mode_problem(config.storage_mode)) is not None:
+    if (problem := mode_problem(config.storage_mode) or database_problem(config.storage)) is not None:
         raise ConfigError(problem)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range")

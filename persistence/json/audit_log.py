@@ -13,7 +13,7 @@ from typing import Any
 
 from persistence.errors import StorageError
 from persistence.fs import FileSystem
-from persistence.json.wal import parse_line
+from persistence.lines import parse_line
 from persistence.types import audit_item
 
 BLOCK_SIZE = 64 * 1024

@@ -1,9 +1,7 @@
 """Box checkpoints: `boxes/{boxId}.json`, written atomically, loaded with corrupt files set aside.
 
-A checkpoint is `{"format":1,"boxId":int,"seq":int,"savedAt":iso8601,"state":{...}}`, where `seq`
-is the last event of that box already folded into `state`. A box whose history cannot rebuild it
-has `"state": null` and `"unrebuildable": {"boxVersion": int, "reason": str}` instead: no state,
-but a later start still knows the box exists, and where its history ends.
+Each file holds one checkpoint in the format persistence/checkpoint_file.py defines (the same in
+a backup of any storage mode).
 """
 from __future__ import annotations
 
@@ -12,27 +10,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import orjson
-
+from persistence.checkpoint_file import encode_checkpoint, named_point, parse_checkpoint, parse_unrebuildable
 from persistence.errors import StorageError
 from persistence.fs import FileSystem, write_atomic
 from persistence.layout import checkpoint_name, parse_checkpoint_stem
 from persistence.types import (
-    MAX_SEQ,
-    MAX_STORED_BOX_ID,
     Checkpoint,
     SavedState,
     StateLoader,
     Unrebuildable,
-    is_box_id,
-    is_int,
 )
 
 log = logging.getLogger("belay.persistence")
 
-FORMAT = 1
 TMP_SUFFIX = ".tmp"
 
 
@@ -63,7 +54,7 @@ class CheckpointDir:
         try:
             try:
                 for box_id, seq, state in items:
-                    write_atomic(self._fs, self.path / checkpoint_name(box_id), _encode(box_id, seq, state),
+                    write_atomic(self._fs, self.path / checkpoint_name(box_id), encode_checkpoint(box_id, seq, state),
                                  sync_dir=False)
             finally:
                 if items:
@@ -154,62 +145,6 @@ class CheckpointDir:
         except OSError as exc:
             # Not corruption: a transient read error must not move a good file aside.
             raise StorageError(f"cannot read checkpoint {path}: {exc}") from exc
-
-
-def parse_checkpoint(raw: bytes, box_id: int) -> tuple[Checkpoint | None, str]:
-    """The checkpoint in a box file's bytes with its state as stored, or None and why not.
-    Whether the state itself can be used is the caller's rule (a `StateLoader`)."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None, "not valid JSON"
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        return None, f"not a format-{FORMAT} checkpoint"
-    if doc.get("boxId") != box_id or not is_int(doc.get("boxId")):
-        return None, f"it names box {doc.get('boxId')!r}"
-    if not is_int(doc.get("seq")) or not 0 <= doc["seq"] <= MAX_SEQ or not isinstance(doc.get("state"), dict):
-        return None, "seq or state is missing or wrong"
-    return Checkpoint(box_id, doc["seq"], doc["state"]), ""
-
-
-def parse_unrebuildable(raw: bytes, box_id: int) -> tuple[int, Unrebuildable] | None:
-    """(seq, mark) of a box file that says its box cannot be rebuilt, else None."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("boxId") != box_id:
-        return None
-    mark = doc.get("unrebuildable")
-    if (doc.get("state") is not None or not is_int(doc.get("seq")) or doc["seq"] < 0 or not isinstance(mark, dict)
-            or not is_int(mark.get("boxVersion")) or mark["boxVersion"] < 0 or not isinstance(mark.get("reason"), str)):
-        return None
-    return doc["seq"], Unrebuildable(mark["boxVersion"], mark["reason"])
-
-
-def named_point(raw: bytes) -> tuple[int, int] | None:
-    """(seq, boxVersion) an unusable checkpoint still names: a box that starts over must go on above them.
-    A number no server could have written (past MAX_SEQ) names nothing: it is the damage, not history."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict) or not is_int(doc.get("seq")) or not 0 <= doc["seq"] <= MAX_SEQ:
-        return None
-    state = doc.get("state")
-    version = state.get("boxVersion") if isinstance(state, dict) else None
-    return doc["seq"], version if is_int(version) and 0 <= version <= MAX_SEQ else 0
-
-
-def _encode(box_id: int, seq: int, state: SavedState) -> bytes:
-    if not is_box_id(box_id):
-        raise ValueError(f"a box id is an int from 0 to {MAX_STORED_BOX_ID}, got {box_id!r}")
-    doc: dict[str, Any] = {"format": FORMAT, "boxId": box_id, "seq": seq,
-                           "savedAt": datetime.now(UTC).isoformat(), "state": state}
-    if isinstance(state, Unrebuildable):
-        doc["state"] = None
-        doc["unrebuildable"] = {"boxVersion": state.box_version, "reason": state.reason}
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def unique_path(fs: FileSystem, folder: Path, name: str) -> Path:

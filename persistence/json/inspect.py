@@ -11,12 +11,14 @@ from typing import Any
 
 import orjson
 
+from persistence.checkpoint_file import named_point, parse_checkpoint, parse_unrebuildable
 from persistence.fs import FileSystem
-from persistence.json.checkpoints import TMP_SUFFIX, named_point, parse_checkpoint, parse_unrebuildable
+from persistence.json.checkpoints import TMP_SUFFIX
 from persistence.json.lock import lock_holder
 from persistence.json.store import era_archives
-from persistence.json.wal import committed_length, parse_line
+from persistence.json.wal import committed_length
 from persistence.layout import BOXES_DIR, DOCUMENT_FILES, LOG_NAME, parse_checkpoint_stem
+from persistence.lines import parse_line
 from persistence.types import (
     INFO,
     PROBLEM,

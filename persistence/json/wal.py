@@ -12,11 +12,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from persistence.errors import StorageError
 from persistence.fs import FileSystem
 from persistence.layout import ARCHIVE_RE, LOG_NAME
+from persistence.lines import check_lines, parse_line
 
 log = logging.getLogger("belay.persistence")
 
@@ -57,9 +56,8 @@ class WriteAheadLog:
 
     def append(self, lines: Sequence[bytes]) -> int:
         """Group commit: one write and one fdatasync for the whole batch."""
+        check_lines(lines)
         data = b"".join(lines)
-        if data.count(b"\n") != len(lines) or not all(line.endswith(b"\n") for line in lines):
-            raise ValueError("each line must be one JSON object ending with a single b'\\n'")
         fd = self._ready_fd()
         if not data:
             return self._committed
@@ -156,15 +154,6 @@ def committed_length(data: bytes) -> int:
             return end
         end = start
     return 0
-
-
-def parse_line(line: bytes) -> dict[str, Any] | None:
-    """The JSON object on one line, or None if the line is not one."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def iter_lines(data: bytes) -> Iterator[dict[str, Any] | None]:

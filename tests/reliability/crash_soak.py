@@ -105,8 +105,10 @@ async def _tablet(url: str, box: int, acked: list[tuple[int, str]], stop: asynci
 
 
 async def run_rounds(n: int, data: Path, spawn: Callable[..., Any], *, boxes: int = 4, seed: int | None = None,
-                     on_round: Callable[[int, dict[str, int]], None] | None = None) -> dict[str, int]:
-    """n kill/restart rounds on `data`; raises AssertionError at the first violation."""
+                     on_round: Callable[[int, dict[str, int]], None] | None = None,
+                     log_of: Callable[[Path], list[dict[str, Any]]] = read_log) -> dict[str, int]:
+    """n kill/restart rounds on `data`; raises AssertionError at the first violation. `log_of`
+    reads every stored event (another storage mode reads its own)."""
     rng = random.Random(seed if seed is not None else int(os.environ.get("BELAY_CRASH_SEED", "0")) or None)
     server = spawn(data, env=UNLIMITED)
     async with await admin_session(server.url) as session:
@@ -126,7 +128,7 @@ async def run_rounds(n: int, data: Path, spawn: Callable[..., Any], *, boxes: in
         server.close() if hasattr(server, "close") else None
 
         server = spawn(data, env=UNLIMITED)
-        log = read_log(data)
+        log = log_of(data)
         action_ids = [e["actionId"] for e in log if e.get("actionId")]
         assert len(action_ids) == len(set(action_ids)), "an actionId was applied twice"
         pairs = [(e["boxId"], e["seq"]) for e in log if "seq" in e]

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import pytest
+
 from persistence.factory import StorageSettings, reader_for, storage_for
 from persistence.fs import FaultyFileSystem
 from persistence.storage import Storage, StorageReader
+from tests.persistence.postgres.database import new_schema, refuse_connections, run, terminate
 
 
 class Backend(Protocol):
@@ -69,7 +72,40 @@ class JsonBackend:
         self.fs.heal()
 
 
+class PostgresBackend:
+    """A competition in a schema of its own in the test run's database. Its faults are made by the
+    server: the writer's session terminated before its COMMIT, the database refusing connections."""
+
+    name = "postgres"
+
+    def __init__(self, folder: Path, url: str) -> None:
+        self.url = url
+        self._settings = StorageSettings("postgres", folder / "data", 0, url, new_schema())
+        self._cut_next = False
+
+    def storage(self) -> Storage:
+        return storage_for(self._settings, before_commit=self._before_commit)
+
+    def reader(self) -> StorageReader:
+        return reader_for(self._settings)
+
+    async def _before_commit(self, backend_pid: int) -> None:
+        if self._cut_next:
+            self._cut_next = False
+            await terminate(self.url, backend_pid)
+
+    def fail_next_commit(self) -> None:
+        self._cut_next = True
+
+    def make_unavailable(self) -> None:
+        run(refuse_connections(self.url, True))
+
+    def heal(self) -> None:
+        run(refuse_connections(self.url, False))
+
+
 # name -> how to make a fresh competition of that backend in a test's own tmp folder
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
-    "json": lambda folder: JsonBackend(folder / "data"),
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], Backend]] = {
+    "json": lambda folder, _: JsonBackend(folder / "data"),
+    "postgres": lambda folder, request: PostgresBackend(folder, request.getfixturevalue("postgres_url")),
 }

@@ -20,7 +20,7 @@ def new_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], 
         made += 1
         folder = tmp_path / f"competition-{made}"
         folder.mkdir()
-        return BACKENDS[request.param](folder)
+        return BACKENDS[request.param](folder, request)
 
     return make
 
