@@ -48,6 +48,7 @@ class DirectorySide:
         self.location = f"directory {root}"
         self._lock: StorageLock | None = None
         self._staged: Path | None = None
+        self._read: Competition | None = None
 
     async def open_source(self, lock: bool) -> None:
         if not (self.root / LOG_NAME).exists() and not (self.root / BOXES_DIR).is_dir():
@@ -68,9 +69,12 @@ class DirectorySide:
         self._lock = StorageLock(self.root, FileSystem())
         self._lock.acquire()
 
-    async def read(self, tick: Tick | None = None) -> tuple[Competition, Digest]:
-        competition = await asyncio.to_thread(read_directory, self.root, tick)
-        return competition, await asyncio.to_thread(digest_of, competition)
+    async def size(self) -> int:
+        return sum(path.stat().st_size for path in self.root.glob("events*.ndjson"))
+
+    async def read(self, tick: Tick | None = None) -> Competition:
+        self._read = await asyncio.to_thread(read_directory, self.root, tick)
+        return self._read
 
     async def write(self, competition: Competition, tick: Tick | None = None) -> dict[str, float]:
         started = time.monotonic()
@@ -78,10 +82,13 @@ class DirectorySide:
         return {"writing": time.monotonic() - started}
 
     async def digest(self) -> Digest:
-        """The staged copy read back from the disk, as a later start would read it."""
-        assert self._staged is not None
-        staged = self._staged
-        return await asyncio.to_thread(lambda: digest_of(read_directory(staged)))
+        """A source's, of what `read` found in its files; a target's, of the staged copy read back
+        from the disk as a later start would read it."""
+        staged, read = self._staged, self._read
+        if staged is not None:
+            return await asyncio.to_thread(lambda: digest_of(read_directory(staged)))
+        assert read is not None, "read the source first"
+        return await asyncio.to_thread(digest_of, read)
 
     async def commit(self, marker: dict[str, Any]) -> None:
         assert self._staged is not None

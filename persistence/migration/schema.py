@@ -75,12 +75,14 @@ class SchemaSide:
                                 self.location)
         return conn
 
-    async def read(self, tick: Tick | None = None) -> tuple[Competition, Digest]:
-        """Everything, and the database's own digest of it, from one snapshot."""
+    async def size(self) -> int:
+        return int(await self._ready().fetchval("SELECT pg_relation_size('events')"))
+
+    async def read(self, tick: Tick | None = None) -> Competition:
+        """Everything, from one snapshot (the lock keeps servers away; the snapshot, anyone else)."""
         conn = self._ready()
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            competition = await read_schema(conn, tick)
-            return competition, await digest(conn)
+            return await read_schema(conn, tick)
 
     async def write(self, competition: Competition, tick: Tick | None = None) -> Timings:
         conn = self._ready()
@@ -89,6 +91,7 @@ class SchemaSide:
         return await write_schema(conn, self.schema, competition, tick)
 
     async def digest(self) -> Digest:
+        """Computed by the database: a source's, of what is stored; a target's, of the open transaction."""
         return await digest(self._ready())
 
     async def commit(self, marker: dict[str, Any]) -> None:

@@ -1,0 +1,195 @@
+"""`run.py migrate`: a whole competition moved between a JSON directory and a PostgreSQL schema,
+all or nothing, and proven before it counts.
+
+Both sides are locked for the whole run (a server holding either refuses it). The source is read
+whole; its digest (per era and box: event count, seqs, SHA-256 of the lines in seq order; the
+checkpoints; the documents) must show contiguous seqs, and every box of the current era is
+replayed from seq 1 and compared with its checkpoint, as `run.py check` does, in worker processes
+while the target is written. The target is staged (one open transaction; a new folder beside the
+directory), computes its own digest, and only if that equals the source's and every replay
+agreed is it committed (COMMIT; one rename), with a record of the migration on both sides.
+A dry run reads and proves the source and asks the target whether it is free and empty; it
+writes nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import orjson
+
+from actors.recovery.check import Report, check_boxes
+from actors.recovery.replay import load_state
+from persistence.errors import StorageError
+from persistence.migration.competition import Competition, Digest
+from persistence.types import PROBLEM, WARNING, Checkpoint, StoredCheckpoint
+
+MAX_REPLAY_WORKERS: Final = 2
+Tick = Callable[[int], None]
+Stage = Callable[[str, int], Tick]  # (what, total bytes) -> a tick for bytes done
+
+
+class MigrationFailed(StorageError):
+    """The proof failed: nothing was written to the target (the reasons are in `problems`)."""
+
+    def __init__(self, message: str, problems: list[str]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class Side(Protocol):
+    """Either side of a migration (persistence/migration/directory.py and schema.py)."""
+
+    location: str
+
+    async def open_source(self, lock: bool) -> None: ...
+    async def open_target(self, lock: bool) -> None: ...
+    async def size(self) -> int: ...
+    async def read(self, tick: Tick | None = None) -> Competition: ...
+    async def write(self, competition: Competition, tick: Tick | None = None) -> dict[str, float]: ...
+    async def digest(self) -> Digest: ...
+    async def commit(self, marker: dict[str, Any]) -> None: ...
+    async def record(self, marker: dict[str, Any]) -> None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Migrated:
+    source: str
+    target: str
+    dry_run: bool
+    events: int = 0
+    boxes: int = 0
+    line_bytes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # reading, copy/writing, indexes, hashing, replay, total
+    notes: list[str] = field(default_factory=list)  # what the source holds that was not carried, warnings
+
+
+async def migrate(source: Side, target: Side, *, dry_run: bool = False, stage: Stage | None = None) -> Migrated:
+    started = time.monotonic()
+    result = Migrated(source.location, target.location, dry_run)
+    try:
+        await source.open_source(lock=not dry_run)
+        await target.open_target(lock=not dry_run)
+        competition = await _timed(result, "reading", source.read(_tick(stage, "reading", await source.size())))
+        result.events, result.line_bytes = len(competition.rows), competition.line_bytes
+        result.notes += [f"not carried: {what}" for what in competition.left_behind]
+        digest = await _timed(result, "hashing", source.digest())
+        gaps = digest.gaps()
+        if gaps:
+            raise MigrationFailed("the source's seqs are not contiguous (`run.py check` says more)", gaps)
+        replaying = asyncio.ensure_future(_replay_all(competition, result))
+        try:
+            if not dry_run:
+                result.seconds.update(await target.write(competition, _tick(stage, "writing", result.line_bytes)))
+                differences = digest.differences(await _timed(result, "hashing", target.digest()))
+                if differences:
+                    raise MigrationFailed("the copy differs from the source", differences)
+        finally:
+            problems = await replaying
+        current = {box for (era, box) in digest.boxes if era == competition.era}
+        result.boxes = len(current | set(competition.checkpoints))
+        if problems:
+            raise MigrationFailed("replaying the source's boxes does not give their checkpoints", problems)
+        if not dry_run:
+            marker = _marker(result, digest)
+            await target.commit(marker)
+            await source.record(marker)
+    finally:
+        await target.close()
+        await source.close()
+    result.seconds["total"] = time.monotonic() - started
+    return result
+
+
+async def _timed(result: Migrated, part: str, work: Any) -> Any:
+    started = time.monotonic()
+    value = await work
+    result.seconds[part] = result.seconds.get(part, 0.0) + time.monotonic() - started
+    return value
+
+
+def _tick(stage: Stage | None, name: str, total: int) -> Tick | None:
+    return stage(name, total) if stage is not None else None
+
+
+def _marker(result: Migrated, digest: Digest) -> dict[str, Any]:
+    return {"at": datetime.now(UTC).isoformat(), "from": result.source, "to": result.target,
+            "events": result.events, "boxes": result.boxes, "era": digest.era,
+            "boxes_sha256": {f"{era}/{box}": d.sha256 for (era, box), d in sorted(digest.boxes.items())}}
+
+
+# -- replay, in worker processes --------------------------------------------------------------------
+
+ReplayItem = tuple[int, bytes, str | None, int | None]  # box, its lines in seq order, checkpoint state, its seq
+
+
+async def _replay_all(competition: Competition, result: Migrated) -> list[str]:
+    """Every box of the current era replayed against its checkpoint; the problems found."""
+    started = time.monotonic()
+    items = _replay_items(competition)
+    groups = _balanced(items, min(MAX_REPLAY_WORKERS, os.cpu_count() or 1))
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(len(groups) or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        found = await asyncio.gather(*(loop.run_in_executor(pool, replay_boxes, group) for group in groups))
+    result.seconds["replay"] = time.monotonic() - started
+    problems = [text for level, text in (pair for part in found for pair in part) if level == PROBLEM]
+    result.notes += [text for level, text in (pair for part in found for pair in part) if level == WARNING]
+    return problems
+
+
+def _replay_items(competition: Competition) -> list[ReplayItem]:
+    by_box: dict[int, list[tuple[int, bytes]]] = {}
+    for era, box, seq, _, _, _, line in competition.rows:
+        if era == competition.era and box is not None and seq is not None:
+            by_box.setdefault(box, []).append((seq, line))
+    items: list[ReplayItem] = []
+    for box in sorted(set(by_box) | set(competition.checkpoints)):
+        pairs = sorted(by_box.get(box, ()), key=lambda pair: pair[0])
+        saved = competition.checkpoints.get(box)
+        items.append((box, b"".join(line for _, line in pairs), saved.state if saved else None,
+                      saved.seq if saved else None))
+    return items
+
+
+def _balanced(items: list[ReplayItem], workers: int) -> list[list[ReplayItem]]:
+    """Boxes shared out by their bytes, biggest first, so the workers end together."""
+    sizes = [0] * workers
+    groups: list[list[ReplayItem]] = [[] for _ in range(workers)]
+    for item in sorted(items, key=lambda item: -len(item[1])):
+        smallest = sizes.index(min(sizes))
+        groups[smallest].append(item)
+        sizes[smallest] += len(item[1])
+    return [group for group in groups if group]
+
+
+def replay_boxes(items: list[ReplayItem]) -> list[tuple[str, str]]:
+    """In a worker: `run.py check`'s test of each box (actors/recovery/check.py); its findings."""
+    checkpoints: dict[int, StoredCheckpoint] = {}
+    events: dict[int, dict[int, dict[str, Any]]] = {}
+    report = Report("migration")
+    for box, lines, state_text, seq in items:
+        by_seq = events.setdefault(box, {})
+        for line in lines.splitlines():
+            event = orjson.loads(line)
+            by_seq[event["seq"]] = event
+        if seq is None:
+            continue
+        if state_text is None:  # an Unrebuildable mark: replay decides, as at a start
+            checkpoints[box] = StoredCheckpoint(None, None, seq)
+            continue
+        state = orjson.loads(state_text)
+        try:
+            checkpoints[box] = StoredCheckpoint(Checkpoint(box, seq, load_state(state)), state, seq)
+        except Exception as exc:  # whatever the rule refuses
+            report.add(PROBLEM, f"box {box}: its checkpoint is unusable (invalid state: {exc})")
+            checkpoints[box] = StoredCheckpoint(None, state, seq)
+    check_boxes(checkpoints, events, report)
+    return report.findings
