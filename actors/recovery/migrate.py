@@ -76,17 +76,17 @@ async def migrate(source: Side, target: Side, *, dry_run: bool = False, stage: S
     started = time.monotonic()
     result = Migrated(source.location, target.location, dry_run)
     try:
+        await target.open_target(lock=not dry_run)  # first: its refusals cost nothing to find
         await source.open_source(lock=not dry_run)
-        await target.open_target(lock=not dry_run)
         competition = await _timed(result, "reading", source.read(_tick(stage, "reading", await source.size())))
         result.events, result.line_bytes = len(competition.rows), competition.line_bytes
         result.notes += [f"not carried: {what}" for what in competition.left_behind]
-        digest = await _timed(result, "hashing", source.digest())
-        gaps = digest.gaps()
-        if gaps:
-            raise MigrationFailed("the source's seqs are not contiguous (`run.py check` says more)", gaps)
-        replaying = asyncio.ensure_future(_replay_all(competition, result))
+        replaying = asyncio.ensure_future(_replay_all(competition, result))  # the longest part: started first
         try:
+            digest = await _timed(result, "hashing", source.digest())
+            gaps = digest.gaps()
+            if gaps:
+                raise MigrationFailed("the source's seqs are not contiguous (`run.py check` says more)", gaps)
             if not dry_run:
                 result.seconds.update(await target.write(competition, _tick(stage, "writing", result.line_bytes)))
                 differences = digest.differences(await _timed(result, "hashing", target.digest()))
