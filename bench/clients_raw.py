@@ -265,7 +265,8 @@ def audit_poller_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> Non
 
 async def _audit_poller(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
     conn = await http_connect(cfg["url"], admin_token())
-    path = f"/api/admin/audit/events?limit={cfg['limit']}" + ("&includePayload=1" if cfg.get("payload") else "")
+    path = (f"/api/admin/audit/events?limit={cfg['limit']}" + ("&includePayload=1" if cfg.get("payload") else "")
+            + (f"&boxId={cfg['box']}" if cfg.get("box") is not None else ""))
     latencies = array("d")
     errors: Counter[str] = Counter()
     sizes = 0

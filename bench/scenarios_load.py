@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import postgres
 from bench.ceilings import disk_rates
 from bench.common import (
     CLIENT_PROCS,
@@ -63,7 +64,8 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
         progress(f"saturation: {n} closed-loop clients, Belay and the bare server in turns")
         procs = split(list(range(n)), min(CLIENT_PROCS, n))
         turns: dict[bool, list[tuple[list[dict[str, Any]], float, float]]] = {False: [], True: []}
-        with BelayServer(settings.affinity) as server, BelayServer(settings.affinity, bare=True) as bare_server:
+        with BelayServer(settings.affinity, **settings.storage()) as server, \
+                BelayServer(settings.affinity, bare=True) as bare_server:
             for _ in range(ROUNDS):
                 for bare, target_server in ((False, server), (True, bare_server)):
                     results, cpu, wall, _ = run_closed_loop(settings, target_server, procs, MIXED, duration / ROUNDS,
@@ -106,11 +108,12 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
         disk = disk_rates(Path(tmp), settings.pick(2.0, 0.5))
     progress(f"durable: disk ceiling {disk}")
     lines = []
+    on_postgres = settings.mode == "postgres"
     for n in (1, 15, 60):
-        with BelayServer(settings.affinity, count_fsyncs=True) as server:
+        with BelayServer(settings.affinity, count_fsyncs=not on_postgres, **settings.storage()) as server:
             def probe() -> tuple[tuple[int, int], Any, float]:
-                return (server.fsync_counts(), http_json(server.url + "/status/summary")[1].get("events"),
-                        time.monotonic())
+                syncs = (postgres.commits(settings.database_url), 0) if on_postgres else server.fsync_counts()
+                return syncs, http_json(server.url + "/status/summary")[1].get("events"), time.monotonic()
 
             out, ((s0, e0, t0), (s1, e1, t1)) = closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
                                                             server, n, DURABLE, duration, False, probe,
@@ -126,6 +129,10 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
                              slowest_fdatasync_ms=round(max(stalls, default=0.0) * 1000, 1))
         out["fsync_basis"] = ("os.fdatasync / os.fsync calls counted in the server process by bench/fsync_shim.py "
                               "(run.py unchanged); fdatasync = one log batch, fsync = checkpoint files and dirs")
+        if on_postgres:
+            out["counts"]["commits_per_ack"] = out["counts"]["fdatasyncs_per_ack"]
+            out["fsync_basis"] = ("PostgreSQL: 'fdatasyncs' are the database's committed transactions "
+                                  "(pg_stat_database.xact_commit, checkpoint upserts and reads included)")
         out["ceiling"] = {**disk, "ratio_to_append_fdatasync":
                           round(out["throughput_per_s"] / disk["append_fdatasync_per_s"], 2)}
         lines.append(out)
@@ -133,4 +140,7 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
     fifteen["targets"] = [target("p99 ms @15", fifteen["latency_ms"]["p99"], "<=", 5)]
     scale = sixty["throughput_per_s"] / one["throughput_per_s"] if one["throughput_per_s"] else None
     sixty["targets"] = [target("acks/s @60 / @1", round(scale, 1) if scale else None, ">=", 10)]
+    if on_postgres:  # issue 18's targets for the database
+        fifteen["targets"].append(target("acks/s @15", fifteen["throughput_per_s"], ">=", 4000))
+        sixty["targets"].append(target("commits/ack @60", sixty["counts"]["commits_per_ack"], "<=", 0.1))
     return lines
