@@ -24,7 +24,7 @@ SCENARIOS: dict[str, Callable[[Settings], list[dict[str, Any]]]] = {
 }
 # The storage modes each scenario runs in (issue 18: the storage scenarios in both); others run on JSON.
 MODES: dict[str, tuple[str, ...]] = {
-    **{name: ("json",) for name in SCENARIOS},
-    **{name: ("json", "postgres") for name in ("durable", "saturation", "audit", "restart")},
+    **dict.fromkeys(SCENARIOS, ("json",)),
+    **dict.fromkeys(("durable", "saturation", "audit", "restart"), ("json", "postgres")),
     "migration": ("postgres",),
 }
