@@ -253,7 +253,11 @@ def place(folder: Path, target: Path, marker: dict[str, object]) -> None:
     _write(folder / MARKER_NAME, orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     for sub in (folder / BOXES_DIR, folder):
         _fsync_dir(sub)
-    if target.is_dir():
+    if target.exists():  # still empty and free, or a server that started on it meanwhile keeps it
+        check_target(target)
+        found = lock_holder(target)
+        if found is not None:
+            raise StorageLocked(f"{target} is in use by a Belay server ({found})", found, str(target))
         shutil.rmtree(target)
     os.replace(folder, target)
     _fsync_dir(target.resolve().parent)
