@@ -137,9 +137,10 @@ def _notes(line: dict[str, Any]) -> list[str]:
                      f"(per turn {line['ceiling']['ratio_per_round']})")
     elif name == "durable":
         d = line["ceiling"]
-        notes.append(f"acks={c['acks']} fdatasync/ack={c['fdatasyncs_per_ack']} acks/batch={c['acks_per_batch']}; "
-                     f"disk: append+fdatasync {d['append_fdatasync_per_s']:.0f}/s, "
-                     f"atomic replace {d['atomic_replace_per_s']:.0f}/s")
+        per_ack = "commits" if line.get("storage_mode") == "postgres" else "fdatasync"
+        notes.append(f"acks={c['acks']} {per_ack}/ack={c.get('fdatasyncs_per_ack', '-')} "
+                     f"acks/batch={c.get('acks_per_batch', '-')}; disk: append+fdatasync "
+                     f"{d['append_fdatasync_per_s']:.0f}/s, atomic replace {d['atomic_replace_per_s']:.0f}/s")
         if c.get("slow_fdatasyncs"):
             notes.append(f"fdatasyncs >= {fsync_shim.SLOW_S * 1000:.0f} ms: {c['slow_fdatasyncs']}, "
                          f"slowest {c['slowest_fdatasync_ms']:.0f}")

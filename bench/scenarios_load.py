@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import postgres
+from bench import clients_raw, postgres
 from bench.ceilings import disk_rates
 from bench.common import (
     CLIENT_PROCS,
     DURABLE,
     MIXED,
+    ClientGroup,
     Settings,
     client_cpu,
     line,
@@ -21,7 +22,7 @@ from bench.common import (
     split,
     target,
 )
-from bench.server import BelayServer, http_json
+from bench.server import BelayServer, CpuWindow, http_json
 from bench.stats import latency_summary, rate
 
 ROUNDS = 5  # saturation: turns each for Belay and the bare server
@@ -102,6 +103,45 @@ def _pooled(turns: list[tuple[list[dict[str, Any]], float, float]]
     return [results for results, _, _ in turns], cpu, total_wall
 
 
+FIXED_RATE_PER_S = 3000
+FIXED_RATE_BOXES = 15
+
+
+def _fixed_rate(settings: Settings, duration: float, disk: dict[str, Any]) -> dict[str, Any]:
+    """SUBMIT_SCORE at 3,000/s open loop over 15 boxes (issue 18: p99 <= 5 ms)."""
+    rate_per_s = settings.pick(FIXED_RATE_PER_S, FIXED_RATE_PER_S // 3)
+    with BelayServer(settings.affinity, **settings.storage()) as server:
+        group = ClientGroup(settings)
+        try:
+            idx = group.launch(clients_raw.fixed_rate_proc, {
+                "url": server.url, "boxes": list(range(FIXED_RATE_BOXES)), "rate_per_s": rate_per_s,
+                "duration_s": duration, "conns_per_box": 8})
+            group.wait_ready([idx])
+            window = CpuWindow(server)
+            group.go()
+            [result] = group.collect([idx], timeout=duration + 120)
+            wall, server_cpu = window.close()
+        finally:
+            group.close()
+        rss = server.max_rss_mb()
+    cpu, warnings = client_cpu([result], ["sender"])
+    acks = len(result["latencies"]["SUBMIT_SCORE"])
+    if result["errors"]:
+        warnings.append(f"non-ok replies: {dict(list(result['errors'].items())[:5])}")
+    if result["max_send_lag_s"] > 0.05:
+        warnings.append(f"the sender fell {result['max_send_lag_s'] * 1000:.0f} ms behind its schedule")
+    out = line(settings, "durable", f"open loop {rate_per_s}/s", {"rate_per_s": rate_per_s, "boxes": FIXED_RATE_BOXES,
+                                                                  "duration_s": duration, "connections_per_box": 8},
+               result["wall_s"], {"acks": acks, "acks_per_s": rate(acks, result["wall_s"]),
+                                  "non_ok": sum(result["errors"].values())},
+               latency_summary(result["latencies"]["SUBMIT_SCORE"]), server_cpu, cpu, rss, warnings,
+               cpu_window_s=wall, throughput_per_s=rate(acks, result["wall_s"]),
+               latency_basis="from when each command was due (open loop)")
+    out["ceiling"] = {**disk, "ratio_to_append_fdatasync": None}
+    out["targets"] = [target(f"p99 ms @{rate_per_s}/s", out["latency_ms"]["p99"], "<=", 5)]
+    return out
+
+
 def durable(settings: Settings) -> list[dict[str, Any]]:
     duration = settings.pick(8.0, 2.0)
     with tempfile.TemporaryDirectory(prefix="belay-bench-disk-") as tmp:
@@ -140,6 +180,7 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
     fifteen["targets"] = [target("p99 ms @15", fifteen["latency_ms"]["p99"], "<=", 5)]
     scale = sixty["throughput_per_s"] / one["throughput_per_s"] if one["throughput_per_s"] else None
     sixty["targets"] = [target("acks/s @60 / @1", round(scale, 1) if scale else None, ">=", 10)]
+    lines.append(_fixed_rate(settings, duration, disk))
     if on_postgres:  # issue 18's targets for the database
         fifteen["targets"].append(target("acks/s @15", fifteen["throughput_per_s"], ">=", 4000))
         sixty["targets"].append(target("commits/ack @60", sixty["counts"]["commits_per_ack"], "<=", 0.1))
