@@ -17,13 +17,14 @@ from typing import Any
 import orjson
 
 from bench.client_process import init_route
+from persistence.json.storage import DEFAULT_MAX_LOG_BYTES
 
 START_MS = 1_767_225_600_000  # 2026-01-01, 50 ms between events
 ADMIN = {"username": "admin", "role": "admin", "active": True, "assignedBoxes": [],
          "passwordHash": "bench-only-not-a-real-hash", "createdAt": "2026-01-01T00:00:00+00:00"}
 
 
-def build(root: Path, events: int, boxes: int, rotate_bytes: int = 50 * 2**20) -> dict[str, Any]:
+def build(root: Path, events: int, boxes: int, rotate_bytes: int = DEFAULT_MAX_LOG_BYTES) -> dict[str, Any]:
     """Write the directory; returns its figures."""
     from actors.events import encode_event
     from actors.messages import Origin

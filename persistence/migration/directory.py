@@ -3,7 +3,8 @@
 Eras come from the directory's own marks: a reset moves the checkpoints to `boxes/reset-N/` and
 the log to archive N, so archives up to N are the eras before it. Written out, each earlier era
 becomes archive `events.{era}.ndjson` with its `boxes/reset-{era}/` folder, and the current era
-the live log: a server started on the directory replays exactly the current era.
+archives numbered above them (rotated at a server's default size) and the live log: a server
+started on the directory replays exactly the current era.
 
 Writing goes into a new folder beside the target; `place` renames it into place once verified.
 """
@@ -24,6 +25,7 @@ from persistence.checkpoint_file import named_point, parse_checkpoint, parse_unr
 from persistence.errors import StorageError, StorageLocked
 from persistence.fs import FileSystem
 from persistence.json.lock import LOCK_NAME, StorageLock, lock_holder
+from persistence.json.storage import DEFAULT_MAX_LOG_BYTES
 from persistence.json.store import RESET_DIR_RE
 from persistence.json.wal import committed_length
 from persistence.layout import ARCHIVE_RE, BOXES_DIR, DOCUMENT_FILES, LOG_NAME, parse_checkpoint_stem
@@ -221,7 +223,10 @@ def write_directory(competition: Competition, target: Path, tick: Tick | None = 
         (folder / BOXES_DIR / f"reset-{era:06d}").mkdir()
         if tick is not None:
             tick(done)
-    done += _write(folder / LOG_NAME, b"".join(by_era.get(competition.era, ())))
+    *parts, live = _rotated(by_era.get(competition.era, []))
+    for number, part in enumerate(parts, start=competition.era):  # above every earlier era's number
+        done += _write(folder / f"events.{number:06d}.ndjson", part)
+    done += _write(folder / LOG_NAME, live)
     for box in competition.checkpoints.values():
         _write(folder / BOXES_DIR / f"{box.box_id}.json", checkpoint_file_bytes(box))
     for index, item in enumerate(competition.set_aside):
@@ -237,6 +242,18 @@ def write_directory(competition: Competition, target: Path, tick: Tick | None = 
     if tick is not None:
         tick(done)
     return folder
+
+
+def _rotated(lines: list[bytes]) -> list[bytes]:
+    """The current era as a server leaves it: archives of about DEFAULT_MAX_LOG_BYTES, then the live log."""
+    parts, current, size = [], [], 0
+    for line in lines:
+        current.append(line)
+        size += len(line)
+        if size >= DEFAULT_MAX_LOG_BYTES:
+            parts.append(b"".join(current))
+            current, size = [], 0
+    return [*parts, b"".join(current)]
 
 
 def _write(path: Path, data: bytes) -> int:
