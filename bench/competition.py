@@ -4,7 +4,7 @@ directory holding N events, for the migration scenario and `run.py migrate` by h
 Every line is what a server writes (actors/events.py through the pure rules): each box starts with
 an INIT_ROUTE, then judges' PROGRESS_UPDATE and REGISTER_TIME commands, with a SUBMIT_SCORE
 now and then. The log rotates every `--rotate-mb` as a server's does, every box ends with a
-checkpoint of its last state (so replay proves it), and users.json holds one admin.
+checkpoint of its last state (so replay proves it), and users.json holds the bench's admin.
 """
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from typing import Any
 import orjson
 
 from bench.client_process import init_route
+from bench.credentials import seed_admin
 from persistence.json.storage import DEFAULT_MAX_LOG_BYTES
 
 START_MS = 1_767_225_600_000  # 2026-01-01, 50 ms between events
-ADMIN = {"username": "admin", "role": "admin", "active": True, "assignedBoxes": [],
-         "passwordHash": "bench-only-not-a-real-hash", "createdAt": "2026-01-01T00:00:00+00:00"}
 
 
 def build(root: Path, events: int, boxes: int, rotate_bytes: int = DEFAULT_MAX_LOG_BYTES) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def build(root: Path, events: int, boxes: int, rotate_bytes: int = DEFAULT_MAX_L
     _write(log, pending)
     for box, state in states.items():
         (root / "boxes" / f"{box}.json").write_bytes(encode_checkpoint(box, seqs[box], state))
-    (root / "users.json").write_bytes(orjson.dumps([ADMIN], option=orjson.OPT_INDENT_2))
+    seed_admin(root)
     total = sum(p.stat().st_size for p in root.glob("events*.ndjson"))
     return {"events": written, "boxes": len(states), "archives": archive, "log_mb": round(total / 2**20, 1)}
 

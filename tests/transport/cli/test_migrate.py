@@ -13,14 +13,17 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from aiohttp import ClientSession
 
 from actors.events import encode_account_event
 from actors.messages import Origin
 from bench.competition import build
+from bench.credentials import SERVER_ENV, admin_headers
 from persistence.json.store import JsonStore
 from persistence.postgres.connect import try_lock
 from tests.conftest import ROOT
 from tests.persistence.postgres.database import new_schema
+from tests.persistence.postgres.servers import postgres_env
 
 OFFICIALS = {"chiefJudge": "Ana Pop", "judges": ["Dan", "Eva"]}
 
@@ -106,6 +109,24 @@ def test_a_competition_goes_to_postgresql_and_back_byte_for_byte(postgres_url: s
     checked = subprocess.run([sys.executable, str(ROOT / "run.py"), "check", "--storage-dir", str(back)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert checked.returncode == 0, checked.stdout
+
+
+async def test_a_server_starts_on_the_migrated_schema_with_every_box_as_it_was(
+        postgres_url: str, tmp_path: Path, spawn_server: Any) -> None:
+    source = competition(tmp_path / "source", events=80, boxes=2)
+    schema = new_schema()
+    migrated = await asyncio.to_thread(cli, "--from", str(source), "--to", postgres_url, "--schema", schema)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    server = spawn_server(tmp_path / "server", env={**postgres_env(postgres_url, schema), **SERVER_ENV})
+    async with ClientSession(headers=admin_headers()) as session:
+        for box in (0, 1):
+            saved = orjson.loads((source / "boxes" / f"{box}.json").read_bytes())["state"]
+            async with session.get(f"{server.url}/api/state/{box}") as response:
+                assert response.status == 200
+                state = await response.json()
+            assert (state["boxVersion"], state["sessionId"]) == (saved["boxVersion"], saved["sessionId"])
+        async with session.get(f"{server.url}/api/state/2") as response:  # era 1 only: reset, not restored
+            assert (await response.json()).get("initiated") is not True
 
 
 def test_a_side_held_by_a_server_is_refused(postgres_url: str, tmp_path: Path) -> None:
