@@ -81,7 +81,7 @@ async def migrate(source: Side, target: Side, *, dry_run: bool = False, stage: S
         competition = await _timed(result, "reading", source.read(_tick(stage, "reading", await source.size())))
         result.events, result.line_bytes = len(competition.rows), competition.line_bytes
         result.notes += [f"not carried: {what}" for what in competition.left_behind]
-        replaying = asyncio.ensure_future(_replay_all(competition, result))  # the longest part: started first
+        replays = Replays(competition, result)  # the longest part: started first, beside the rest
         try:
             digest = await _timed(result, "hashing", source.digest())
             gaps = digest.gaps()
@@ -92,8 +92,9 @@ async def migrate(source: Side, target: Side, *, dry_run: bool = False, stage: S
                 differences = digest.differences(await _timed(result, "hashing", target.digest()))
                 if differences:
                     raise MigrationFailed("the copy differs from the source", differences)
+            problems = await replays.result(_tick(stage, "replaying", replays.total))
         finally:
-            problems = await replaying
+            await replays.result(None)  # the worker processes end before anything else is said
         current = {box for (era, box) in digest.boxes if era == competition.era}
         result.boxes = len(current | set(competition.checkpoints))
         if problems:
@@ -131,18 +132,41 @@ def _marker(result: Migrated, digest: Digest) -> dict[str, Any]:
 ReplayItem = tuple[int, bytes, str | None, int | None]  # box, its lines in seq order, checkpoint state, its seq
 
 
-async def _replay_all(competition: Competition, result: Migrated) -> list[str]:
-    """Every box of the current era replayed against its checkpoint; the problems found."""
-    started = time.monotonic()
-    items = _replay_items(competition)
-    groups = _balanced(items, min(MAX_REPLAY_WORKERS, os.cpu_count() or 1))
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(len(groups) or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        found = await asyncio.gather(*(loop.run_in_executor(pool, replay_boxes, group) for group in groups))
-    result.seconds["replay"] = time.monotonic() - started
-    problems = [text for level, text in (pair for part in found for pair in part) if level == PROBLEM]
-    result.notes += [text for level, text in (pair for part in found for pair in part) if level == WARNING]
-    return problems
+class Replays:
+    """Every box of the current era replayed against its checkpoint in worker processes, from the
+    moment it is made; `result` waits for the problems found."""
+
+    def __init__(self, competition: Competition, result: Migrated) -> None:
+        self._items = sorted(_replay_items(competition), key=lambda item: -len(item[1]))  # biggest first
+        self.total = sum(len(item[1]) for item in self._items)
+        self._done = 0
+        self._tick: Tick | None = None
+        self._result = result
+        self._task = asyncio.ensure_future(self._run())
+
+    async def result(self, tick: Tick | None) -> list[str]:
+        self._tick = tick
+        if tick is not None:
+            tick(self._done)
+        return await self._task
+
+    async def _run(self) -> list[str]:
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        workers = max(1, min(MAX_REPLAY_WORKERS, os.cpu_count() or 1, len(self._items)))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            async def one(item: ReplayItem) -> list[tuple[str, str]]:
+                found = await loop.run_in_executor(pool, replay_boxes, [item])
+                self._done += len(item[1])
+                if self._tick is not None:
+                    self._tick(self._done)
+                return found
+
+            parts = await asyncio.gather(*(one(item) for item in self._items))
+        self._result.seconds["replay"] = time.monotonic() - started
+        findings = [pair for part in parts for pair in part]
+        self._result.notes += [text for level, text in findings if level == WARNING]
+        return [text for level, text in findings if level == PROBLEM]
 
 
 def _replay_items(competition: Competition) -> list[ReplayItem]:
@@ -157,17 +181,6 @@ def _replay_items(competition: Competition) -> list[ReplayItem]:
         items.append((box, b"".join(line for _, line in pairs), saved.state if saved else None,
                       saved.seq if saved else None))
     return items
-
-
-def _balanced(items: list[ReplayItem], workers: int) -> list[list[ReplayItem]]:
-    """Boxes shared out by their bytes, biggest first, so the workers end together."""
-    sizes = [0] * workers
-    groups: list[list[ReplayItem]] = [[] for _ in range(workers)]
-    for item in sorted(items, key=lambda item: -len(item[1])):
-        smallest = sizes.index(min(sizes))
-        groups[smallest].append(item)
-        sizes[smallest] += len(item[1])
-    return [group for group in groups if group]
 
 
 def replay_boxes(items: list[ReplayItem]) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from persistence.migration.competition import (
     checkpoint_digest,
     value_digest,
 )
-from persistence.postgres.connect import Target, lock_holder, try_lock
+from persistence.postgres.connect import Target, check_durable, lock_holder, read_settings, try_lock
 from persistence.postgres.load import CHECKPOINT_SQL
 from persistence.postgres.reads import current_era
 from persistence.postgres.recovery import MARK_SQL
@@ -58,13 +58,14 @@ class SchemaSide:
         await conn.execute(f'SET search_path TO "{self.schema}"')
 
     async def open_target(self, lock: bool) -> None:
-        conn = await self._connect(lock)
+        conn = await self._connect(lock, writer=True)  # its COMMIT waits for the disk, as a server's do
+        check_durable(await read_settings(conn), self.location)
         if not await is_empty(conn, self.schema):
             raise StorageNotEmpty(f"{self.location} is not empty; migrate only into a new or empty schema "
                                   f"(nothing was changed)")
 
-    async def _connect(self, lock: bool) -> asyncpg.Connection:
-        self._conn = conn = await self._target.connect()
+    async def _connect(self, lock: bool, *, writer: bool = False) -> asyncpg.Connection:
+        self._conn = conn = await self._target.connect(writer=writer)
         if lock:
             locked = await try_lock(conn, self.schema)
         else:  # a dry run only asks
