@@ -43,7 +43,7 @@ Tick = Callable[[int], None]  # bytes read or written so far
 class DirectorySide:
     """A JSON storage directory as either side of a migration. As the source it is locked for the
     whole migration (no server starts on it meanwhile); as the target it is written into a new
-    folder beside it, renamed into place by `commit` only."""
+    folder beside it, renamed into place by `commit` only, if it is still empty and free then."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -58,9 +58,11 @@ class DirectorySide:
         await asyncio.to_thread(self._lock_or_refuse, lock)
 
     async def open_target(self, lock: bool) -> None:
+        """Only asked, never locked, so a failed migration leaves it exactly as it was: `place`
+        asks again before the rename."""
         check_target(self.root)
         if self.root.is_dir():
-            await asyncio.to_thread(self._lock_or_refuse, lock)
+            await asyncio.to_thread(self._lock_or_refuse, False)
 
     def _lock_or_refuse(self, lock: bool) -> None:
         if not lock:  # a dry run writes nothing, not even a lock file: it only asks
@@ -94,25 +96,21 @@ class DirectorySide:
 
     async def commit(self, marker: dict[str, Any]) -> None:
         assert self._staged is not None
-        self.close_lock()
         await asyncio.to_thread(place, self._staged, self.root, marker)
         self._staged = None
 
     async def record(self, marker: dict[str, Any]) -> None:
-        """A source directory keeps a note of where it went (the only file a migration adds to it)."""
+        """A source directory keeps a note of where it went (migrated-to.json)."""
         await asyncio.to_thread(_write, self.root / MIGRATED_TO_NAME,
                                 orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
-
-    def close_lock(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
 
     async def close(self) -> None:
         if self._staged is not None:
             await asyncio.to_thread(discard, self._staged)
             self._staged = None
-        self.close_lock()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def read_directory(root: Path, tick: Tick | None = None) -> Competition:

@@ -210,6 +210,9 @@ def test_a_damaged_row_in_postgresql_fails_and_no_directory_appears(postgres_url
     failed = cli("--from", postgres_url, "--schema", schema, "--to", str(target))
     assert failed.returncode == 1 and "box 0" in failed.stdout
     assert not target.exists()
+    target.mkdir()  # an empty directory stays exactly as it was
+    assert cli("--from", postgres_url, "--schema", schema, "--to", str(target)).returncode == 1
+    assert list(target.iterdir()) == []
     assert [p.name for p in tmp_path.iterdir() if "migrating" in p.name] == []
 
 
