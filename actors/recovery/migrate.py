@@ -31,7 +31,7 @@ from persistence.errors import StorageError
 from persistence.migration.competition import Competition, Digest
 from persistence.types import PROBLEM, WARNING, Checkpoint, StoredCheckpoint
 
-MAX_REPLAY_WORKERS: Final = 2
+MAX_REPLAY_WORKERS: Final = 8  # one per core up to this; each holds only its boxes' lines
 Tick = Callable[[int], None]
 Stage = Callable[[str, int], Tick]  # (what, total bytes) -> a tick for bytes done
 

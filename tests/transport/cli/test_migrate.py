@@ -17,10 +17,12 @@ from aiohttp import ClientSession
 
 from actors.events import encode_account_event
 from actors.messages import Origin
+from actors.recovery.replay import load_state
 from bench.competition import build
 from bench.credentials import SERVER_ENV, admin_headers
 from persistence.json.store import JsonStore
 from persistence.postgres.connect import try_lock
+from persistence.postgres.storage import PostgresStorage
 from tests.conftest import ROOT
 from tests.persistence.postgres.database import new_schema
 from tests.persistence.postgres.servers import postgres_env
@@ -109,6 +111,26 @@ def test_a_competition_goes_to_postgresql_and_back_byte_for_byte(postgres_url: s
     checked = subprocess.run([sys.executable, str(ROOT / "run.py"), "check", "--storage-dir", str(back)],
                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert checked.returncode == 0, checked.stdout
+
+
+async def test_a_reset_made_in_postgresql_comes_out_as_a_directory_s_reset_and_goes_back_the_same(
+        postgres_url: str, tmp_path: Path) -> None:
+    source = competition(tmp_path / "source", events=80, boxes=2)
+    schema = new_schema()
+    there = await asyncio.to_thread(cli, "--from", str(source), "--to", postgres_url, "--schema", schema)
+    assert there.returncode == 0
+    storage = PostgresStorage(postgres_url, schema, tmp_path / "pg-files")
+    await storage.open(True, load_state)  # RESET_BOXES_ON_START: era 3 begins, era 2's checkpoints set aside
+    await storage.close()
+
+    back = tmp_path / "back"
+    out = await asyncio.to_thread(cli, "--from", postgres_url, "--schema", schema, "--to", str(back))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(p.name for p in (back / "boxes").iterdir()) == ["reset-000001", "reset-000002"]
+    assert sorted(p.name for p in (back / "boxes" / "reset-000002").iterdir()) == ["0.json", "1.json"]
+    assert all_lines(back) == all_lines(source)
+    again = await asyncio.to_thread(cli, "--from", str(back), "--to", postgres_url, "--schema", new_schema())
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 async def test_a_server_starts_on_the_migrated_schema_with_every_box_as_it_was(
