@@ -21,7 +21,6 @@ from actors.recovery.replay import load_state
 from bench.competition import build
 from bench.credentials import SERVER_ENV, admin_headers
 from persistence.json.store import JsonStore
-from persistence.postgres.connect import try_lock
 from persistence.postgres.storage import PostgresStorage
 from tests.conftest import ROOT
 from tests.persistence.postgres.database import new_schema
@@ -151,30 +150,25 @@ async def test_a_server_starts_on_the_migrated_schema_with_every_box_as_it_was(
             assert (await response.json()).get("initiated") is not True
 
 
-def test_a_side_held_by_a_server_is_refused(postgres_url: str, tmp_path: Path) -> None:
+async def test_a_side_a_server_runs_on_is_refused_naming_it(postgres_url: str, tmp_path: Path,
+                                                              spawn_server: Any) -> None:
     source = competition(tmp_path / "source", events=40, boxes=2)
     schema = new_schema()
-    store = JsonStore(source)  # the lock a server holds on its directory
-    store.open()
-    try:
-        refused = cli("--from", str(source), "--to", postgres_url, "--schema", schema)
-    finally:
-        store.close()
-    assert refused.returncode == 2
-    assert f"pid {os.getpid()}" in refused.stderr
-    assert not schema_exists(postgres_url, schema)
+    on_files = spawn_server(source, env=SERVER_ENV)
+    refused = await asyncio.to_thread(cli, "--from", str(source), "--to", postgres_url, "--schema", schema)
+    assert refused.returncode == 2 and f"pid {on_files.proc.pid}" in refused.stderr, refused.stderr
+    assert not await asyncio.to_thread(schema_exists, postgres_url, schema)
+    assert on_files.terminate() == 0
 
-    async def hold_then_migrate() -> subprocess.CompletedProcess[str]:
-        conn = await asyncpg.connect(postgres_url)  # the writer's lock of a server on that schema
-        try:
-            assert await try_lock(conn, schema)
-            return await asyncio.to_thread(cli, "--from", str(source), "--to", postgres_url, "--schema", schema)
-        finally:
-            await conn.close()
-
-    held = asyncio.run(hold_then_migrate())
-    assert held.returncode == 2 and "in use by a Belay server" in held.stderr
-    assert not (source / "migrated-to.json").exists()
+    there = await asyncio.to_thread(cli, "--from", str(source), "--to", postgres_url, "--schema", schema)
+    assert there.returncode == 0, there.stdout + there.stderr
+    on_schema = spawn_server(tmp_path / "server", env={**postgres_env(postgres_url, schema), **SERVER_ENV})
+    target = tmp_path / "target"
+    held = await asyncio.to_thread(cli, "--from", postgres_url, "--schema", schema, "--to", str(target))
+    assert held.returncode == 2 and f"pid {on_schema.proc.pid}" in held.stderr, held.stderr
+    assert not target.exists()
+    into = await asyncio.to_thread(cli, "--from", str(source), "--to", postgres_url, "--schema", schema, "--dry-run")
+    assert into.returncode == 2 and "in use by a Belay server" in into.stderr
 
 
 def test_a_dry_run_proves_the_source_and_writes_nothing(postgres_url: str, tmp_path: Path) -> None:
