@@ -97,6 +97,7 @@ def create_app(config: Config, *, fs: FileSystem | None = None, clock: Clock | N
 def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config, storage, hub = app[CONFIG], app[STORAGE], app[HUB]
+        opening = time.monotonic()
         recovered = await storage.open(config.reset_boxes_on_start, load_state)
         system = ActorSystem()
         await system.start()
@@ -137,6 +138,8 @@ def _lifecycle(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]
         app[STARTED_AT] = time.time()
         log.info("storage mode=%s dir=%s: restored %d box(es)%s", storage.mode,
                  config.storage_dir.resolve(), len(recovery.restored), _recovery_notes(recovered, recovery))
+        log.info("replayed %d event(s)", sum(len(run) for run in recovered.events.values()))
+        log.info("ready %.0f ms after opening the storage", (time.monotonic() - opening) * 1000)
         try:
             yield
         finally:

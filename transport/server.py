@@ -14,7 +14,7 @@ from persistence.errors import StorageError, StorageLocked
 from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.config import Config
-from transport.keys import LOCAL_ADMIN
+from transport.keys import LOCAL_ADMIN, STORAGE
 from transport.local_admin import loopback_url, remove_server_file, write_server_file
 from transport.ws.keys import HUB
 
@@ -50,7 +50,7 @@ async def _serve_on(sockets: list[socket.socket], config: Config) -> int:
         log.error("%s", exc)
         return 2
     except (StorageError, OSError) as exc:
-        log.error("cannot open storage at %s: %s", config.storage_dir, exc)
+        log.error("cannot open storage at %s: %s", app[STORAGE].location, exc)
         return 2
     try:
         for sock in sockets:

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -29,13 +29,15 @@ UNAVAILABLE: Final = (OSError, asyncpg.PostgresConnectionError, asyncpg.Interfac
 
 
 def redact(dsn: str) -> str:
-    """The DSN for logs and health: any password replaced by ***."""
+    """The DSN for logs and health: a password, in the user part or the query, shown as ***."""
     parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[1]}"))
+    if parts.password is not None:
+        user = (parts.username or "") + ":***"
+        parts = parts._replace(netloc=f"{user}@{parts.netloc.rsplit('@', 1)[1]}")
+    if "password" in parts.query.lower():
+        query = [(key, "***" if key.lower() == "password" else value) for key, value in parse_qsl(parts.query)]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    return urlunsplit(parts)
 
 
 @dataclass(frozen=True)
@@ -98,16 +100,22 @@ async def record_writer(conn: asyncpg.Connection) -> None:
 async def lock_holder(conn: asyncpg.Connection, schema: str) -> Holder | None:
     """The writer holding the schema's lock now, or None. The lock says whether one does (a crashed
     writer's session is gone, and its lock with it); the metadata row says who."""
-    held = await conn.fetchval(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid "
-        "AND objid = (hashtext($2)::bigint & 4294967295)::oid AND objsubid = 2 "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", LOCK_CLASS, schema)
+    held = await lock_holder_pid(conn, schema)
     if held is None:
         return None
     raw = await _writer_row(conn, schema)
     if not isinstance(raw, dict) or raw.get("backend_pid") != held:
         return Holder("unknown", None, None)
     return Holder(str(raw.get("pid") or "unknown"), raw.get("host"), raw.get("since"))
+
+
+async def lock_holder_pid(conn: asyncpg.Connection, schema: str) -> int | None:
+    """The backend pid of the session holding the schema's lock, or None."""
+    pid: int | None = await conn.fetchval(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid "
+        "AND objid = (hashtext($2)::bigint & 4294967295)::oid AND objsubid = 2 "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", LOCK_CLASS, schema)
+    return pid
 
 
 async def _writer_row(conn: asyncpg.Connection, schema: str) -> Any:

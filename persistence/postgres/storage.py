@@ -6,6 +6,7 @@ audit read never waits for a commit. Result sheets stay local files under `direc
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from persistence.types import (
 log = logging.getLogger("belay.persistence")
 
 READ_POOL_SIZE: Final = 4
+CLOSE_TIMEOUT_S: Final = 5.0  # a database gone away must not hang a shutdown
 # Above this many lines a batch goes by COPY; below, one pipelined INSERT costs fewer round trips.
 COPY_FROM_LINES: Final = 64
 INSERT_EVENT: Final = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
@@ -71,7 +73,7 @@ class PostgresStorage:
         conn = await self._writer.start()
         try:
             self._era, recovered = await recover(conn, reset_boxes, load_state)
-            self._pool = await asyncpg.create_pool(self._target.dsn, min_size=1, max_size=READ_POOL_SIZE,
+            self._pool = await asyncpg.create_pool(self._target.dsn, min_size=0, max_size=READ_POOL_SIZE,
                                                    server_settings={"search_path": f'"{self._target.schema}"',
                                                                     "application_name": "belay-reader"})
         except BaseException as exc:
@@ -80,12 +82,14 @@ class PostgresStorage:
                 raise StorageError(f"cannot open {self.location}: {describe_error(exc)}") from exc
             raise
         self._opened = True
-        log.info("database %s, PostgreSQL %s, fsync=%s synchronous_commit=on (server default %s) "
-                 "full_page_writes=%s", redact(self._target.dsn), self._writer.settings.get("server_version"),
-                 self._writer.settings.get("fsync"), self._writer.settings.get("synchronous_commit"),
-                 self._writer.settings.get("full_page_writes"))
-        log.info("schema %s at version %d%s; lock acquired", self._target.schema, self._writer.schema_version,
-                 f" (applied {self._writer.migrated})" if self._writer.migrated else "")
+        settings = self._writer.settings
+        log.info("database %s", redact(self._target.dsn))
+        log.info("PostgreSQL %s: fsync=%s, synchronous_commit=on for the writer (server default %s), "
+                 "full_page_writes=%s", settings.get("server_version"), settings.get("fsync"),
+                 settings.get("synchronous_commit"), settings.get("full_page_writes"))
+        log.info("schema %s at version %d%s", self._target.schema, self._writer.schema_version,
+                 f" (migrations {self._writer.migrated} applied now)" if self._writer.migrated else "")
+        log.info("lock acquired: this server is the one writer of schema %s", self._target.schema)
         return recovered
 
     async def append(self, lines: Sequence[bytes]) -> None:
@@ -101,7 +105,7 @@ class PostgresStorage:
             else:
                 await conn.executemany(INSERT_EVENT, rows)
 
-        await self._writer.run(insert)
+        await self._writer.run(insert, probe=rows[0])
 
     async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         for box_id, _, _ in items:
@@ -178,6 +182,8 @@ class PostgresStorage:
                          "server_synchronous_commit": settings.get("synchronous_commit"),
                          "full_page_writes": settings.get("full_page_writes")},
             "writer": {"connected": self._writer.connected, "commits_in_doubt": self._writer.in_doubt},
+            # Health says degraded while the writer has no connection, even with no write to fail.
+            "degraded": self._opened and not self._writer.connected,
             "pool": {"size": pool.get_size() if pool else 0, "idle": pool.get_idle_size() if pool else 0,
                      "max": READ_POOL_SIZE},
             "audit_bytes": 0,
@@ -188,7 +194,7 @@ class PostgresStorage:
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
-                await pool.close()
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
             except (*UNAVAILABLE, asyncpg.PostgresError):
                 pool.terminate()
         await self._writer.close()
@@ -198,15 +204,16 @@ class PostgresStorage:
             raise RuntimeError("PostgresStorage is not open")
 
     async def _read(self, query: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """One read from the pool; a connection the database dropped meanwhile is replaced once."""
+        """One read from the pool; connections the database dropped meanwhile (a restart) are replaced."""
         self._require_open()
         assert self._pool is not None
-        for attempt in (1, 2):
+        attempts = READ_POOL_SIZE + 1
+        for attempt in range(1, attempts + 1):
             try:
                 async with self._pool.acquire(timeout=5.0) as conn:
                     return await query(conn, *args, **kwargs)
             except UNAVAILABLE as exc:
-                if attempt == 2:
+                if attempt == attempts:
                     raise StorageError(f"cannot read {self.location}: {describe_error(exc)}") from exc
             except asyncpg.PostgresError as exc:
                 raise StorageError(f"cannot read {self.location}: {describe_error(exc)}") from exc

@@ -2,13 +2,31 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from tests.conftest import make_config, serving
+from tests.persistence.postgres.database import new_schema
+from transport.app import create_app
+
 COMPETITORS = [{"nume": "Ana Pop"}, {"nume": "Bogdan Ionescu"}, {"nume": "Cris O'Connor"}]
+
+
+@pytest.fixture(params=["json", "postgres"])
+async def client(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TestClient]:
+    """Every test here runs in both storage modes: the protocol does not depend on storage."""
+    config = make_config(tmp_path / "data")
+    if request.param == "postgres":
+        config = config.replace(storage_mode="postgres", database_url=request.getfixturevalue("postgres_url"),
+                                database_schema=new_schema())
+    async with serving(create_app(config)) as test_client:
+        yield test_client
 
 
 def init_route(box_id: int = 0, **extra: Any) -> dict[str, Any]:
@@ -249,7 +267,7 @@ async def test_health_endpoints_report_storage(client: TestClient) -> None:
         response = await client.get(path)
         assert response.status == 200, path
     report = await (await client.get("/api/health")).json()
-    assert report["storage"]["mode"] == "json" and report["storage"]["degraded"] is False
+    assert report["storage"]["mode"] in ("json", "postgres") and report["storage"]["degraded"] is False
     assert report["storage"]["last_durable_write"] is not None
     assert (await (await client.get("/api/health/ready")).json())["status"] == "ready"
 

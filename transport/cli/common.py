@@ -95,7 +95,8 @@ async def existing_reader(args: argparse.Namespace) -> StorageReader:
     """Read-only access to the storage; a storage that is not there is a usage error."""
     reader = reader_for(storage_settings(args))
     if not await reader.exists():
-        raise CliError(f"there is no storage directory at {reader.location} (check --storage-dir or STORAGE_DIR)",
+        where = ("DATABASE_URL and DATABASE_SCHEMA" if reader.mode == "postgres" else "--storage-dir or STORAGE_DIR")
+        raise CliError(f"there is no storage at {reader.location} (check {where})",
                        USAGE)
     return reader
 

@@ -33,7 +33,7 @@ def storage_report(app: web.Application) -> dict[str, Any]:
         "audit_file_mb": round(described["audit_bytes"] / 1048576, 2),
         "audit_archives": described["archives"],
         "last_durable_write": _iso(status.last_durable_write),
-        "degraded": status.degraded,
+        "degraded": storage_degraded(app),
         "unavailable_boxes": list(app[REGISTRY].unavailable_boxes()),  # their history cannot rebuild them
         "committed_events": status.events,
         "commit_batches": status.batches,  # fdatasyncs of the log: events / batches = group-commit size
@@ -55,8 +55,17 @@ def _report_for(request: web.Request) -> dict[str, Any]:
     return report
 
 
+def storage_degraded(app: web.Application) -> bool:
+    """Whether the storage can write now: a backend that knows says so itself (a database's writer
+    reconnects with no write to prove it); otherwise, whether the last write failed."""
+    described = app[STORAGE].describe()
+    if "degraded" in described:
+        return bool(described["degraded"])
+    return app[PERSISTER].status.degraded
+
+
 def _status_word(app: web.Application) -> str:
-    return "degraded" if app[PERSISTER].status.degraded or app[REGISTRY].unavailable_boxes() else "ok"
+    return "degraded" if storage_degraded(app) or app[REGISTRY].unavailable_boxes() else "ok"
 
 
 @routes.get("/health")
@@ -93,7 +102,7 @@ async def api_health(request: web.Request) -> web.Response:
 
 @routes.get("/api/health/ready")
 async def ready(request: web.Request) -> web.Response:
-    if request.app[PERSISTER].status.degraded:
+    if storage_degraded(request.app):
         return web.json_response({"status": "not_ready", "error": STORAGE_UNAVAILABLE},
                                  status=STATUS[STORAGE_UNAVAILABLE])
     # Ready: every other box takes commands. Boxes whose history cannot rebuild them are named.

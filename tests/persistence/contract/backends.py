@@ -6,7 +6,6 @@ factory the server uses, so the suite also proves that STORAGE_MODE picks it.
 """
 from __future__ import annotations
 
-import asyncio
 import errno
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from persistence.factory import StorageSettings, reader_for, storage_for
 from persistence.fs import FaultyFileSystem
 from persistence.storage import Storage, StorageReader
-from tests.persistence.postgres.database import new_schema, refuse_connections, terminate
+from tests.persistence.postgres.database import new_schema, refuse_connections, run, terminate
 
 
 class Backend(Protocol):
@@ -99,19 +98,10 @@ class PostgresBackend:
         self._cut_next = True
 
     def make_unavailable(self) -> None:
-        _run_beside(refuse_connections(self.url, True))
+        run(refuse_connections(self.url, True))
 
     def heal(self) -> None:
-        _run_beside(refuse_connections(self.url, False))
-
-
-def _run_beside(coro: object) -> None:
-    """A coroutine to completion from a sync method called inside the test's running loop."""
-    import threading
-
-    thread = threading.Thread(target=asyncio.run, args=(coro,))
-    thread.start()
-    thread.join()
+        run(refuse_connections(self.url, False))
 
 
 # name -> how to make a fresh competition of that backend in a test's own tmp folder

@@ -13,15 +13,18 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+T = TypeVar("T")
 SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -42,8 +45,23 @@ def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """A coroutine to completion from synchronous code, even one called inside a running loop."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            done.append(asyncio.run(coro))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -109,13 +127,14 @@ class Cluster:
     """A PostgreSQL cluster of its own in a temp dir, for tests that stop and restart it. Everything
     here runs as root and PostgreSQL refuses root, so it belongs to and runs as `postgres`."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
         if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
             unavailable(f"no PostgreSQL binaries in {PG_BIN} (apt-get install postgresql) or no runuser")
         self.root = Path(tempfile.mkdtemp(prefix="belay-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._options = options  # more server settings, e.g. "-c fsync=off"
         shutil.chown(self.root, "postgres", "postgres")
         self._as_postgres(PG_BIN / "initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         self.start()
@@ -126,7 +145,7 @@ class Cluster:
 
     def start(self) -> None:
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-t", "60",
-                          "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+                          "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {self._options}", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop")
@@ -147,3 +166,78 @@ def wait_until(check: object, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+class Proxy:
+    """A TCP relay between Belay and PostgreSQL (real sockets both ways) that a test can make lose
+    the answer to a COMMIT: the COMMIT reaches the server, its answer never reaches Belay, the
+    session is cut and new connections are refused until `accept` — a network gone at the worst moment."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+        self.refusing = False
+        self._drop_after_commit = False
+        self.commit_dropped = asyncio.Event()
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def lose_next_commit_answer(self) -> None:
+        self._drop_after_commit = True
+
+    def accept(self) -> None:
+        self.refusing = False
+
+    async def close(self) -> None:
+        self._cut_all()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        self._writers |= {writer, up_writer}
+        answers_lost = asyncio.Event()
+
+        async def to_server() -> None:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+                if self._drop_after_commit and b"COMMIT" in data:
+                    self._drop_after_commit = False
+                    answers_lost.set()
+                    await asyncio.sleep(0.5)  # the server commits meanwhile; its answer is dropped
+                    self.refusing = True
+                    self._cut_all()
+                    self.commit_dropped.set()
+                    return
+
+        async def to_client() -> None:
+            while data := await up_reader.read(65536):
+                if not answers_lost.is_set():
+                    writer.write(data)
+
+        directions = [asyncio.create_task(to_server()), asyncio.create_task(to_client())]
+        try:
+            await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)  # one side hung up: so do both
+        finally:
+            for task in directions:
+                task.cancel()
+            await asyncio.gather(*directions, return_exceptions=True)
+            for end in (writer, up_writer):
+                end.close()
+                self._writers.discard(end)
+
+    def _cut_all(self) -> None:
+        for end in list(self._writers):
+            end.transport.abort()
+        self._writers.clear()

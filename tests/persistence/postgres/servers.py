@@ -1,8 +1,6 @@
 """A Belay app or `run.py` on PostgreSQL for the tests: its config, its environment, its log."""
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +8,7 @@ import asyncpg
 import orjson
 
 from tests.conftest import make_config
+from tests.persistence.postgres.database import run
 from transport.config import Config
 
 
@@ -33,11 +32,7 @@ async def stored_events(url: str, schema: str) -> list[dict[str, Any]]:
 
 def stored_events_now(url: str, schema: str) -> list[dict[str, Any]]:
     """`stored_events` from synchronous code, even inside a running loop."""
-    found: list[list[dict[str, Any]]] = []
-    thread = threading.Thread(target=lambda: found.append(asyncio.run(stored_events(url, schema))))
-    thread.start()
-    thread.join()
-    return found[0]
+    return run(stored_events(url, schema))
 
 
 async def writer_pid(url: str, schema: str) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient
 
 from persistence.errors import StorageLocked
 from tests.conftest import assert_silent, serving
@@ -110,7 +111,8 @@ async def test_a_session_cut_mid_batch_answers_503_broadcasts_nothing_and_servic
         await sql(postgres_url, schema, "UPDATE hold SET on_insert = false")
         assert (await state(client, 0))["boxVersion"] == before["boxVersion"]
 
-        assert (await command(client, 0, "PROGRESS_UPDATE", delta=1))[0] == 200  # reconnected by itself
+        await until_ready(client)  # reconnected by itself
+        assert (await command(client, 0, "PROGRESS_UPDATE", delta=1))[0] == 200
         assert (await state(client, 0))["boxVersion"] == before["boxVersion"] + 1
         assert (await (await client.get("/api/health")).json())["status"] == "ok"
         await ws.close()
@@ -128,11 +130,20 @@ async def test_the_database_gone_and_back_answers_503_then_resumes_by_itself(tmp
                 assert await command(client, 1, "PROGRESS_UPDATE", delta=1) == (503, UNAVAILABLE)
             assert (await (await client.get("/api/health/ready")).json())["status"] == "not_ready"
             await refuse_connections(own, False)
+            await until_ready(client)  # back by itself, before any command proves it
             assert (await command(client, 1, "PROGRESS_UPDATE", delta=1))[0] == 200
             assert (await state(client, 1))["boxVersion"] == 2
     finally:
         await refuse_connections(own, False)
         await sql(postgres_url, "public", f'DROP DATABASE IF EXISTS "{own.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+async def until_ready(client: TestClient) -> None:
+    for _ in range(300):
+        if (await (await client.get("/api/health/ready")).json())["status"] == "ready":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("health never came back")
 
 
 async def wait_for_sleep(url: str, pid: int) -> None:
