@@ -22,7 +22,7 @@ from typing import Any, Final
 import orjson
 
 from persistence.checkpoint_file import named_point, parse_checkpoint, parse_unrebuildable
-from persistence.errors import StorageError, StorageLocked
+from persistence.errors import StorageError, StorageLocked, StorageNotEmpty
 from persistence.fs import FileSystem
 from persistence.json.lock import LOCK_NAME, StorageLock, lock_holder
 from persistence.json.storage import DEFAULT_MAX_LOG_BYTES
@@ -202,7 +202,8 @@ def check_target(target: Path) -> None:
     if target.exists() and not target.is_dir():
         raise StorageError(f"{target} exists and is not a directory")
     if target.is_dir() and any(name != LOCK_NAME for name in os.listdir(target)):
-        raise StorageError(f"{target} is not empty; migrate only into a new or empty directory (nothing was changed)")
+        raise StorageNotEmpty(f"{target} is not empty; migrate only into a new or empty directory (nothing was "
+                              f"changed)")
     if not target.resolve().parent.is_dir():
         raise StorageError(f"{target.parent} does not exist")
 

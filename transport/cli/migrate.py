@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from actors.recovery.migrate import Migrated, MigrationFailed, Side, Tick, migrate
+from persistence.errors import StorageNotEmpty
 from persistence.factory import DEFAULT_DATABASE_SCHEMA
 from persistence.migration.directory import DirectorySide
 from persistence.migration.schema import SchemaSide
@@ -35,7 +36,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     stages = Stages()
     try:
         result = asyncio.run(migrate(source, target, dry_run=args.dry_run, stage=stages.start))
-    except ValueError as exc:  # the driver's word on a URL it cannot use (an unknown option, ...)
+    except (ValueError, StorageNotEmpty) as exc:  # the driver's word on a URL it cannot use; a full target
         raise CliError(f"{exc}", USAGE) from None
     except MigrationFailed as exc:
         stages.finish()
