@@ -1,7 +1,8 @@
 """`run.py migrate`: a whole competition moved between a JSON directory and a PostgreSQL schema,
 all or nothing, and proven before it counts.
 
-Both sides are locked for the whole run (a server holding either refuses it). The source is read
+A server on either side refuses it; the source (and a target schema) stay locked for the whole
+run, and a target directory is asked again just before its rename. The source is read
 whole; its digest (per era and box: event count, seqs, SHA-256 of the lines in seq order; the
 checkpoints; the documents) must show contiguous seqs, and every box of the current era is
 replayed from seq 1 and compared with its checkpoint, as `run.py check` does, in worker processes
@@ -156,7 +157,7 @@ class Replays:
         workers = max(1, min(MAX_REPLAY_WORKERS, os.cpu_count() or 1, len(self._items)))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             async def one(item: ReplayItem) -> list[tuple[str, str]]:
-                found = await loop.run_in_executor(pool, replay_boxes, [item])
+                found = await loop.run_in_executor(pool, replay_box, item)
                 self._done += len(item[1])
                 if self._tick is not None:
                     self._tick(self._done)
@@ -183,26 +184,23 @@ def _replay_items(competition: Competition) -> list[ReplayItem]:
     return items
 
 
-def replay_boxes(items: list[ReplayItem]) -> list[tuple[str, str]]:
-    """In a worker: `run.py check`'s test of each box (actors/recovery/check.py); its findings."""
-    checkpoints: dict[int, StoredCheckpoint] = {}
-    events: dict[int, dict[int, dict[str, Any]]] = {}
+def replay_box(item: ReplayItem) -> list[tuple[str, str]]:
+    """In a worker: `run.py check`'s test of one box (actors/recovery/check.py); its findings."""
+    box, lines, state_text, seq = item
+    by_seq: dict[int, dict[str, Any]] = {}
+    for line in lines.splitlines():
+        event = orjson.loads(line)
+        by_seq[event["seq"]] = event
     report = Report("migration")
-    for box, lines, state_text, seq in items:
-        by_seq = events.setdefault(box, {})
-        for line in lines.splitlines():
-            event = orjson.loads(line)
-            by_seq[event["seq"]] = event
-        if seq is None:
-            continue
-        if state_text is None:  # an Unrebuildable mark: replay decides, as at a start
-            checkpoints[box] = StoredCheckpoint(None, None, seq)
-            continue
+    saved = None
+    if seq is not None and state_text is None:  # an Unrebuildable mark: replay decides, as at a start
+        saved = StoredCheckpoint(None, None, seq)
+    elif seq is not None and state_text is not None:
         state = orjson.loads(state_text)
         try:
-            checkpoints[box] = StoredCheckpoint(Checkpoint(box, seq, load_state(state)), state, seq)
+            saved = StoredCheckpoint(Checkpoint(box, seq, load_state(state)), state, seq)
         except Exception as exc:  # whatever the rule refuses
             report.add(PROBLEM, f"box {box}: its checkpoint is unusable (invalid state: {exc})")
-            checkpoints[box] = StoredCheckpoint(None, state, seq)
-    check_boxes(checkpoints, events, report)
+            saved = StoredCheckpoint(None, state, seq)
+    check_boxes({box: saved} if saved is not None else {}, {box: by_seq}, report)
     return report.findings
