@@ -103,7 +103,10 @@ async def migrate(source: Side, target: Side, *, dry_run: bool = False, stage: S
         if not dry_run:
             marker = _marker(result, digest)
             await target.commit(marker)
-            await source.record(marker)
+            try:
+                await source.record(marker)
+            except StorageError as exc:  # the copy is committed: only the note on the source is missing
+                result.notes.append(str(exc))
     finally:
         await target.close()
         await source.close()

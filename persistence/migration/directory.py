@@ -101,8 +101,11 @@ class DirectorySide:
 
     async def record(self, marker: dict[str, Any]) -> None:
         """A source directory keeps a note of where it went (migrated-to.json)."""
-        await asyncio.to_thread(_write, self.root / MIGRATED_TO_NAME,
-                                orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        try:
+            await asyncio.to_thread(_write, self.root / MIGRATED_TO_NAME,
+                                    orjson.dumps(marker, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.root / MIGRATED_TO_NAME}: {exc}") from exc
 
     async def close(self) -> None:
         if self._staged is not None:

@@ -25,7 +25,15 @@ from persistence.migration.competition import (
     checkpoint_digest,
     value_digest,
 )
-from persistence.postgres.connect import Target, check_durable, lock_holder, read_settings, try_lock
+from persistence.postgres.connect import (
+    UNAVAILABLE,
+    Target,
+    check_durable,
+    describe_error,
+    lock_holder,
+    read_settings,
+    try_lock,
+)
 from persistence.postgres.load import CHECKPOINT_SQL
 from persistence.postgres.reads import current_era
 from persistence.postgres.recovery import MARK_SQL
@@ -34,7 +42,7 @@ from persistence.postgres.schema import ERA_KEY, MIGRATION_KEY_PREFIX, migrate, 
 from persistence.types import DOCUMENTS
 
 FETCH_ROWS: Final = 20_000
-COPY_ROWS: Final = 50_000  # rows per COPY: the progress bar moves, and memory stays flat
+COPY_ROWS: Final = 50_000  # rows per COPY: the progress bar moves between them
 Tick = Callable[[int], None]
 Timings = dict[str, float]
 
@@ -104,8 +112,11 @@ class SchemaSide:
     async def record(self, marker: dict[str, Any]) -> None:
         """A source schema keeps a note of where it went, in its metadata."""
         conn = self._ready()
-        async with conn.transaction():
-            await record(conn, str(marker["at"]), marker)
+        try:
+            async with conn.transaction():
+                await record(conn, str(marker["at"]), marker)
+        except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+            raise StorageError(f"cannot record the migration in {self.location}: {describe_error(exc)}") from exc
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
