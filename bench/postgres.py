@@ -60,21 +60,23 @@ def commits(url: str) -> int:
 
 def migrate_in(directory: Path, url: str, schema: str) -> dict[str, Any]:
     """A JSON storage directory into a new schema, as `run.py migrate` does it; its figures."""
-    from actors.recovery.migrate import migrate
     from persistence.migration.directory import DirectorySide
     from persistence.migration.schema import SchemaSide
 
-    result = asyncio.run(migrate(DirectorySide(directory), SchemaSide(url, schema)))
-    return {"events": result.events, "boxes": result.boxes, "mb": round(result.line_bytes / 1e6, 1),
-            "seconds": {part: round(s, 2) for part, s in result.seconds.items()}}
+    return _migrate(DirectorySide(directory), SchemaSide(url, schema))
 
 
 def migrate_out(url: str, schema: str, directory: Path) -> dict[str, Any]:
-    from actors.recovery.migrate import migrate
     from persistence.migration.directory import DirectorySide
     from persistence.migration.schema import SchemaSide
 
-    result = asyncio.run(migrate(SchemaSide(url, schema), DirectorySide(directory)))
+    return _migrate(SchemaSide(url, schema), DirectorySide(directory))
+
+
+def _migrate(source: Any, target: Any) -> dict[str, Any]:
+    from actors.recovery.migrate import migrate
+
+    result = asyncio.run(migrate(source, target))
     return {"events": result.events, "boxes": result.boxes, "mb": round(result.line_bytes / 1e6, 1),
             "seconds": {part: round(s, 2) for part, s in result.seconds.items()}}
 
