@@ -32,6 +32,7 @@ from persistence.postgres.connect import (
     describe_error,
     lock_holder,
     read_settings,
+    record_writer,
     try_lock,
 )
 from persistence.postgres.load import CHECKPOINT_SQL
@@ -64,6 +65,8 @@ class SchemaSide:
         if await schema_version(conn, self.schema) is None:
             raise StorageError(f"{self.location} holds no Belay competition (check --from and --schema)")
         await conn.execute(f'SET search_path TO "{self.schema}"')
+        if lock:  # a server that tries to start meanwhile names this process as the holder
+            await record_writer(conn)
 
     async def open_target(self, lock: bool) -> None:
         conn = await self._connect(lock, writer=True)  # its COMMIT waits for the disk, as a server's do
