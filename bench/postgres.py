@@ -99,7 +99,7 @@ def pin_postgres(url: str, cores: frozenset[int] | None) -> Callable[[], None]:
     def undo() -> None:
         for pid in [postmaster, *_children(postmaster)]:
             try:
-                os.sched_setaffinity(pid, before.get(postmaster, set()) if pid not in before else before[pid])
+                os.sched_setaffinity(pid, before.get(pid, before[postmaster]))  # a new backend: the postmaster's
             except OSError:
                 continue
 
