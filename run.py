@@ -1,7 +1,7 @@
 """Start Belay: `python run.py` serves on 0.0.0.0:8000 with ./data. `python run.py --help` lists flags.
 
-`python run.py check|backup|restore|audit|history|rollback|users ...` are the organiser commands (transport/cli/);
-`python run.py edge --redis-url URL` serves spectators from the core's Redis (transport/edge/)."""
+`python run.py check|backup|restore|audit|history|rollback|users|migrate ...` are the organiser commands
+(transport/cli/); `python run.py edge --redis-url URL` serves spectators from the core's Redis (transport/edge/)."""
 from __future__ import annotations
 
 import gc

@@ -1,4 +1,6 @@
-"""`python -m bench [--scenario NAME ...] [--quick] [--out FILE]`: run scenarios, print JSON lines and a table.
+"""`python -m bench [--scenario NAME ...] [--mode json|postgres ...] [--quick] [--out FILE]`: run scenarios,
+print JSON lines and a table. The storage scenarios run in both modes unless --mode says otherwise;
+PostgreSQL is BENCH_DATABASE_URL (default: the local server), pinned to the clients' core meanwhile.
 
 Numbers only, never pass/fail. Run from the repository root (run.py is started from there).
 """
@@ -9,13 +11,14 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench import fsync_shim, server
-from bench.scenarios import SCENARIOS, Settings, progress
+from bench import fsync_shim, postgres, server
+from bench.scenarios import MODES, SCENARIOS, Settings, progress
 from bench.server import filesystem_of, plan_affinity, prepare_process, raise_nofile
 
 
@@ -25,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this scenario (repeatable; default: all)")
     parser.add_argument("--quick", action="store_true", help="smoke run: every count and duration shrunk")
     parser.add_argument("--out", help="append each JSON result line to this file too")
+    parser.add_argument("--mode", action="append", choices=("json", "postgres"),
+                        help="run the storage scenarios in this STORAGE_MODE only (repeatable; default: both)")
     parser.add_argument("--server-dir", help="directory holding the run.py to bench (default: this repository)")
     args = parser.parse_args(argv)
     if args.server_dir:
@@ -40,25 +45,49 @@ def main(argv: list[str] | None = None) -> int:
              f"{'; QUICK run' if args.quick else ''}")
     results: list[dict[str, Any]] = []
     failures: list[str] = []
+    database_url = postgres.database_url()
+    modes = _modes(args.mode, database_url, failures)
     started = time.monotonic()
     for name in args.scenario or list(SCENARIOS):
-        progress(f"scenario {name} ...")
-        os.sync()  # the last scenario's writes (the audit one leaves 600 MB) must not be flushed during this one
-        t0 = time.monotonic()
-        try:
-            lines = SCENARIOS[name](settings)
-        except Exception as exc:  # report and go on with the next scenario
-            failures.append(f"{name}: {type(exc).__name__}: {exc}")
-            progress(f"scenario {name} FAILED: {exc}")
-            continue
-        for line in lines:
-            emit(line, args.out)
-        results += lines
-        progress(f"scenario {name} done in {time.monotonic() - t0:.1f} s")
+        for mode in (m for m in MODES[name] if m in modes):
+            progress(f"scenario {name} ({mode}) ...")
+            os.sync()  # the last scenario's writes (the audit one leaves 600 MB) must not be flushed during this one
+            t0 = time.monotonic()
+            pinned = mode == "postgres" and name != "migration"  # a migration has the machine to itself
+            undo = postgres.pin_postgres(database_url, affinity.clients) if pinned else (lambda: None)
+            try:
+                lines = SCENARIOS[name](replace(settings, mode=mode, database_url=database_url))
+            except Exception as exc:  # report and go on with the next scenario
+                failures.append(f"{name} ({mode}): {type(exc).__name__}: {exc}")
+                progress(f"scenario {name} ({mode}) FAILED: {exc}")
+                continue
+            finally:
+                undo()
+            for line in lines:
+                line["storage_mode"] = mode
+                if mode != "json":
+                    line["variant"] = f"{mode}: {line['variant']}"
+                emit(line, args.out)
+            results += lines
+            progress(f"scenario {name} ({mode}) done in {time.monotonic() - t0:.1f} s")
     print_table(results, f"{affinity.note}; storage {settings.storage_fs}", time.monotonic() - started)
     for failure in failures:
         print(f"scenario failed: {failure}")
     return 1 if failures else 0
+
+
+def _modes(asked: list[str] | None, database_url: str, failures: list[str]) -> list[str]:
+    """The modes to run; PostgreSQL is left out (a failure if it was asked for) when unreachable."""
+    modes = asked or ["json", "postgres"]
+    if "postgres" in modes:
+        problem = postgres.problem(database_url)
+        if problem is not None:
+            modes = [m for m in modes if m != "postgres"]
+            progress(f"PostgreSQL scenarios skipped: {database_url} is unreachable ({problem}); "
+                     f"set BENCH_DATABASE_URL")
+            if asked:
+                failures.append(f"postgres: {problem}")
+    return modes
 
 
 def emit(line: dict[str, Any], out: str | None) -> None:
@@ -108,9 +137,10 @@ def _notes(line: dict[str, Any]) -> list[str]:
                      f"(per turn {line['ceiling']['ratio_per_round']})")
     elif name == "durable":
         d = line["ceiling"]
-        notes.append(f"acks={c['acks']} fdatasync/ack={c['fdatasyncs_per_ack']} acks/batch={c['acks_per_batch']}; "
-                     f"disk: append+fdatasync {d['append_fdatasync_per_s']:.0f}/s, "
-                     f"atomic replace {d['atomic_replace_per_s']:.0f}/s")
+        per_ack = "commits" if line.get("storage_mode") == "postgres" else "fdatasync"
+        notes.append(f"acks={c['acks']} {per_ack}/ack={c.get('fdatasyncs_per_ack', '-')} "
+                     f"acks/batch={c.get('acks_per_batch', '-')}; disk: append+fdatasync "
+                     f"{d['append_fdatasync_per_s']:.0f}/s, atomic replace {d['atomic_replace_per_s']:.0f}/s")
         if c.get("slow_fdatasyncs"):
             notes.append(f"fdatasyncs >= {fsync_shim.SLOW_S * 1000:.0f} ms: {c['slow_fdatasyncs']}, "
                          f"slowest {c['slowest_fdatasync_ms']:.0f}")
@@ -126,6 +156,9 @@ def _notes(line: dict[str, Any]) -> list[str]:
             notes.append(f"cmd p99 per turn={_turns(line)}")
         if "audit_read_latency_ms" in line:
             notes.append(f"{c['audit_reads']} reads, read p99={_ms(line['audit_read_latency_ms']['p99'])}")
+    elif name == "migration":
+        parts = c["seconds"]
+        notes.append(f"{c['events']} ev, {c['mb']} MB: " + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()))
     elif name == "restart":
         notes.append(f"ready s={c['ready_s']} (bare aiohttp {c['bare_ready_s']}) boxes={c['boxes_restored']}")
     elif name == "edges":

@@ -105,6 +105,57 @@ async def _closed_loop(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: Wait
     return {"latencies": latencies, "errors": dict(errors)}
 
 
+# ---------------------------------------------------------------- open loop at a fixed rate (durable)
+
+def fixed_rate_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None:
+    """SUBMIT_SCORE at cfg["rate_per_s"] over cfg["boxes"] whatever the replies do, on
+    cfg["conns_per_box"] keep-alive connections per box. Latency counts from when a command was due,
+    so a server that falls behind shows it (no coordinated omission)."""
+    run_client(idx, cfg, queue, go, _fixed_rate)
+
+
+async def _fixed_rate(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
+    token = admin_token()
+    boxes = cfg["boxes"]
+    sessions = {}
+    free: dict[int, asyncio.Queue[HttpConn]] = {box: asyncio.Queue() for box in boxes}
+    for box in boxes:
+        conns = [await http_connect(cfg["url"], token) for _ in range(cfg["conns_per_box"])]
+        sessions[box] = (await setup_box(conns[0], box, False))[0]
+        for conn in conns:
+            free[box].put_nowait(conn)
+    latencies, errors, rng = array("d"), Counter[str](), random.Random(cfg.get("seed", 0))
+    ready({})
+    await wait_go()
+    t0 = time.perf_counter()
+    total = int(cfg["rate_per_s"] * cfg["duration_s"])
+
+    async def one(n: int, due: float) -> None:
+        box = boxes[n % len(boxes)]
+        conn = await free[box].get()
+        try:
+            status, reply = await cmd(conn, body_for("SUBMIT_SCORE", box, sessions[box], rng, n, t0))
+        except ConnectionError as exc:
+            errors[str(exc)] += 1
+            return
+        latencies.append(time.perf_counter() - due)
+        free[box].put_nowait(conn)
+        if status != 200 or not reply.startswith(b'{"status":"ok"'):
+            errors[f"{status}:{reply[:60].decode(errors='replace')}"] += 1
+
+    tasks, max_lag = [], 0.0
+    for n in range(total):
+        due = t0 + n / cfg["rate_per_s"]
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        max_lag = max(max_lag, time.perf_counter() - due)
+        tasks.append(asyncio.create_task(one(n, due)))
+    await asyncio.gather(*tasks)
+    return {"latencies": {"SUBMIT_SCORE": latencies}, "errors": dict(errors), "max_send_lag_s": max_lag,
+            "wall_s": time.perf_counter() - t0}
+
+
 # ---------------------------------------------------------------- realistic open-loop judge driver
 
 def judge_driver_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> None:
@@ -265,7 +316,8 @@ def audit_poller_proc(idx: int, cfg: dict[str, Any], queue: Any, go: Any) -> Non
 
 async def _audit_poller(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitGo) -> dict[str, Any]:
     conn = await http_connect(cfg["url"], admin_token())
-    path = f"/api/admin/audit/events?limit={cfg['limit']}" + ("&includePayload=1" if cfg.get("payload") else "")
+    path = (f"/api/admin/audit/events?limit={cfg['limit']}" + ("&includePayload=1" if cfg.get("payload") else "")
+            + (f"&boxId={cfg['box']}" if cfg.get("box") is not None else ""))
     latencies = array("d")
     errors: Counter[str] = Counter()
     sizes = 0

@@ -31,6 +31,12 @@ class Settings:
     quick: bool
     affinity: Affinity
     storage_fs: str
+    mode: str = "json"  # STORAGE_MODE of the servers the scenario starts
+    database_url: str = ""  # STORAGE_MODE=postgres: where (bench/postgres.py)
+
+    def storage(self) -> dict[str, Any]:
+        """BelayServer's arguments for this mode."""
+        return {"mode": self.mode, "database_url": self.database_url}
 
     def pick(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full

@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import clients_raw, postgres
 from bench.ceilings import disk_rates
 from bench.common import (
     CLIENT_PROCS,
     DURABLE,
     MIXED,
+    ClientGroup,
     Settings,
     client_cpu,
     line,
@@ -20,7 +22,7 @@ from bench.common import (
     split,
     target,
 )
-from bench.server import BelayServer, http_json
+from bench.server import BelayServer, CpuWindow, http_json
 from bench.stats import latency_summary, rate
 
 ROUNDS = 5  # saturation: turns each for Belay and the bare server
@@ -63,7 +65,8 @@ def saturation(settings: Settings) -> list[dict[str, Any]]:
         progress(f"saturation: {n} closed-loop clients, Belay and the bare server in turns")
         procs = split(list(range(n)), min(CLIENT_PROCS, n))
         turns: dict[bool, list[tuple[list[dict[str, Any]], float, float]]] = {False: [], True: []}
-        with BelayServer(settings.affinity) as server, BelayServer(settings.affinity, bare=True) as bare_server:
+        with BelayServer(settings.affinity, **settings.storage()) as server, \
+                BelayServer(settings.affinity, bare=True) as bare_server:
             for _ in range(ROUNDS):
                 for bare, target_server in ((False, server), (True, bare_server)):
                     results, cpu, wall, _ = run_closed_loop(settings, target_server, procs, MIXED, duration / ROUNDS,
@@ -100,17 +103,57 @@ def _pooled(turns: list[tuple[list[dict[str, Any]], float, float]]
     return [results for results, _, _ in turns], cpu, total_wall
 
 
+FIXED_RATE_PER_S = 3000
+FIXED_RATE_BOXES = 15
+
+
+def _fixed_rate(settings: Settings, duration: float, disk: dict[str, Any]) -> dict[str, Any]:
+    """SUBMIT_SCORE at 3,000/s open loop over 15 boxes (issue 18: p99 <= 5 ms)."""
+    rate_per_s = settings.pick(FIXED_RATE_PER_S, FIXED_RATE_PER_S // 3)
+    with BelayServer(settings.affinity, **settings.storage()) as server:
+        group = ClientGroup(settings)
+        try:
+            idx = group.launch(clients_raw.fixed_rate_proc, {
+                "url": server.url, "boxes": list(range(FIXED_RATE_BOXES)), "rate_per_s": rate_per_s,
+                "duration_s": duration, "conns_per_box": 8})
+            group.wait_ready([idx])
+            window = CpuWindow(server)
+            group.go()
+            [result] = group.collect([idx], timeout=duration + 120)
+            wall, server_cpu = window.close()
+        finally:
+            group.close()
+        rss = server.max_rss_mb()
+    cpu, warnings = client_cpu([result], ["sender"])
+    acks = len(result["latencies"]["SUBMIT_SCORE"])
+    if result["errors"]:
+        warnings.append(f"non-ok replies: {dict(list(result['errors'].items())[:5])}")
+    if result["max_send_lag_s"] > 0.05:
+        warnings.append(f"the sender fell {result['max_send_lag_s'] * 1000:.0f} ms behind its schedule")
+    out = line(settings, "durable", f"open loop {rate_per_s}/s", {"rate_per_s": rate_per_s, "boxes": FIXED_RATE_BOXES,
+                                                                  "duration_s": duration, "connections_per_box": 8},
+               result["wall_s"], {"acks": acks, "acks_per_s": rate(acks, result["wall_s"]),
+                                  "non_ok": sum(result["errors"].values())},
+               latency_summary(result["latencies"]["SUBMIT_SCORE"]), server_cpu, cpu, rss, warnings,
+               cpu_window_s=wall, throughput_per_s=rate(acks, result["wall_s"]),
+               latency_basis="from when each command was due (open loop)")
+    out["ceiling"] = {**disk, "ratio_to_append_fdatasync": None}
+    out["targets"] = [target(f"p99 ms @{rate_per_s}/s", out["latency_ms"]["p99"], "<=", 5)]
+    return out
+
+
 def durable(settings: Settings) -> list[dict[str, Any]]:
     duration = settings.pick(8.0, 2.0)
     with tempfile.TemporaryDirectory(prefix="belay-bench-disk-") as tmp:
         disk = disk_rates(Path(tmp), settings.pick(2.0, 0.5))
     progress(f"durable: disk ceiling {disk}")
     lines = []
+    on_postgres = settings.mode == "postgres"
     for n in (1, 15, 60):
-        with BelayServer(settings.affinity, count_fsyncs=True) as server:
+        with BelayServer(settings.affinity, count_fsyncs=not on_postgres, **settings.storage()) as server:
             def probe() -> tuple[tuple[int, int], Any, float]:
-                return (server.fsync_counts(), http_json(server.url + "/status/summary")[1].get("events"),
-                        time.monotonic())
+                syncs = (postgres.commits(settings.database_url), 0) if on_postgres else server.fsync_counts()
+                return syncs, http_json(server.url + "/status/summary")[1].get("events"), time.monotonic()
 
             out, ((s0, e0, t0), (s1, e1, t1)) = closed_line(settings, "durable", f"{n} client{'s' if n > 1 else ''}",
                                                             server, n, DURABLE, duration, False, probe,
@@ -126,6 +169,10 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
                              slowest_fdatasync_ms=round(max(stalls, default=0.0) * 1000, 1))
         out["fsync_basis"] = ("os.fdatasync / os.fsync calls counted in the server process by bench/fsync_shim.py "
                               "(run.py unchanged); fdatasync = one log batch, fsync = checkpoint files and dirs")
+        if on_postgres:
+            out["counts"]["commits_per_ack"] = out["counts"]["fdatasyncs_per_ack"]
+            out["fsync_basis"] = ("PostgreSQL: 'fdatasyncs' are the database's committed transactions "
+                                  "(pg_stat_database.xact_commit, checkpoint upserts and reads included)")
         out["ceiling"] = {**disk, "ratio_to_append_fdatasync":
                           round(out["throughput_per_s"] / disk["append_fdatasync_per_s"], 2)}
         lines.append(out)
@@ -133,4 +180,8 @@ def durable(settings: Settings) -> list[dict[str, Any]]:
     fifteen["targets"] = [target("p99 ms @15", fifteen["latency_ms"]["p99"], "<=", 5)]
     scale = sixty["throughput_per_s"] / one["throughput_per_s"] if one["throughput_per_s"] else None
     sixty["targets"] = [target("acks/s @60 / @1", round(scale, 1) if scale else None, ">=", 10)]
+    lines.append(_fixed_rate(settings, duration, disk))
+    if on_postgres:  # issue 18's targets for the database
+        fifteen["targets"].append(target("acks/s @15", fifteen["throughput_per_s"], ">=", 4000))
+        sixty["targets"].append(target("commits/ack @60", sixty["counts"]["commits_per_ack"], "<=", 0.1))
     return lines

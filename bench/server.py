@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import fsync_shim
+from bench import fsync_shim, postgres
 from bench.credentials import SERVER_ENV, admin_headers, seed_admin
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,12 +110,20 @@ class BelayServer:
 
     def __init__(self, affinity: Affinity, storage_dir: Path | None = None, *, bare: bool = False,
                  count_fsyncs: bool = False, wrapper: Sequence[str] = (), env: dict[str, str] | None = None,
-                 edge_of: str | None = None) -> None:
+                 edge_of: str | None = None, mode: str = "json", database_url: str = "",
+                 schema: str | None = None) -> None:
         """`env`: more environment variables; `edge_of`: a Redis URL, to run `run.py edge` on it
         instead of the server (its environment then has no JWT_SECRET, which an edge refuses)."""
         self.affinity = affinity
         self.extra_env = env or {}
         self.edge_of = edge_of
+        # STORAGE_MODE=postgres: a fresh schema of its own (dropped by cleanup), or the given one (kept).
+        self.mode = mode
+        self.database_url = database_url
+        self._own_schema = mode == "postgres" and schema is None
+        self.schema = schema or (postgres.new_schema() if mode == "postgres" else "")
+        self._seeded = False
+        self.drop_on_cleanup = False  # a given schema the scenario made for this server only
         self.bare = bare  # bench.ceilings instead of run.py
         self.count_fsyncs = count_fsyncs
         self.wrapper = list(wrapper)  # a command the server runs under (valgrind for bench.instructions)
@@ -139,6 +147,8 @@ class BelayServer:
         t0 = time.monotonic()
         args = ["--host", "127.0.0.1", "--port", "0", "--storage-dir", str(self.storage_dir), "--log-level", "WARNING"]
         env = {**os.environ, **SERVER_ENV, **self.extra_env}
+        if self.mode == "postgres":
+            env.update(STORAGE_MODE="postgres", DATABASE_URL=self.database_url, DATABASE_SCHEMA=self.schema)
         # A venue PC runs with cached bytecode; a harness environment that forbids writing it would
         # make every start-up recompile the project and measure that instead.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -146,6 +156,10 @@ class BelayServer:
         belay_args = [*args, "--backup-dir", str(self.root / "backups")]
         if not self.bare and self.edge_of is None:
             seed_admin(self.storage_dir)
+        if self._own_schema and not self._seeded:  # the bench's admin goes into the database as users.json would
+            (self.storage_dir / "boxes").mkdir(exist_ok=True)
+            postgres.migrate_in(self.storage_dir, self.database_url, self.schema)
+            self._seeded = True
         if self.edge_of is not None:
             env.pop("JWT_SECRET", None)
             argv, cwd = [sys.executable, "run.py", "edge", *args[:4], "--log-level", "WARNING",
@@ -263,6 +277,8 @@ class BelayServer:
         self.stop()
         if self._own_tmp:
             shutil.rmtree(self.root, ignore_errors=True)
+        if self._own_schema or self.drop_on_cleanup:
+            postgres.drop_schema(self.database_url, self.schema)
 
     def __enter__(self) -> BelayServer:
         return self.start()

@@ -54,11 +54,11 @@ async def check_storage(reader: StorageReader) -> Report:
         report.add(INFO, "lock: free (no server is running on this directory)")
     report.findings += inspection.findings
     report.log_lines = inspection.events_read
-    _check_boxes(inspection.checkpoints, inspection.events, report)
+    check_boxes(inspection.checkpoints, inspection.events, report)
     return report
 
 
-def _check_boxes(checkpoints: dict[int, StoredCheckpoint], events: dict[int, dict[int, dict[str, Any]]],
+def check_boxes(checkpoints: dict[int, StoredCheckpoint], events: dict[int, dict[int, dict[str, Any]]],
                  report: Report) -> None:
     stored = set(checkpoints) | set(events)
     outside = sorted(box for box in stored if box > MAX_BOX_ID)

@@ -18,7 +18,7 @@ from transport.cli.audit import AUDIT_DEFAULT_TAIL, run_audit
 from transport.cli.common import FAILED, USAGE, CliError
 from transport.request_numbers import AUDIT_MAX_EVENTS, whole_number
 
-COMMANDS = ("check", "backup", "restore", "audit", "history", "rollback", "users")
+COMMANDS = ("check", "backup", "restore", "audit", "history", "rollback", "users", "migrate")
 
 EPILOG = """\
 organiser commands (each has its own --help):
@@ -29,6 +29,7 @@ organiser commands (each has its own --help):
   history  list a box's versions since the last reset (read-only)
   rollback put a box back to one of its versions (server stopped)
   users    list, add, disable, enable or remove accounts, or set a password (users.json)
+  migrate  move a competition between a storage directory and PostgreSQL (both stopped)
 """
 
 
@@ -174,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
                                              f"{effect} Works with the server stopped or running.")
         sub.add_argument("name", metavar="NAME")
         _add_storage_dir(sub)
+
+    migrate = commands.add_parser(
+        "migrate", help="move a competition between a storage directory and PostgreSQL",
+        description="Copy a whole competition from a storage directory into a PostgreSQL schema, or from a schema "
+                    "into a new or empty directory, with the servers of both stopped. All or nothing: the target is "
+                    "written in one transaction (or a folder renamed into place) only once every box's lines match "
+                    "byte for byte (SHA-256) and every box replays to its checkpoint.")
+    migrate.add_argument("--from", dest="source", required=True, metavar="DIR|URL",
+                         help="a storage directory, or postgresql://user@host:port/database")
+    migrate.add_argument("--to", dest="target", required=True, metavar="DIR|URL",
+                         help="a new or empty storage directory, or postgresql://user@host:port/database")
+    migrate.add_argument("--schema", default=None, metavar="S",
+                         help="the competition's schema in PostgreSQL (default: DATABASE_SCHEMA, else belay)")
+    migrate.add_argument("--dry-run", action="store_true",
+                         help="read and prove the source, check that the target is free and empty; write nothing")
     return parser
 
 
@@ -190,6 +206,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("history", "rollback"):
         from transport.cli.history import run_history, run_rollback
         return run_history(args) if args.command == "history" else run_rollback(args)
+    if args.command == "migrate":
+        from transport.cli.migrate import run_migrate
+        return run_migrate(args)
     from transport.cli.users import run_users
     return run_users(args)
 
