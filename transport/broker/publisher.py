@@ -19,6 +19,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from actors.tallies import Count
 from transport.broker.redis_client import next_backoff, open_redis
 from transport.broker.wire import BoxRecord, Control, Names, OfficialsRecord
 from transport.public_state import CorePublicState
@@ -57,7 +58,8 @@ class PublisherStatus:
 
 
 class RedisPublisher:
-    def __init__(self, url: str, prefix: str, source: CorePublicState) -> None:
+    def __init__(self, url: str, prefix: str, source: CorePublicState, failures: Count) -> None:
+        """`failures` counts each failed publication or sync (for /metrics)."""
         self._url = url
         self._names = Names(prefix)
         self._source = source
@@ -65,6 +67,7 @@ class RedisPublisher:
         self._wake = asyncio.Event()
         self._n = 0
         self._live: set[int] = set()  # the boxes the control record lists
+        self._failures = failures
         self.status = PublisherStatus()
 
     # -- the hub's sink ---------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class RedisPublisher:
             try:
                 await self._session()
             except Exception as exc:  # whatever breaks here, the scoring goes on
+                self._failures.inc()
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("Redis publisher failed unexpectedly; starting over")
                 elif self.status.connected or self.status.last_error is None:
