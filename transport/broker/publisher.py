@@ -43,6 +43,11 @@ return tonumber(ARGV[1])
 """
 OFFICIALS: Final = -1  # the officials' place among the pending boxes
 SYNC_SLICE: Final = 100  # boxes whose records a full sync builds between two loop turns
+# redis-py reconnects by itself when a command finds its connection dead, so a Redis that
+# restarted empty between two publications (or while the core was idle) would go unseen: edges
+# would wait for a control record forever. Every this often, one GET of it finds that (and a
+# dead Redis, when the core is idle).
+CHECK_KEPT_EVERY_S: Final = 5.0
 
 
 @dataclass(slots=True)
@@ -109,8 +114,18 @@ class RedisPublisher:
             await self._full_sync(client)
             self.status.connected, self.status.last_error = True, None
             log.info("publishing to Redis under %r (epoch %s)", self._names.prefix, self.status.epoch)
+            loop = asyncio.get_running_loop()
+            check_at = loop.time() + CHECK_KEPT_EVERY_S
             while True:
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, check_at - loop.time()))
+                except TimeoutError:
+                    pass
+                if loop.time() >= check_at:
+                    await self._sync_if_lost(client)
+                    check_at = loop.time() + CHECK_KEPT_EVERY_S
+                if not self._wake.is_set():
+                    continue
                 self._wake.clear()
                 for _ in range(2):  # the command's reply leaves first (as the fan-out's does)
                     await asyncio.sleep(0)
@@ -154,6 +169,12 @@ class RedisPublisher:
         self._note_published(len(ids) + 1)
         if ghosts:
             log.info("removed %d box(es) that no longer exist from Redis", len(ghosts))
+
+    async def _sync_if_lost(self, client: Redis) -> None:
+        if await client.get(self._names.control) is None:
+            log.warning("Redis lost what was published under %r (restarted empty?): writing everything again",
+                        self._names.prefix)
+            await self._full_sync(client)
 
     async def _publish(self, client: Redis, pending: dict[int, str]) -> None:
         names = self._names
