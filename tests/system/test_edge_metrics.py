@@ -3,12 +3,15 @@ publications it could not make, an edge serves its own /metrics on --metrics-por
 its sockets and frames, its loop and collector) and none on its main port."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import ROOT
 from tests.redis_server import RedisServer
 from tests.system.edge_cluster import (
     Cluster,
@@ -132,12 +135,16 @@ async def test_an_edge_counts_its_spectators_and_the_frames_they_receive(cluster
                 now = value(await scrape(http, url), "belay_ws_frames_total", outcome="sent")
                 return now is not None and now > sent
             await until(more_frames, "the frames sent rise")
-    samples = await scrape(http, url)
-    # The edge's own figures; the core's (commands, storage, backups, Redis publishing) are not its.
-    for name in ("belay_event_loop_lag_seconds_count", "process_cpu_seconds_total", "belay_ws_clients_dropped_total"):
-        assert any(key[0] == name for key in samples), name
-    assert not any(key[0].startswith(("belay_commands", "belay_commit", "belay_backup", "belay_redis"))
-                   for key in samples)
+            exposed = {name for name, _labels in await scrape(http, url)}
+    # The edge's own figures (all that the dashboard's Edges row graphs); the core's (commands,
+    # storage, backups, Redis publishing) are not its.
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", ())
+               if "$edge" in target["expr"]]
+    graphed = {name for query in queries for name in re.findall(r"\b(?:belay|process)_[a-z_]+", query)}
+    assert "belay_edge_staleness_seconds" in graphed and graphed <= exposed, graphed - exposed
+    assert not any(name.startswith(("belay_commands", "belay_commit", "belay_backup", "belay_redis"))
+                   for name in exposed)
 
     async def collector_ran() -> bool:  # the edge's collector routine reports into its metrics
         young = value(await scrape(http, url), "belay_gc_pause_seconds_count", generation="young")
