@@ -37,18 +37,6 @@ class Count:
         self.value += amount
 
 
-class Level:
-    """A number that goes up and down; None until something sets it (then it is not exported)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-
-    def set(self, value: float) -> None:
-        self.value = value
-
-
 def quantile(bounds: Sequence[float], counts: Sequence[int], q: float) -> float | None:
     """The q-quantile (0 < q < 1) of per-bucket counts (not cumulative), interpolated inside its
     bucket as Prometheus's histogram_quantile does; None without observations. A quantile in the

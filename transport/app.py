@@ -60,6 +60,7 @@ from transport.keys import (
     UPLOAD_POOL,
 )
 from transport.local_admin import new_local_admin
+from transport.metrics.keys import METRICS
 from transport.metrics.routes import install as install_metrics
 from transport.ops import routes as ops_routes
 from transport.ops.board import OpsBoard
@@ -203,7 +204,8 @@ def _start_publisher(app: web.Application, system: ActorSystem, public_state: Co
 
     config = app[CONFIG]
     assert config.redis_url is not None
-    publisher = RedisPublisher(config.redis_url, config.redis_prefix, public_state)
+    publisher = RedisPublisher(config.redis_url, config.redis_prefix, public_state,
+                               app[METRICS].redis_publish_failures)
     app[HUB].add_sink(publisher)
     app[BROKER_REPORT] = publisher.report
     system.spawn_service(publisher.run(), "redis-publisher")

@@ -26,12 +26,26 @@ log = logging.getLogger("belay")
 async def serve(config: Config) -> int:
     # The port first: a start that cannot listen must fail before it creates anything (the first
     # start creates `admin` and prints its one-time password, which a failed run would waste).
+    bound = bind_listeners(config)
+    if bound is None:
+        return 2
+    sockets, metrics_sockets = bound
+    try:
+        return await _serve_on(sockets, metrics_sockets, config)
+    finally:
+        for sock in (*sockets, *metrics_sockets):
+            sock.close()
+
+
+def bind_listeners(config: Config) -> tuple[list[socket.socket], list[socket.socket]] | None:
+    """The sockets of --port and of --metrics-port (none without it), for the core and an edge;
+    None, said in the log, when either cannot be bound."""
     try:
         sockets = bind_sockets(config.host, config.port)
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s (is another server using the port? choose another with --port)",
                   config.host, config.port, exc)
-        return 2
+        return None
     metrics_sockets: list[socket.socket] = []
     try:
         if config.metrics_port is not None:
@@ -41,12 +55,8 @@ async def serve(config: Config) -> int:
                   config.metrics_host, config.metrics_port, exc)
         for sock in sockets:
             sock.close()
-        return 2
-    try:
-        return await _serve_on(sockets, metrics_sockets, config)
-    finally:
-        for sock in (*sockets, *metrics_sockets):
-            sock.close()
+        return None
+    return sockets, metrics_sockets
 
 
 async def _serve_on(sockets: list[socket.socket], metrics_sockets: list[socket.socket], config: Config) -> int:
@@ -71,7 +81,7 @@ async def _serve_on(sockets: list[socket.socket], metrics_sockets: list[socket.s
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
         return 2
-    metrics_runner = await _serve_metrics(app, metrics_sockets, config.metrics_host)
+    metrics_runner = await serve_metrics(app, metrics_sockets, config.metrics_host)
     collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started, app[METRICS].gc_pauses),
                                     name="gc-freezer")
     stop = stop_signal()
@@ -103,7 +113,7 @@ def stop_signal() -> asyncio.Event:
     return stop
 
 
-async def _serve_metrics(app: web.Application, sockets: list[socket.socket], host: str) -> web.AppRunner | None:
+async def serve_metrics(app: web.Application, sockets: list[socket.socket], host: str) -> web.AppRunner | None:
     """/metrics without a login on the sockets bound for --metrics-port (None: none were asked for)."""
     if not sockets:
         return None

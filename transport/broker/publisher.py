@@ -19,6 +19,7 @@ from typing import Any, Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from actors.tallies import Count
 from transport.broker.redis_client import next_backoff, open_redis
 from transport.broker.wire import BoxRecord, Control, Names, OfficialsRecord
 from transport.public_state import CorePublicState
@@ -42,6 +43,11 @@ return tonumber(ARGV[1])
 """
 OFFICIALS: Final = -1  # the officials' place among the pending boxes
 SYNC_SLICE: Final = 100  # boxes whose records a full sync builds between two loop turns
+# redis-py reconnects by itself when a command finds its connection dead, so a Redis that
+# restarted empty between two publications (or while the core was idle) would go unseen: edges
+# would wait for a control record forever. Every this often, one GET of it finds that (and a
+# dead Redis, when the core is idle).
+CHECK_KEPT_EVERY_S: Final = 5.0
 
 
 @dataclass(slots=True)
@@ -57,7 +63,8 @@ class PublisherStatus:
 
 
 class RedisPublisher:
-    def __init__(self, url: str, prefix: str, source: CorePublicState) -> None:
+    def __init__(self, url: str, prefix: str, source: CorePublicState, failures: Count) -> None:
+        """`failures` counts each failed publication or sync (for /metrics)."""
         self._url = url
         self._names = Names(prefix)
         self._source = source
@@ -65,6 +72,7 @@ class RedisPublisher:
         self._wake = asyncio.Event()
         self._n = 0
         self._live: set[int] = set()  # the boxes the control record lists
+        self._failures = failures
         self.status = PublisherStatus()
 
     # -- the hub's sink ---------------------------------------------------------------------------
@@ -86,6 +94,7 @@ class RedisPublisher:
             try:
                 await self._session()
             except Exception as exc:  # whatever breaks here, the scoring goes on
+                self._failures.inc()
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("Redis publisher failed unexpectedly; starting over")
                 elif self.status.connected or self.status.last_error is None:
@@ -105,8 +114,18 @@ class RedisPublisher:
             await self._full_sync(client)
             self.status.connected, self.status.last_error = True, None
             log.info("publishing to Redis under %r (epoch %s)", self._names.prefix, self.status.epoch)
+            loop = asyncio.get_running_loop()
+            check_at = loop.time() + CHECK_KEPT_EVERY_S
             while True:
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, check_at - loop.time()))
+                except TimeoutError:
+                    pass
+                if loop.time() >= check_at:
+                    await self._sync_if_lost(client)
+                    check_at = loop.time() + CHECK_KEPT_EVERY_S
+                if not self._wake.is_set():
+                    continue
                 self._wake.clear()
                 for _ in range(2):  # the command's reply leaves first (as the fan-out's does)
                     await asyncio.sleep(0)
@@ -150,6 +169,12 @@ class RedisPublisher:
         self._note_published(len(ids) + 1)
         if ghosts:
             log.info("removed %d box(es) that no longer exist from Redis", len(ghosts))
+
+    async def _sync_if_lost(self, client: Redis) -> None:
+        if await client.get(self._names.control) is None:
+            log.warning("Redis lost what was published under %r (restarted empty?): writing everything again",
+                        self._names.prefix)
+            await self._full_sync(client)
 
     async def _publish(self, client: Redis, pending: dict[int, str]) -> None:
         names = self._names

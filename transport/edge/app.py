@@ -18,6 +18,7 @@ from transport.http.errors import NOT_ON_EDGE, ClientError, protocol_logger
 from transport.http.keys import ORIGIN_POLICY
 from transport.http.middleware import request_middleware
 from transport.keys import CONFIG, PUBLIC_STATE, SPECTATOR_TOKENS
+from transport.metrics.routes import install_common as install_metrics
 from transport.ws import endpoints as ws_endpoints
 from transport.ws.hub import Hub
 from transport.ws.keys import HUB, SOCKET_SESSIONS
@@ -45,6 +46,7 @@ def create_edge_app(config: EdgeConfig) -> web.Application:
     app[SPECTATOR_TOKENS] = TokenService(config.spectator_jwt_secret, SPECTATOR_TTL_S)
     app[MIRROR] = mirror = EdgeMirror(config.redis_url, config.redis_prefix, hub)
     app[PUBLIC_STATE] = mirror
+    install_metrics(app).edge_staleness = mirror.staleness_s  # served on --metrics-port only (no admin here)
     app.add_routes(public.routes)
     app.add_routes(ws_endpoints.public_routes)
     app.add_routes(routes)

@@ -11,7 +11,7 @@ from transport.config import OPTIONS, REDIS_OPTIONS, SECRET_ENV, Config, ConfigE
 
 # The core's flags an edge takes too (same meaning, same environment variables).
 SHARED_FLAGS = ("--host", "--port", "--log-level", "--allowed-origins", "--allowed-origin-regex",
-                "--trusted-proxies")
+                "--trusted-proxies", "--metrics-port", "--metrics-host")
 SPECTATOR_SECRET_ENV = SECRET_ENV["spectator_jwt_secret"]
 LOGIN_SECRET_ENV = SECRET_ENV["jwt_secret"]
 
@@ -31,6 +31,8 @@ def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, env, _name, help_text in (*(row for row in OPTIONS if row[0] in SHARED_FLAGS), *REDIS_OPTIONS):
         if flag == "--redis-url":
             help_text = "the Redis the core publishes to (required; redis:// or rediss://, user and password in it)"
+        elif flag == "--metrics-port":
+            help_text = "serve /metrics without a login on this port (0 picks a free one); default: no /metrics"
         parser.add_argument(flag, default=None, help=f"{help_text} [env {env}]")
 
 

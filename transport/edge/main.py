@@ -11,11 +11,12 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from transport.collector import Pauses, keep_collections_short
+from transport.collector import keep_collections_short
 from transport.config import ConfigError
 from transport.edge.app import MIRROR, create_edge_app
 from transport.edge.config import EdgeConfig, add_edge_arguments, load_edge_config
-from transport.server import app_runner, bind_sockets, stop_signal
+from transport.metrics.keys import METRICS
+from transport.server import app_runner, bind_listeners, serve_metrics, stop_signal
 from transport.ws.keys import HUB
 
 log = logging.getLogger("belay.edge")
@@ -54,14 +55,14 @@ def main(argv: list[str], run_loop: LoopRunner) -> int:
 
 async def serve_edge(config: EdgeConfig) -> int:
     server = config.server
-    try:
-        sockets = bind_sockets(server.host, server.port)
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", server.host, server.port, exc)
+    bound = bind_listeners(server)
+    if bound is None:
         return 2
+    sockets, metrics_sockets = bound
     app = create_edge_app(config)
     runner = app_runner(app)
     await runner.setup()
+    metrics_runner: web.AppRunner | None = None
     try:
         # A spectator sent here must not see empty boxes that the core has: listen once in step
         # with Redis, or after a while without it (then serving nothing, and saying it is stale).
@@ -71,14 +72,18 @@ async def serve_edge(config: EdgeConfig) -> int:
             log.warning("no state from Redis after %.0f s; listening anyway (health: stale)", FIRST_SYNC_WAIT_S)
         for sock in sockets:
             await web.SockSite(runner, sock).start()
-        collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started, Pauses()), name="gc-freezer")
+        metrics_runner = await serve_metrics(app, metrics_sockets, server.metrics_host)
+        collector = asyncio.create_task(keep_collections_short(app[HUB].commands_started, app[METRICS].gc_pauses),
+                                        name="gc-freezer")
         stop = stop_signal()
         print(f"listening on http://{server.host}:{sockets[0].getsockname()[1]}", flush=True)
         await stop.wait()
         log.info("stopping the edge")
         collector.cancel()
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
-        for sock in sockets:
+        for sock in (*sockets, *metrics_sockets):
             sock.close()
     return 0

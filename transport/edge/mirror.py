@@ -211,6 +211,11 @@ class EdgeMirror:
             session = self._provisional[box_id] = str(uuid.uuid4())
         return default_state(session)
 
+    def staleness_s(self) -> float:
+        """0 while in step with Redis, else how long it has been out of step (/metrics)."""
+        stale_since = self.status.stale_since
+        return 0.0 if stale_since is None else max(0.0, time.time() - stale_since)
+
     def report(self) -> dict[str, Any]:
         status = self.status
         return {"connected": status.connected, "prefix": self._names.prefix, "epoch": status.epoch,

@@ -1,4 +1,5 @@
-"""Belay's metric families, built at scrape time from the counters the running code keeps.
+"""The core's metric families, built at scrape time from the counters the running code keeps
+(common_families.py has those an edge exports too).
 
 Every label is bounded: a command type, an outcome, a channel kind, a role, a generation. Never a
 box id, a user name or an address, so 10,000 boxes add no series.
@@ -6,29 +7,29 @@ box id, a user name or an address, so 10,000 boxes add no series.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from actors.tallies import Buckets
 from transport.http.keys import AUDIT_READS, COMMAND_TALLIES
 from transport.keys import BACKUPS, PERSISTER, REGISTRY
+from transport.metrics.common_families import add_buckets, histogram
 from transport.metrics.keys import METRICS
-from transport.ws.keys import HUB
 
 
-class BelayCollector(Collector):
+class CoreCollector(Collector):
+    """What only the core exports; CommonCollector adds what an edge exports too."""
+
     def __init__(self, app: web.Application) -> None:
         self._app = app
 
     def collect(self) -> Iterator[Metric]:
         yield from self._commands()
         yield from self._storage()
-        yield from self._sockets()
         yield from self._backups()
-        yield from self._process()
+        yield from self._redis()
 
     def _commands(self) -> Iterator[Metric]:
         tallies = self._app[COMMAND_TALLIES]
@@ -40,18 +41,18 @@ class BelayCollector(Collector):
         latency = HistogramMetricFamily("belay_command_duration_seconds",
                                         "Time from the command route's first line to its answer.", labels=["type"])
         for kind, buckets in sorted(tallies.latency().items()):
-            _add(latency, [kind], buckets)
+            add_buckets(latency, [kind], buckets)
         yield latency
-        yield _histogram("belay_audit_read_duration_seconds", "Time to read the audit log for "
+        yield histogram("belay_audit_read_duration_seconds", "Time to read the audit log for "
                          "GET /api/admin/audit/events.", self._app[AUDIT_READS])
 
     def _storage(self) -> Iterator[Metric]:
         if PERSISTER not in self._app:  # still starting
             return
         status = self._app[PERSISTER].status
-        yield _histogram("belay_commit_duration_seconds", "Time the storage took to make a batch durable "
+        yield histogram("belay_commit_duration_seconds", "Time the storage took to make a batch durable "
                          "(the write and fdatasync, or the database COMMIT).", status.commit_seconds)
-        yield _histogram("belay_commit_batch_events", "Events per committed batch (group commit).",
+        yield histogram("belay_commit_batch_events", "Events per committed batch (group commit).",
                          status.batch_events)
         yield CounterMetricFamily("belay_commit_failures", "Batches the storage failed to make durable "
                                   "(their commands were answered 503).", value=status.failed_batches)
@@ -70,27 +71,6 @@ class BelayCollector(Collector):
         yield GaugeMetricFamily("belay_boxes", "Boxes with a state.", value=len(registry.box_ids()))
         yield GaugeMetricFamily("belay_boxes_unavailable", "Boxes whose history cannot rebuild them (they answer "
                                 "503 until an admin brings them back).", value=len(registry.unavailable_boxes()))
-
-    def _sockets(self) -> Iterator[Metric]:
-        hub = self._app[HUB]
-        clients = GaugeMetricFamily("belay_ws_clients", "Open WebSockets by channel (box, public-box, public) "
-                                    "and role (admin, judge, viewer, spectator, anonymous).",
-                                    labels=["channel", "role"])
-        for (channel, role), count in sorted(hub.clients_by_kind().items()):
-            clients.add_metric([channel, role], count)
-        yield clients
-        counts = hub.frame_counts
-        frames = CounterMetricFamily("belay_ws_frames", "WebSocket frames: written to a socket, replaced by a "
-                                     "newer snapshot while waiting, or thrown away with a socket that went.",
-                                     labels=["outcome"])
-        for outcome, count in (("sent", counts.sent), ("coalesced", counts.coalesced), ("dropped", counts.dropped)):
-            frames.add_metric([outcome], count)
-        yield frames
-        dropped = CounterMetricFamily("belay_ws_clients_dropped", "Clients dropped: slow (their unsent frames "
-                                      "stayed over the limit) or silent (no answer to two pings).", labels=["reason"])
-        dropped.add_metric(["slow"], counts.slow_clients)
-        dropped.add_metric(["silent"], counts.silent_clients)
-        yield dropped
 
     def _backups(self) -> Iterator[Metric]:
         if BACKUPS not in self._app:
@@ -112,36 +92,7 @@ class BelayCollector(Collector):
             yield GaugeMetricFamily("belay_backup_last_success", "1 if the last backup attempt succeeded.",
                                     value=0 if failed_last else 1)
 
-    def _process(self) -> Iterator[Metric]:
-        metrics = self._app[METRICS]
-        yield _histogram("belay_event_loop_lag_seconds", "How late the event loop ran a timer (probed every "
-                         "0.5 s): every request waits as long.", metrics.loop_lag)
-        pauses = HistogramMetricFamily("belay_gc_pause_seconds", "Garbage collections run by the server's "
-                                       "collector routine, and how long each held the loop.", labels=["generation"])
-        _add(pauses, ["young"], metrics.gc_pauses.young)
-        _add(pauses, ["full"], metrics.gc_pauses.full)
-        yield pauses
-        yield CounterMetricFamily("belay_redis_publish_failures", "Updates the core failed to publish to Redis.",
-                                  value=metrics.redis_publish_failures.value)
-        if metrics.edge_staleness.value is not None:
-            yield GaugeMetricFamily("belay_edge_staleness_seconds", "On an edge: how old its newest update "
-                                    "from the core is.", value=metrics.edge_staleness.value)
-
-
-def _histogram(name: str, documentation: str, buckets: Buckets) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, documentation)
-    _add(family, [], buckets)
-    return family
-
-
-def _add(family: HistogramMetricFamily, labels: Sequence[str], buckets: Buckets) -> None:
-    cumulative, rows = 0, []
-    for bound, count in zip((*buckets.bounds, float("inf")), buckets.counts):
-        cumulative += count
-        rows.append((_le(bound), cumulative))
-    family.add_metric(list(labels), rows, buckets.total)
-
-
-def _le(bound: float) -> str:
-    """A bucket's `le` as prometheus-client writes it for our bounds ("0.0005", "1.0", "+Inf")."""
-    return "+Inf" if bound == float("inf") else repr(float(bound))
+    def _redis(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("belay_redis_publish_failures", "Publications to Redis that failed (a batch of "
+                                  "updates, or the full sync of a reconnection): it rises while Redis is down.",
+                                  value=self._app[METRICS].redis_publish_failures.value)

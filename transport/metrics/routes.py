@@ -15,7 +15,8 @@ from transport.http.keys import AUDIT_READS, COMMAND_TALLIES, ORIGIN_POLICY
 from transport.http.middleware import request_middleware
 from transport.http.tallies import AUDIT_READ_SECONDS, CommandTallies
 from transport.metrics.app_metrics import Metrics
-from transport.metrics.families import BelayCollector
+from transport.metrics.common_families import CommonCollector
+from transport.metrics.families import CoreCollector
 from transport.metrics.keys import METRICS
 from transport.metrics.loop_lag import watch_loop_lag
 
@@ -23,18 +24,25 @@ routes = web.RouteTableDef()
 
 
 def install(app: web.Application) -> None:
-    """The counters, the registry that reads them, the admin route and the loop-lag probe."""
+    """The core's counters, the registry that reads them, the admin route and the loop-lag probe."""
     app[COMMAND_TALLIES] = CommandTallies()
     app[AUDIT_READS] = Buckets(AUDIT_READ_SECONDS)
+    install_common(app).registry.register(CoreCollector(app))
+    app.add_routes(routes)
+
+
+def install_common(app: web.Application) -> Metrics:
+    """What the core and an edge both keep and export (an edge serves them on --metrics-port only:
+    it has no admin login). Needs app[HUB]."""
     app[METRICS] = metrics = Metrics()
-    metrics.registry.register(BelayCollector(app))
+    metrics.registry.register(CommonCollector(app))
     # The standard process and interpreter figures (CPU, memory, open files, collections by
     # generation), read from /proc and the gc module at scrape time like ours.
     ProcessCollector(registry=metrics.registry)
     PlatformCollector(registry=metrics.registry)
     GCCollector(registry=metrics.registry)
-    app.add_routes(routes)
     app.cleanup_ctx.append(_probe_loop_lag)
+    return metrics
 
 
 @routes.get("/metrics")

@@ -98,3 +98,21 @@ async def test_commands_are_answered_while_redis_is_unreachable(tmp_path: Path, 
             await asyncio.sleep(0.025)
         assert reports[-1]["status"] == "ok"  # the commands are fine; only the edges' feed is not
         assert reports[-1]["details"]["redis"]["connected"] is False
+
+
+async def test_a_redis_that_restarted_empty_gets_everything_again_without_a_command(redis_server: RedisServer,
+                                                                                   tmp_path: Path) -> None:
+    """redis-py reconnects by itself, so only the publisher's periodic check sees the loss."""
+    if not redis_server.restartable:
+        pytest.skip("BELAY_TEST_REDIS_URL names a Redis this test cannot restart")
+    names = Names(redis_server.prefix)
+    config = make_config(tmp_path / "data", redis_url=redis_server.add_core_account(), redis_prefix=names.prefix)
+    async with serving(create_app(config)) as client:
+        await command(client, INIT)
+        redis = redis_server.client()
+        await eventually(lambda: redis.get(names.box(1)))
+        redis_server.kill()
+        redis_server.start()
+        redis = redis_server.client()
+        assert redis.get(names.control) is None
+        await eventually(lambda: redis.get(names.control) and redis.get(names.box(1)))

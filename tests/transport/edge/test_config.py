@@ -39,8 +39,18 @@ def test_an_edge_refuses_to_start_and_says_why(environ: dict[str, str], says: st
 
 
 def test_help_names_every_flag_with_its_environment_variable() -> None:
-    text = build_edge_parser().format_help()
+    text = " ".join(build_edge_parser().format_help().split())  # argparse wraps the lines
     for flag, env in (("--redis-url", "REDIS_URL"), ("--redis-prefix", "REDIS_PREFIX"), ("--host", "HOST"),
-                      ("--port", "PORT")):
+                      ("--port", "PORT"), ("--metrics-port", "METRICS_PORT"), ("--metrics-host", "METRICS_HOST")):
         assert flag in text and f"[env {env}]" in text
     assert "--storage-dir" not in text  # an edge has no storage
+
+
+def test_an_edges_metrics_port_is_off_unless_asked_for_and_on_loopback_by_default() -> None:
+    """An edge has no admin login: --metrics-port is its only /metrics."""
+    environ = {"REDIS_URL": "redis://r:6379/0", "SPECTATOR_JWT_SECRET": KEY}
+    assert load_edge_config(args(), environ).server.metrics_port is None
+    config = load_edge_config(args("--metrics-port", "9101"), environ).server
+    assert (config.metrics_host, config.metrics_port) == ("127.0.0.1", 9101)
+    config = load_edge_config(args(), {**environ, "METRICS_PORT": "9102", "METRICS_HOST": "10.0.0.5"}).server
+    assert (config.metrics_host, config.metrics_port) == ("10.0.0.5", 9102)
