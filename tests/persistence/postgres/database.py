@@ -26,7 +26,10 @@ import pytest
 
 T = TypeVar("T")
 SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's server binaries; the newest installed major version.
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"),
+             key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+             default=Path("/usr/lib/postgresql/15/bin"))
 
 
 def unavailable(reason: str) -> None:
@@ -73,7 +76,8 @@ async def _admin(url: str, sql: str) -> None:
 
 
 def fresh_database() -> Iterator[str]:
-    """A fresh database for the whole test run (dropped at the end), or BELAY_TEST_DATABASE_URL as it is."""
+    """A fresh database for the whole test run (dropped at the end) on the server running on
+    127.0.0.1:5432, or a throwaway cluster where none runs, or BELAY_TEST_DATABASE_URL as it is."""
     given = os.environ.get("BELAY_TEST_DATABASE_URL")
     if given:
         try:
@@ -81,6 +85,17 @@ def fresh_database() -> Iterator[str]:
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             unavailable(f"cannot reach BELAY_TEST_DATABASE_URL ({exc})")
         yield given
+        return
+    try:
+        run(_admin(SERVER_URL, "SELECT 1"))
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        # No server running here (a fresh CI machine): a throwaway cluster of the run's own.
+        cluster = Cluster()
+        try:
+            run(_admin(cluster.url, 'CREATE DATABASE "belay_test"'))  # not "postgres": tests lock theirs out
+            yield with_database(cluster.url, "belay_test")
+        finally:
+            cluster.remove()
         return
     name = f"belay_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
