@@ -21,15 +21,13 @@ from persistence.backup import BackupInvalid, backups, read_zip
 from persistence.factory import backup_as_storage
 from persistence.storage import StorageError
 from transport.http.auth import Need, authorize, origin_of
-from transport.http.bodies import require_box_id
+from transport.http.bodies import json_object, require_box_id
 from transport.http.errors import (
     BACKUP_FAILED,
     BACKUP_NOT_FOUND,
-    BODY_NOT_OBJECT,
     BODY_TOO_LARGE,
     BOX_NOT_FOUND,
     INVALID_REQUEST,
-    MALFORMED_JSON,
     RESTORE_CONFLICT,
     STATUS,
     ClientError,
@@ -134,7 +132,7 @@ async def restore(request: web.Request) -> web.Response:
     force = request.query.get("force", "").strip().lower() in _TRUTHY
     wanted: set[int] | None = _box_ids(request.query.get("box_ids"))
     if request.content_type == "application/json":
-        body = orjson_object(await _read_limited(request, MAX_RESTORE_JSON))
+        body = json_object(await _read_limited(request, MAX_RESTORE_JSON))
         wanted = _box_ids_from(body.get("box_ids")) if body.get("box_ids") is not None else wanted
         force = force or body.get("force") is True
         saved, source = _states_from_snapshots(body.get("snapshots")), "snapshots"
@@ -179,16 +177,6 @@ def _newest(request: web.Request) -> Path:
 def _download(path: Path) -> web.FileResponse:
     return web.FileResponse(path, headers={"Content-Type": "application/zip",
                                            "Content-Disposition": f'attachment; filename="{path.name}"'})
-
-
-def orjson_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ClientError(MALFORMED_JSON) from None
-    if not isinstance(body, dict):
-        raise ClientError(BODY_NOT_OBJECT)
-    return body
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:

@@ -19,6 +19,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if request.content_type != "application/json":
         raise ClientError(JSON_REQUIRED)
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Bytes that must hold a JSON object: 400 with the reason otherwise."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
