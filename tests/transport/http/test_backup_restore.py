@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import zipfile
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from actors.recovery.replay import replay
 from persistence.backup import backups, read_zip
 from tests.conftest import make_config, serving
+from tests.transport.http.upload_helpers import zip_bytes
 from tests.transport.test_live_protocol import command, init_route, next_of, post, state
 from transport.app import create_app
 from transport.keys import CONFIG
@@ -130,20 +130,12 @@ async def test_restore_from_the_backup_zip_and_after_a_restart(tmp_path: Path) -
         assert await state(client, 5) == {**restored, "remaining": restored["remaining"]}
 
 
-def hostile_zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 async def test_hostile_zips_are_refused(client: TestClient) -> None:
     cases = {
-        "traversal": hostile_zip({"manifest.json": b"{}", "../../etc/passwd": b"x"}),
-        "absolute": hostile_zip({"manifest.json": b"{}", "/boxes/1.json": b"x"}),
-        "bomb": hostile_zip({"manifest.json": b"{}", "events.ndjson": b"\n" * (600 << 20)}),
-        "no manifest": hostile_zip({"boxes/1.json": b"{}"}),
+        "traversal": zip_bytes({"manifest.json": b"{}", "../../etc/passwd": b"x"}),
+        "absolute": zip_bytes({"manifest.json": b"{}", "/boxes/1.json": b"x"}),
+        "bomb": zip_bytes({"manifest.json": b"{}", "events.ndjson": b"\n" * (600 << 20)}),
+        "no manifest": zip_bytes({"boxes/1.json": b"{}"}),
         "not a zip": b"PK\x03\x04 but not really",
     }
     for label, data in cases.items():
@@ -157,7 +149,7 @@ async def test_tampered_backup_fails_its_checksum(client: TestClient) -> None:
     original = zipfile.ZipFile(await backup_now(client))
     entries = {info.filename: original.read(info.filename) for info in original.infolist()}
     entries["boxes/0.json"] = entries["boxes/0.json"].replace(b'"holdsCount": 20', b'"holdsCount": 99')
-    response = await client.post("/api/admin/restore", data=hostile_zip(entries),
+    response = await client.post("/api/admin/restore", data=zip_bytes(entries),
                                  headers={"Content-Type": "application/zip"})
     assert response.status == 400 and "checksum" in (await response.json())["detail"]
 
