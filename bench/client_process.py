@@ -4,10 +4,16 @@ Each client runs in its own (spawned) process, pinned to the client core. Protoc
 orchestrator, over one multiprocessing queue: ("ready", idx, info) once set up, then wait for the
 shared `go` event, then ("result", idx, data) or ("error", idx, traceback). Every result carries the
 process's own CPU seconds and wall time over the measured part.
+
+Clients collect no garbage while they measure: a collection in a client holds its sends and
+its reads back, and an open-loop sender's pause was counted against the server (a 40 ms
+collection 1.7 s into every run made the open-loop p99; docs/performance.md). Their garbage
+has no cycles worth a collection in a run's seconds; it dies by reference counting.
 """
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import resource
 import time
@@ -47,9 +53,12 @@ def run_client(idx: int, cfg: dict[str, Any], queue: Any, go: Any, body: Body, e
 
         async def wait_go() -> None:
             await asyncio.get_running_loop().run_in_executor(None, go.wait)
+            gc.freeze()
+            gc.disable()
             measured.update(t0=time.monotonic(), cpu0=_cpu_seconds())
 
         data = await body(extra, cfg, lambda info: queue.put(("ready", idx, info)), wait_go)
+        gc.enable()
         cpu = _cpu_seconds()
         data["wall_s"] = time.monotonic() - measured.get("t0", time.monotonic())
         data["cpu_s"] = cpu - measured.get("cpu0", cpu)

@@ -125,6 +125,7 @@ async def _fixed_rate(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitG
         for conn in conns:
             free[box].put_nowait(conn)
     latencies, errors, rng = array("d"), Counter[str](), random.Random(cfg.get("seed", 0))
+    waits = array("d")  # due -> written: the sender's own lag plus waiting for a free connection
     ready({})
     await wait_go()
     t0 = time.perf_counter()
@@ -133,6 +134,7 @@ async def _fixed_rate(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitG
     async def one(n: int, due: float) -> None:
         box = boxes[n % len(boxes)]
         conn = await free[box].get()
+        waits.append(time.perf_counter() - due)
         try:
             status, reply = await cmd(conn, body_for("SUBMIT_SCORE", box, sessions[box], rng, n, t0))
         except ConnectionError as exc:
@@ -143,17 +145,21 @@ async def _fixed_rate(_x: Any, cfg: dict[str, Any], ready: Ready, wait_go: WaitG
         if status != 200 or not reply.startswith(b'{"status":"ok"'):
             errors[f"{status}:{reply[:60].decode(errors='replace')}"] += 1
 
-    tasks, max_lag = [], 0.0
+    tasks: set[asyncio.Task[None]] = set()
+    max_lag = 0.0
     for n in range(total):
         due = t0 + n / cfg["rate_per_s"]
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         max_lag = max(max_lag, time.perf_counter() - due)
-        tasks.append(asyncio.create_task(one(n, due)))
-    await asyncio.gather(*tasks)
-    return {"latencies": {"SUBMIT_SCORE": latencies}, "errors": dict(errors), "max_send_lag_s": max_lag,
-            "wall_s": time.perf_counter() - t0}
+        task = asyncio.create_task(one(n, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    while tasks:
+        await asyncio.wait(tasks)
+    return {"latencies": {"SUBMIT_SCORE": latencies}, "waits": waits, "errors": dict(errors),
+            "max_send_lag_s": max_lag, "wall_s": time.perf_counter() - t0}
 
 
 # ---------------------------------------------------------------- realistic open-loop judge driver
