@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import postgres
 from bench import server as server_module
 from bench.common import DURABLE, MIXED
 from bench.scenarios import Settings
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--bare", action="store_true", help="count the bare aiohttp server instead")
     parser.add_argument("--server-dir", help="directory holding the run.py to count (default: this repository)")
+    parser.add_argument("--mode", choices=["json", "postgres"], default="json",
+                        help="STORAGE_MODE of the server (postgres: BENCH_DATABASE_URL, else the local server)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (with callgrind_control) is not installed", file=sys.stderr)
@@ -49,14 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     raise_nofile()
     affinity = plan_affinity()
     prepare_process(affinity.clients)
-    settings = Settings(quick=False, affinity=affinity, storage_fs=filesystem_of(tempfile.gettempdir()))
+    settings = Settings(quick=False, affinity=affinity, storage_fs=filesystem_of(tempfile.gettempdir()),
+                        mode=args.mode, database_url=postgres.database_url() if args.mode == "postgres" else "")
     mix = MIXES[args.mix]
     start_timer = mix is not DURABLE  # as the saturation and durable scenarios run them
     with tempfile.TemporaryDirectory(prefix="belay-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
         wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
                    "--dump-line=no", "--separate-threads=no"]
-        with BelayServer(affinity, bare=args.bare, wrapper=wrapper) as server:
+        with BelayServer(affinity, bare=args.bare, wrapper=wrapper, **settings.storage()) as server:
             closed_line(settings, "instructions", "warm-up", server, args.clients, mix, WARM_UP_S, start_timer)
             _control("-z", server.pid)
             line, _ = closed_line(settings, "instructions", args.mix, server, args.clients, mix, args.seconds,
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             _control("-d", server.pid)
             total = _wait_for_dump(out)
     commands = line["counts"]["commands"]
-    print(f"{'bare' if args.bare else server_module.SERVER_DIR[0]}: {args.mix}, {args.clients} clients: "
+    print(f"{'bare' if args.bare else server_module.SERVER_DIR[0]} ({args.mode}): {args.mix}, {args.clients} clients: "
           f"{commands} commands, {total / max(commands, 1) / 1000:.1f}k instructions per command")
     return 0
 
