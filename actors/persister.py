@@ -17,7 +17,7 @@ from typing import Any
 from actors.runtime import ActorStopped, BatchingActor, Failed
 from actors.tallies import Buckets
 from persistence.errors import CommitUnknown
-from persistence.storage import DurablePoint, SavedState, Storage, StorageError
+from persistence.storage import FrozenPoint, SavedState, Storage, StorageError
 
 log = logging.getLogger("belay.persister")
 
@@ -95,7 +95,9 @@ class WriteDocument:
 
 @dataclass(frozen=True, slots=True)
 class Freeze:
-    """Checkpoint every box and take one durable point of the storage for a backup."""
+    """Checkpoint every box and fix one durable point of the storage for a backup, between two
+    batches, so it holds exactly what was acknowledged. Only fixing it is the persister's: laying
+    it out as files may take long, and happens after its turn (BackupActor)."""
 
 
 # Bounds of the commit histograms (transport/metrics/ exports them): an fdatasync takes about
@@ -257,8 +259,8 @@ class Persister(BatchingActor):
         """Raises StorageError when the document could not be made durable."""
         await self.ask(WriteDocument(name, value))
 
-    async def freeze(self) -> DurablePoint:
-        point: DurablePoint = await self.ask(Freeze())
+    async def freeze(self) -> FrozenPoint:
+        point: FrozenPoint = await self.ask(Freeze())
         return point
 
     async def flush(self) -> None:

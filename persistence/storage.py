@@ -19,6 +19,7 @@ from persistence.errors import StorageError, StorageLocked
 from persistence.types import (
     Checkpoint,
     DurablePoint,
+    FrozenPoint,
     Holder,
     Inspection,
     Recovered,
@@ -27,8 +28,8 @@ from persistence.types import (
     Unrebuildable,
 )
 
-__all__ = ["Checkpoint", "DurablePoint", "Recovered", "SavedState", "StateLoader", "Storage", "StorageError",
-           "StorageLocked", "StorageReader", "Unrebuildable"]
+__all__ = ["Checkpoint", "DurablePoint", "FrozenPoint", "Recovered", "SavedState", "StateLoader", "Storage",
+           "StorageError", "StorageLocked", "StorageReader", "Unrebuildable"]
 
 
 class Storage(Protocol):
@@ -81,13 +82,21 @@ class Storage(Protocol):
         """Every committed event of one box in the current era, ascending by seq (history, rollback)."""
         ...
 
-    async def freeze(self) -> DurablePoint:
-        """One durable point of everything stored, taken at once while appends go on; call it with
-        every box checkpointed. Held until `release`."""
+    async def freeze(self) -> FrozenPoint:
+        """Fix one durable point of everything stored, in an instant (a few ms): the writer calls it
+        between two appends, with every box checkpointed, so the point holds exactly what was
+        acknowledged. Held until `release`."""
         ...
 
-    async def release(self, point: DurablePoint) -> None:
-        """Let go of a point once its backup is written (or failed)."""
+    async def lay_out(self, frozen: FrozenPoint) -> DurablePoint:
+        """The frozen point as the files of a backup, still exactly as it was frozen however much was
+        appended since; this may take long (a database writes every event out), so call it after
+        the writer's turn, while appends go on. On failure StorageError, and nothing of it is left
+        half-written. Once per point."""
+        ...
+
+    async def release(self, frozen: FrozenPoint) -> None:
+        """Let go of a point once its backup is written (or failed, or never laid out)."""
         ...
 
     async def check_empty(self) -> None:

@@ -94,11 +94,20 @@ class Recovered:
 
 
 @dataclass(frozen=True)
+class FrozenPoint:
+    """One consistent, durable state of the whole storage, fixed by `Storage.freeze` in an instant,
+    before all of it need be laid out as files: `Storage.lay_out` makes it a DurablePoint later,
+    while appends go on. The JSON backend hard-links every file at once; a database holds a
+    snapshot and writes its files out when laid out."""
+
+    folder: Path  # where the point is laid out
+    entries: tuple[tuple[str, int | None], ...]  # the files there already, as in DurablePoint
+
+
+@dataclass(frozen=True)
 class DurablePoint:
-    """One consistent, durable state of the whole storage, laid out as the files of a backup zip
-    (persistence/layout.py) under `folder`, readable from another process (the zip is built in a
-    worker) until the storage releases it. The backend decides how it gets there: the JSON backend
-    hard-links its own files; a database writes them out."""
+    """A frozen point laid out as the files of a backup zip (persistence/layout.py) under `folder`,
+    readable from another process (the zip is built in a worker) until the storage releases it."""
 
     folder: Path
     # (name in the backup, bytes of it that belong to the point; None = the whole file)

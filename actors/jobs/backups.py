@@ -1,8 +1,10 @@
 """Backups: one at a time, taken at a durable point frozen by the persister, zipped off the loop.
 
-The persister only checkpoints and has the storage take a durable point (the JSON backend
-hard-links its files: instant); the zip is built in a worker process from that point while
-commands keep flowing. A failed backup is logged and reported in the ops status, never fatal.
+The persister only checkpoints and has the storage fix a durable point (the JSON backend
+hard-links its files; a database takes a snapshot): a few ms. Here, after the persister's turn
+and while commands keep flowing, the storage lays that point out as files (a database writes out
+every event) and a worker process builds the zip from them. A failed backup is logged and
+reported in the ops status, never fatal.
 """
 from __future__ import annotations
 
@@ -80,11 +82,12 @@ class BackupActor(Actor):
         started = asyncio.get_running_loop().time()
         now = datetime.fromtimestamp(self._clock.now_ms() / 1000, UTC)
         try:
-            point = await self._persister.freeze()
+            frozen = await self._persister.freeze()
             try:
+                point = await self._storage.lay_out(frozen)
                 path = await self._in_worker(build_zip, point, self.backup_dir, now)
             finally:
-                await self._storage.release(point)
+                await self._storage.release(frozen)
             removed = await asyncio.to_thread(prune, self.backup_dir, self._retention)
         except Exception as exc:
             self.status.failed += 1

@@ -18,7 +18,7 @@ from persistence.json.io_thread import IoThread
 from persistence.json.store import JsonStore
 from persistence.layout import RESULTS_DIR
 from persistence.storage import Storage
-from persistence.types import DurablePoint, Recovered, SavedState, StateLoader
+from persistence.types import DurablePoint, FrozenPoint, Recovered, SavedState, StateLoader
 
 DEFAULT_MAX_LOG_BYTES = 50 * 2**20
 
@@ -74,11 +74,14 @@ class JsonStorage:
     async def read_box_events(self, box_id: int) -> list[dict[str, Any]]:
         return await self._io_thread.run(self._store.box_events, box_id)
 
-    async def freeze(self) -> DurablePoint:
+    async def freeze(self) -> FrozenPoint:
         return await self._wal_thread.run(self._store.freeze)
 
-    async def release(self, point: DurablePoint) -> None:
-        await self._io_thread.run(self._store.release, point)
+    async def lay_out(self, frozen: FrozenPoint) -> DurablePoint:
+        return DurablePoint(frozen.folder, frozen.entries)  # the links are the files already
+
+    async def release(self, frozen: FrozenPoint) -> None:
+        await self._io_thread.run(self._store.release, frozen)
 
     async def check_empty(self) -> None:
         await asyncio.to_thread(check_empty, self.root)

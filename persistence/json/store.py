@@ -26,7 +26,7 @@ from persistence.json.lock import StorageLock
 from persistence.json.recovery import History, highest_points
 from persistence.json.wal import WriteAheadLog, iter_lines, list_archives
 from persistence.layout import BOXES_DIR, DOCUMENT_FILES, LOG_NAME, RESULT_FILE, RESULTS_DIR
-from persistence.types import DurablePoint, Recovered, SavedState, StateLoader
+from persistence.types import FrozenPoint, Recovered, SavedState, StateLoader
 
 log = logging.getLogger("belay.persistence")
 
@@ -132,20 +132,20 @@ class JsonStore:
         """Rotated logs, oldest first."""
         return [path for _, path in self._wal.archives()]
 
-    def freeze(self) -> DurablePoint:
+    def freeze(self) -> FrozenPoint:
         """Hard-link every state file into a new folder under `.backup-staging/` (same file system,
         so it is instant) and note the committed end of the log. Call it from the log's thread with
-        every box checkpointed: the links then hold one durable point while commands go on (files
-        are only ever replaced by a rename, never rewritten), and the zip is built later."""
+        every box checkpointed: the links then hold one durable point, laid out in full, while
+        commands go on (files are only ever replaced by a rename, never rewritten)."""
         self._require_open()
         staging = self.root / STAGING_DIR / uuid.uuid4().hex
         try:
             return self._link_all(staging)
         except BaseException:
-            self.release(DurablePoint(staging, ()))  # no half-linked point stays behind
+            self.release(FrozenPoint(staging, ()))  # no half-linked point stays behind
             raise
 
-    def _link_all(self, staging: Path) -> DurablePoint:
+    def _link_all(self, staging: Path) -> FrozenPoint:
         boxes, results = self._boxes.path, self.root / RESULTS_DIR
         with self._rotation:
             entries: list[tuple[str, int | None]] = []
@@ -163,9 +163,9 @@ class JsonStore:
             for source, relative, size in sources:
                 self._fs.link(source, staging / relative)
                 entries.append((relative, size))
-        return DurablePoint(staging, tuple(entries))
+        return FrozenPoint(staging, tuple(entries))
 
-    def release(self, point: DurablePoint) -> None:
+    def release(self, point: FrozenPoint) -> None:
         shutil.rmtree(point.folder, ignore_errors=True)
         try:
             os.rmdir(self.root / STAGING_DIR)  # only if no other backup's links are in it

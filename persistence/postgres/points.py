@@ -1,13 +1,16 @@
 """Durable points and restores of a PostgreSQL storage, in the one backup layout.
 
-A point is one REPEATABLE READ snapshot written out as files (events.ndjson for the current era,
-events.NNNNNN.ndjson for each earlier one, boxes/, the documents) while appends go on, plus hard
-links of the result sheets. A restore loads the backup into a staging schema beside the target,
-lets the caller verify that one, and only then renames it into place, in one transaction.
+A point is one REPEATABLE READ snapshot, taken in the writer's turn on a connection of its own,
+plus hard links of the result sheets. It is written out as files (events.ndjson for the current
+era, events.NNNNNN.ndjson for each earlier one, boxes/, the documents) after that turn, while
+appends go on: however long that takes, the snapshot holds exactly what was acknowledged. A
+restore loads the backup into a staging schema beside the target, lets the caller verify that
+one, and only then renames it into place, in one transaction.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import uuid
@@ -27,41 +30,79 @@ from persistence.postgres.reads import current_era
 from persistence.postgres.recovery import checkpoint_file_bytes
 from persistence.postgres.schema import migrate, schema_version
 from persistence.storage import Storage
-from persistence.types import DurablePoint
+from persistence.types import DurablePoint, FrozenPoint
 
 STAGING_DIR: Final = ".backup-staging"
 FETCH_ROWS: Final = 5_000
+CLOSE_TIMEOUT_S: Final = 5.0
+# One round trip: the snapshot is taken by the transaction's first query, not by its BEGIN.
+SNAPSHOT_SQL: Final = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"
 StagedStorage = Callable[[str, Path], Storage]  # (schema, directory) -> a storage there, not opened
+MidLayout = Callable[[int], Awaitable[None]]  # tests: a point's backend pid, its events written out, the rest not
 
 
 class Points:
-    def __init__(self, target: Target, directory: Path) -> None:
+    def __init__(self, target: Target, directory: Path, *, mid_layout: MidLayout | None = None) -> None:
         self._target = target
         self._directory = directory
+        self._mid_layout = mid_layout
+        self._snapshots: dict[Path, asyncpg.Connection] = {}  # frozen points not laid out yet, by folder
 
-    async def freeze(self) -> DurablePoint:
+    async def freeze(self) -> FrozenPoint:
+        """A snapshot taken on a connection of its own (one round trip) and the result sheets
+        linked: a few ms in the writer's turn, however large the database. `lay_out` writes the
+        files from the snapshot later; it stays open until then."""
         folder = self._directory / STAGING_DIR / uuid.uuid4().hex
+        conn: asyncpg.Connection | None = None
         try:
-            return await self._write_point(folder)
+            conn = await self._target.connect()
+            await conn.execute(SNAPSHOT_SQL)
+            linked = await asyncio.to_thread(_link_results, self._directory / RESULTS_DIR, folder)
         except BaseException as exc:
-            await asyncio.to_thread(_remove, folder, in_staging=True)  # no half-written point stays behind
-            if isinstance(exc, (*UNAVAILABLE, asyncpg.PostgresError, OSError)):
-                raise StorageError(f"cannot take a durable point of {self._target.location}: "
-                                   f"{describe_error(exc)}") from exc
+            if conn is not None:
+                conn.terminate()
+            await asyncio.to_thread(_remove, folder, in_staging=True)
+            self._explain("cannot take a durable point of", exc)
             raise
+        self._snapshots[folder] = conn
+        return FrozenPoint(folder, tuple(linked))
 
-    async def _write_point(self, folder: Path) -> DurablePoint:
-        conn = await self._target.connect()
+    async def lay_out(self, frozen: FrozenPoint) -> DurablePoint:
+        conn = self._snapshots.pop(frozen.folder, None)
+        if conn is None:
+            raise RuntimeError("this durable point was laid out or released already")
+        midway = None if self._mid_layout is None else functools.partial(self._mid_layout, conn.get_server_pid())
         try:
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                entries = await write_layout(conn, folder)
-        finally:
-            await conn.close()
-        entries += await asyncio.to_thread(_link_results, self._directory / RESULTS_DIR, folder)
-        return DurablePoint(folder, tuple(entries))
+            entries = await write_layout(conn, frozen.folder, midway)
+        except BaseException as exc:
+            conn.terminate()
+            await asyncio.to_thread(_remove, frozen.folder, in_staging=True)  # no half-written point stays behind
+            self._explain("cannot write out the durable point of", exc)
+            raise
+        await _let_go(conn)
+        return DurablePoint(frozen.folder, (*entries, *frozen.entries))
 
-    async def release(self, point: DurablePoint) -> None:
-        await asyncio.to_thread(_remove, point.folder, in_staging=True)
+    async def release(self, frozen: FrozenPoint) -> None:
+        conn = self._snapshots.pop(frozen.folder, None)
+        if conn is not None:  # never laid out
+            await _let_go(conn)
+        await asyncio.to_thread(_remove, frozen.folder, in_staging=True)
+
+    async def sweep(self) -> None:
+        """Remove points a crash cut short; call it holding the writer's lock (only a writer makes any)."""
+        await asyncio.to_thread(_remove, self._directory / STAGING_DIR)
+
+    async def close(self) -> None:
+        """Points never laid out or released (a backup cut short by a shutdown) go with the storage."""
+        snapshots, self._snapshots = self._snapshots, {}
+        for folder, conn in snapshots.items():
+            conn.terminate()
+            await asyncio.to_thread(_remove, folder, in_staging=True)
+
+    def _explain(self, what: str, exc: BaseException) -> None:
+        """A failure of the database or the disk as a StorageError; anything else goes on as it is."""
+        if isinstance(exc, (*UNAVAILABLE, asyncpg.PostgresError, OSError)):
+            raise StorageError(f"{what} {self._target.location}: {describe_error(exc)}") from exc
 
     async def check_empty(self) -> None:
         conn = await self._target.connect()
@@ -108,13 +149,17 @@ class Points:
                 await asyncio.to_thread(_remove, scratch)
 
 
-async def write_layout(conn: asyncpg.Connection, folder: Path) -> list[tuple[str, int | None]]:
+async def write_layout(conn: asyncpg.Connection, folder: Path,
+                       midway: Callable[[], Awaitable[None]] | None = None) -> list[tuple[str, int | None]]:
     """The connection's schema written out as files named as in persistence/layout.py (all but the
     result sheets, which are files already); call it inside a REPEATABLE READ transaction, so the
-    files are one point. Durable points use it; so may `run.py migrate`."""
+    files are one point. Durable points use it; so may `run.py migrate`. `midway` runs once the
+    events are written (tests hold or cut the writing there)."""
     await asyncio.to_thread((folder / BOXES_DIR).mkdir, parents=True, exist_ok=True)
     era = await current_era(conn)
     entries = await _write_events(conn, folder, era)
+    if midway is not None:
+        await midway()
     for row in await conn.fetch("SELECT box_id, seq, box_version, state, unrebuildable_reason "
                                 "FROM checkpoints ORDER BY box_id"):
         name = f"{BOXES_DIR}/{checkpoint_name(row['box_id'])}"
@@ -163,6 +208,15 @@ async def _holds_anything(conn: asyncpg.Connection, schema: str) -> bool:
     return bool(await conn.fetchval(
         f'SELECT EXISTS (SELECT 1 FROM "{schema}".events) OR EXISTS (SELECT 1 FROM "{schema}".checkpoints) '
         f'OR EXISTS (SELECT 1 FROM "{schema}".documents)'))
+
+
+async def _let_go(conn: asyncpg.Connection) -> None:
+    """Close a snapshot's connection (its transaction only read: nothing is lost), or cut it if the
+    database does not answer."""
+    try:
+        await conn.close(timeout=CLOSE_TIMEOUT_S)
+    except (*UNAVAILABLE, asyncpg.PostgresError):
+        conn.terminate()
 
 
 def _link_results(results: Path, folder: Path) -> list[tuple[str, int | None]]:

@@ -28,6 +28,7 @@ from persistence.storage import Storage
 from persistence.types import (
     MAX_STORED_BOX_ID,
     DurablePoint,
+    FrozenPoint,
     Recovered,
     SavedState,
     StateLoader,
@@ -56,7 +57,8 @@ UPSERT_DOCUMENT: Final = ("INSERT INTO documents (name, value) VALUES ($1, $2) O
 class PostgresStorage:
     mode = "postgres"
 
-    def __init__(self, dsn: str, schema: str, directory: Path, *, before_commit: BeforeCommit | None = None) -> None:
+    def __init__(self, dsn: str, schema: str, directory: Path, *, before_commit: BeforeCommit | None = None,
+                 mid_layout: points.MidLayout | None = None) -> None:
         self._target = Target(dsn, schema)
         self.location = self._target.location
         self.directory = directory
@@ -65,7 +67,7 @@ class PostgresStorage:
         self._writer = Writer(self._target, before_commit)
         self._pool: asyncpg.Pool | None = None
         self._era = 0
-        self._points = points.Points(self._target, directory)
+        self._points = points.Points(self._target, directory, mid_layout=mid_layout)
         self._opened = False
 
     async def open(self, reset_boxes: bool, load_state: StateLoader | None = None) -> Recovered:
@@ -74,6 +76,7 @@ class PostgresStorage:
         conn = await self._writer.start()
         try:
             self._era, recovered = await recover(conn, reset_boxes, load_state)
+            await self._points.sweep()
             self._pool = await asyncpg.create_pool(self._target.dsn, min_size=0, max_size=READ_POOL_SIZE,
                                                    server_settings={"search_path": f'"{self._target.schema}"',
                                                                     "application_name": "belay-reader"})
@@ -152,12 +155,15 @@ class PostgresStorage:
         result: list[dict[str, Any]] = await self._read(reads.read_box_events, box_id)
         return result
 
-    async def freeze(self) -> DurablePoint:
+    async def freeze(self) -> FrozenPoint:
         self._require_open()
         return await self._points.freeze()
 
-    async def release(self, point: DurablePoint) -> None:
-        await self._points.release(point)
+    async def lay_out(self, frozen: FrozenPoint) -> DurablePoint:
+        return await self._points.lay_out(frozen)
+
+    async def release(self, frozen: FrozenPoint) -> None:
+        await self._points.release(frozen)
 
     async def check_empty(self) -> None:
         await self._points.check_empty()
@@ -192,6 +198,7 @@ class PostgresStorage:
         }
 
     async def close(self) -> None:
+        await self._points.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:

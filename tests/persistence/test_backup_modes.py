@@ -14,6 +14,7 @@ import pytest
 
 from persistence.backup import backup_name, build_zip, extract, read_zip
 from persistence.json.store import JsonStore
+from persistence.types import DurablePoint
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
@@ -31,11 +32,12 @@ def open_umask() -> Iterator[None]:
     os.umask(old)
 
 
-def frozen_store(root: Path) -> tuple[JsonStore, object]:
+def frozen_store(root: Path) -> tuple[JsonStore, DurablePoint]:
     store = JsonStore(root)
     store.open()
     (root / "users.json").write_bytes(b'{"admin": {"password_hash": "scrypt$secret"}}\n')
-    return store, store.freeze()
+    frozen = store.freeze()  # the JSON backend's frozen point is laid out already
+    return store, DurablePoint(frozen.folder, frozen.entries)
 
 
 def test_a_backup_zip_is_private_from_its_first_byte(tmp_path: Path, open_umask: None) -> None:
@@ -47,7 +49,7 @@ def test_a_backup_zip_is_private_from_its_first_byte(tmp_path: Path, open_umask:
         seen.extend(mode(part) for part in dest.glob("*.zip.part"))
 
     try:
-        path = build_zip(point, dest, datetime.now(UTC), progress)  # type: ignore[arg-type]
+        path = build_zip(point, dest, datetime.now(UTC), progress)
     finally:
         store.close()
     assert seen and set(seen) == {0o600}, [oct(m) for m in seen]
@@ -61,7 +63,7 @@ def test_an_existing_backup_folder_keeps_its_mode(tmp_path: Path, open_umask: No
     dest.mkdir(mode=0o755)
     store, point = frozen_store(tmp_path / "data")
     try:
-        path = build_zip(point, dest, datetime.now(UTC))  # type: ignore[arg-type]
+        path = build_zip(point, dest, datetime.now(UTC))
     finally:
         store.close()
     assert mode(dest) == 0o755 and mode(path) == 0o600
@@ -76,7 +78,7 @@ def test_a_leftover_part_file_does_not_lend_its_mode(tmp_path: Path, open_umask:
     leftover.write_bytes(b"old")
     leftover.chmod(0o644)
     try:
-        path = build_zip(point, dest, now)  # type: ignore[arg-type]
+        path = build_zip(point, dest, now)
     finally:
         store.close()
     assert mode(path) == 0o600
@@ -85,7 +87,7 @@ def test_a_leftover_part_file_does_not_lend_its_mode(tmp_path: Path, open_umask:
 def test_users_json_unpacked_from_a_backup_is_private(tmp_path: Path, open_umask: None) -> None:
     store, point = frozen_store(tmp_path / "data")
     try:
-        path = build_zip(point, tmp_path / "backups", datetime.now(UTC))  # type: ignore[arg-type]
+        path = build_zip(point, tmp_path / "backups", datetime.now(UTC))
     finally:
         store.close()
     target = tmp_path / "unpacked"

@@ -37,13 +37,14 @@ async def _backup(args: argparse.Namespace) -> Path:
         for lost in restore_boxes(recovered).unavailable:
             print(f"warning: box {lost.box_id} cannot be rebuilt ({lost.reason}); the backup holds the files as "
                   f"they are, and restoring it is refused until the box is brought back (see the README)")
-        point = await storage.freeze()
+        frozen = await storage.freeze()
         progress = Progress("backup")
         try:
+            point = await storage.lay_out(frozen)
             return await asyncio.to_thread(build_zip, point, backup_dir, datetime.now(UTC), progress)
         finally:
             progress.finish()
-            await storage.release(point)
+            await storage.release(frozen)
 
 
 def run_restore(args: argparse.Namespace) -> int:

@@ -21,8 +21,8 @@ async def reopen(backend: Backend, *, reset_boxes: bool = False, load_state: Sta
 
 async def backup_of(storage: Storage, dest: Path) -> BackupContents:
     """A durable point of `storage` written as a backup zip and read back, verified."""
-    point = await storage.freeze()
+    frozen = await storage.freeze()
     try:
-        return read_zip(build_zip(point, dest, datetime.now(UTC)))
+        return read_zip(build_zip(await storage.lay_out(frozen), dest, datetime.now(UTC)))
     finally:
-        await storage.release(point)
+        await storage.release(frozen)

@@ -28,16 +28,22 @@ async def test_a_durable_point_holds_what_was_committed_when_it_was_taken(storag
     sheet.parent.mkdir(parents=True)
     sheet.write_bytes(b"PK sheet")
 
-    point = await storage.freeze()
+    frozen = await storage.freeze()
     try:
-        # Commands go on while the backup is written: none of this is part of the point.
+        # Commands go on after the freeze, before the point is laid out as files and while it is
+        # zipped: none of this is part of the point.
         await storage.append([line(0, 3), line(2, 1)])
         await storage.write_checkpoints([(0, 3, {"v": 3})])
         await storage.write_document("users", {})
         await storage.write_document("officials", {"judgeChief": "later"})
+        later_sheet = storage.results_dir / "U18" / "overall.xlsx"
+        later_sheet.parent.mkdir(parents=True)
+        later_sheet.write_bytes(b"PK later")
+        point = await storage.lay_out(frozen)
+        await storage.append([line(0, 4)])
         zipped = build_zip(point, tmp_path / "backups", datetime.now(UTC))
     finally:
-        await storage.release(point)
+        await storage.release(frozen)
 
     assert not point.folder.exists()  # released: nothing of it stays behind
     contents = read_zip(zipped)
@@ -47,6 +53,19 @@ async def test_a_durable_point_holds_what_was_committed_when_it_was_taken(storag
     assert orjson.loads(contents.files["users.json"]) == USERS
     assert "competition_officials.json" not in contents.files and "boxes/2.json" not in contents.files
     assert contents.files["results/U16/overall.xlsx"] == b"PK sheet"
+    assert "results/U18/overall.xlsx" not in contents.files
+
+
+async def test_a_point_released_without_being_laid_out_leaves_nothing_behind(storage: Storage) -> None:
+    """A backup that fails between the freeze and the files (or a shutdown then) lets go of it."""
+    await storage.append([line(0, 1)])
+    frozen = await storage.freeze()
+    await storage.append([line(0, 2)])
+
+    await storage.release(frozen)
+
+    assert not frozen.folder.parent.exists()  # the staging folder too: no other point is held
+    await storage.append([line(0, 3)])  # the storage goes on as before
 
 
 async def test_a_backup_restores_into_an_empty_storage_of_the_same_backend(
