@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +24,7 @@ from persistence.postgres import points, reads
 from persistence.postgres.connect import UNAVAILABLE, Target, describe_error, redact
 from persistence.postgres.recovery import MARK_SQL, recover
 from persistence.postgres.rows import EVENT_COLUMNS, event_row
-from persistence.postgres.writer import BeforeCommit, Writer
+from persistence.postgres.writer import BeforeCommit, Writer, row_stored
 from persistence.storage import Storage
 from persistence.types import (
     MAX_STORED_BOX_ID,
@@ -109,7 +110,7 @@ class PostgresStorage:
             else:
                 await conn.executemany(INSERT_EVENT, rows)  # pipelined, one Sync: one transaction
 
-        await self._writer.append(insert, probe=rows[0])
+        await self._writer.write(insert, partial(row_stored, probe=rows[0]))
 
     async def write_checkpoints(self, items: Sequence[tuple[int, int, SavedState]]) -> None:
         for box_id, _, _ in items:
@@ -144,7 +145,12 @@ class PostgresStorage:
         async def upsert(conn: asyncpg.Connection) -> None:
             await conn.execute(UPSERT_DOCUMENT, name, text)
 
-        await self._writer.run(upsert)
+        async def stored(conn: asyncpg.Connection) -> bool:  # a json column keeps the text as written
+            return bool(await conn.fetchval("SELECT value::text = $2 FROM documents WHERE name = $1", name, text))
+
+        # One statement, so an answer lost is looked up like a batch's: the accounts and officials
+        # in memory must be what is stored.
+        await self._writer.write(upsert, stored)
 
     async def read_audit(self, *, limit: int, box_id: int | None, include_payload: bool) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._read(reads.read_audit, limit=limit, box_id=box_id,

@@ -2,10 +2,11 @@
 ever written by a session without it; a cut connection loses both, and the next write connects
 again and takes the lock again before anything else.
 
-Every write is one transaction; a batch of events is one statement, so its transaction commits
-when the statement ends, in one round trip. A batch whose answer never came (the connection died
-meanwhile) is not guessed: it is looked for by content, for at most COMMIT_READBACK_S seconds.
-Found, it committed; not found while the session that sent it is gone, it did not. (A transaction
+Every write is one transaction; a batch of events (or a document) is one statement, so its
+transaction commits when the statement ends, in one round trip. A statement whose answer never
+came (the connection died meanwhile) is not guessed: it is looked for by content, for at most
+COMMIT_READBACK_S seconds. Found, it committed; not found while the session that sent it is gone,
+it did not. (A transaction
 id is no proof: one that never reached the disk is handed out again after a crash.) If the
 database stays away, the write raises CommitUnknown, whose `settled` future answers later: looked
 up again before the next write after a reconnect, and once a second meanwhile.
@@ -45,13 +46,14 @@ SETTLE_INTERVAL_S: Final = 1.0
 RECONNECT_INTERVAL_S: Final = 1.0  # a lost writer connection is tried again this often, writes or not
 
 Work = Callable[[asyncpg.Connection], Awaitable[Any]]
+Lookup = Callable[[asyncpg.Connection], Awaitable[bool]]  # on another session: is this write stored?
 BeforeCommit = Callable[[int], Awaitable[None]]  # tests: the writer's backend pid, before each batch
 Session = tuple[int, datetime]  # a server session: backend pid and when it started (pids are reused)
 
 
 @dataclass(frozen=True)
 class InDoubt:
-    probe: EventRow  # the batch's first row: its line holds a random event id, so finding it is proof
+    stored: Lookup
     session: Session  # the session that sent it
     settled: asyncio.Future[bool]
 
@@ -95,10 +97,10 @@ class Writer:
         conn.add_termination_listener(self._lost)
         return conn
 
-    async def append(self, statement: Work, probe: EventRow) -> None:
-        """A batch of events written by one statement (a pipelined INSERT or a COPY), which is its
-        own transaction: committed once it returns, one round trip. If the answer never comes, the
-        batch is looked up by `probe`, not guessed."""
+    async def write(self, statement: Work, stored: Lookup) -> None:
+        """One statement (a pipelined INSERT or a COPY of events, a document's upsert), which is
+        its own transaction: committed once it returns, one round trip. If the answer never comes,
+        the write is looked up with `stored`, not guessed."""
         async with self._busy:
             conn = await self._connection()
             session = self._session
@@ -109,9 +111,9 @@ class Writer:
             except asyncpg.PostgresError as exc:
                 if not isinstance(exc, UNAVAILABLE):  # the server answered: nothing was committed
                     raise StorageError(f"the database refused the write: {describe_error(exc)}") from exc
-                await self._lost_commit(probe, session, exc)
+                await self._lost_commit(stored, session, exc)
             except Exception as exc:  # no answer (a cut connection, or a driver we cannot trust)
-                await self._lost_commit(probe, session, exc)
+                await self._lost_commit(stored, session, exc)
             except BaseException:  # cancelled: whatever happened is decided by the next start
                 await self._drop()
                 raise
@@ -139,15 +141,15 @@ class Writer:
                 raise
             return result
 
-    async def _lost_commit(self, probe: EventRow, session: Session | None, exc: Exception) -> None:
+    async def _lost_commit(self, stored: Lookup, session: Session | None, exc: Exception) -> None:
         await self._drop()
         if session is None:
             raise StorageError(f"the connection failed during a write: {describe_error(exc)}") from exc
-        await self._settle(probe, session, exc)
+        await self._settle(stored, session, exc)
 
-    async def _settle(self, probe: EventRow, session: Session, cause: BaseException) -> None:
-        """Returns if the batch committed after all; raises otherwise."""
-        committed = await self._read_back(probe, session)
+    async def _settle(self, stored: Lookup, session: Session, cause: BaseException) -> None:
+        """Returns if the write committed after all; raises otherwise."""
+        committed = await self._read_back(stored, session)
         if committed:
             log.warning("the connection was lost during a write, which is found committed")
             return
@@ -155,7 +157,7 @@ class Writer:
             raise StorageError(f"the database connection failed during a write, which did not commit: "
                                f"{describe_error(cause)}") from cause
         settled: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._in_doubt.append(InDoubt(probe, session, settled))
+        self._in_doubt.append(InDoubt(stored, session, settled))
         if self._settler is None or self._settler.done():
             self._settler = asyncio.create_task(self._settle_loop(), name="belay-pg-settle")
         log.error("the outcome of a write is unknown after %.0f s; its boxes wait until the database answers",
@@ -163,13 +165,13 @@ class Writer:
         raise CommitUnknown(f"the database did not answer whether a write committed within {COMMIT_READBACK_S:.0f} s",
                             settled) from cause
 
-    async def _read_back(self, probe: EventRow, session: Session) -> bool | None:
+    async def _read_back(self, stored: Lookup, session: Session) -> bool | None:
         deadline = time.monotonic() + COMMIT_READBACK_S
         while time.monotonic() < deadline:
             try:
                 conn = await asyncio.wait_for(self._target.connect(), max(0.1, deadline - time.monotonic()))
                 try:
-                    outcome = await _outcome(conn, probe, session)
+                    outcome = await _outcome(conn, stored, session)
                 finally:
                     await conn.close()
             except (StorageError, asyncpg.PostgresError, *UNAVAILABLE):
@@ -181,7 +183,7 @@ class Writer:
 
     async def _settle_on(self, conn: asyncpg.Connection) -> None:
         for doubt in list(self._in_doubt):
-            outcome = await _outcome(conn, doubt.probe, doubt.session)
+            outcome = await _outcome(conn, doubt.stored, doubt.session)
             if outcome is None:
                 continue
             self._in_doubt.remove(doubt)
@@ -297,20 +299,22 @@ class Writer:
                     conn.terminate()
 
 
-async def _outcome(conn: asyncpg.Connection, probe: EventRow, session: Session) -> bool | None:
-    """True if the batch is stored; False if not and the session that sent it is gone (so it never
+async def _outcome(conn: asyncpg.Connection, stored: Lookup, session: Session) -> bool | None:
+    """True if the write is stored; False if not and the session that sent it is gone (so it never
     will be); None while that session still lives. A session of ours left behind is ended."""
-    if await _stored(conn, probe):
+    if await stored(conn):
         return True
     if await _alive(conn, session):
         await conn.execute("SELECT pg_terminate_backend($1, 5000)", session[0])
-        if await _stored(conn, probe):
+        if await stored(conn):
             return True
         return None if await _alive(conn, session) else False
     return False
 
 
-async def _stored(conn: asyncpg.Connection, probe: EventRow) -> bool:
+async def row_stored(conn: asyncpg.Connection, probe: EventRow) -> bool:
+    """Whether a batch whose first row is `probe` is stored: its line holds a random event id, so
+    finding it is proof."""
     era, box_id, seq, *_, line = probe
     if seq is not None:
         stored = await conn.fetchval("SELECT line FROM events WHERE era = $1 AND box_id = $2 AND seq = $3",

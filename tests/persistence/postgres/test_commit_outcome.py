@@ -1,6 +1,7 @@
 """A COMMIT whose answer never came is never guessed: Belay looks it up for COMMIT_READBACK_S, then
 answers 503 storage_unavailable and keeps the box at box_unavailable until the database says.
-A batch found committed is applied and broadcast; one that was not leaves the box as it was."""
+A batch found committed is applied and broadcast; one that was not leaves the box as it was. A
+document (accounts, officials) is looked up the same way."""
 from __future__ import annotations
 
 import asyncio
@@ -86,3 +87,32 @@ async def test_the_database_stopped_during_a_commit_and_restarted_leaves_the_box
             assert (await state(client, 0))["boxVersion"] == before["boxVersion"] + 1
     finally:
         await asyncio.to_thread(cluster.remove)
+
+
+async def test_a_document_write_whose_answer_was_lost_is_looked_up_and_counts_once_found(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The officials (like the accounts) in memory must be what is stored: a write that committed
+    while its answer was lost is found and answered "ok", not refused with the change stored."""
+    proxy = Proxy(5432)
+    await proxy.start()
+    schema = new_schema()
+    try:
+        async with serving(create_app(postgres_config(tmp_path / "data", proxy.url(database_name(postgres_url)),
+                                                      schema))) as client:
+            proxy.lose_answer_after(b"Answer Lost Judge")
+
+            async def reachable_again() -> None:  # the database answers again before the lookup gives up
+                await proxy.answer_lost.wait()
+                proxy.accept()
+
+            reopening = asyncio.create_task(reachable_again())
+            response = await client.post("/api/admin/competition_officials", json={"judgeChief": "Answer Lost Judge"})
+            await reopening
+            assert response.status == 200, await response.text()
+            shown = await (await client.get("/api/admin/competition_officials")).json()
+            assert shown["judgeChief"] == "Answer Lost Judge"
+    finally:
+        await proxy.close()
+    stored = await sql(postgres_url, schema, "SELECT value::text FROM documents WHERE name = $1", "officials")
+    assert "Answer Lost Judge" in stored
