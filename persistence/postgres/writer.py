@@ -6,10 +6,10 @@ Every write is one transaction; a batch of events (or a document) is one stateme
 transaction commits when the statement ends, in one round trip. A statement whose answer never
 came (the connection died meanwhile) is not guessed: it is looked for by content, for at most
 COMMIT_READBACK_S seconds. Found, it committed; not found while the session that sent it is gone,
-it did not. (A transaction
-id is no proof: one that never reached the disk is handed out again after a crash.) If the
-database stays away, the write raises CommitUnknown, whose `settled` future answers later: looked
-up again before the next write after a reconnect, and once a second meanwhile.
+it did not. (A transaction id is no proof: one that never reached the disk is handed out again
+after a crash.) If the database stays away, the write raises CommitUnknown, whose `settled`
+future answers later: looked up again before the next write after a reconnect, and once a second
+meanwhile.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ RECONNECT_INTERVAL_S: Final = 1.0  # a lost writer connection is tried again thi
 
 Work = Callable[[asyncpg.Connection], Awaitable[Any]]
 Lookup = Callable[[asyncpg.Connection], Awaitable[bool]]  # on another session: is this write stored?
-BeforeCommit = Callable[[int], Awaitable[None]]  # tests: the writer's backend pid, before each batch
+BeforeCommit = Callable[[int], Awaitable[None]]  # tests: the writer's backend pid, before each write()
 Session = tuple[int, datetime]  # a server session: backend pid and when it started (pids are reused)
 
 
@@ -120,7 +120,7 @@ class Writer:
 
     async def run(self, work: Work) -> Any:
         """`work` in one transaction of the locked connection; StorageError if it may not have
-        committed (checkpoints and documents: writing them again is harmless)."""
+        committed (checkpoints: the next ones write them again)."""
         async with self._busy:
             conn = await self._connection()
             try:
