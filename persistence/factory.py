@@ -68,8 +68,7 @@ def storage_for(settings: StorageSettings, *, fs: FileSystem | None = None,
                 before_commit: Callable[[int], Awaitable[None]] | None = None) -> Storage:
     """The competition's writer, not opened yet. `fs` is the JSON backend's door to the disk, and
     `before_commit` runs before each PostgreSQL write (an event batch or a document) with the
-    writer's backend pid (tests fail on
-    demand through them)."""
+    writer's backend pid (tests fail on demand through them)."""
     _require(settings.mode)
     if settings.mode == "postgres":
         from persistence.postgres.storage import PostgresStorage
