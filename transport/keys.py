@@ -38,6 +38,8 @@ PUBLIC_STATE: web.AppKey[PublicState] = web.AppKey("public_state")
 # The Redis publisher's state for health, when edges are fed (typed by the call: redis-py stays unloaded).
 BROKER_REPORT: web.AppKey[Callable[[], dict[str, Any]]] = web.AppKey("broker_report")
 ACCOUNTS = web.AppKey("accounts", AccountsActor)
+# Names of the shutdown steps that failed (a database gone at the end): the server exits with 1.
+SHUTDOWN_FAILURES: web.AppKey[list[str]] = web.AppKey("shutdown_failures")
 HASHING = web.AppKey("hashing", Hashing)
 BACKUPS = web.AppKey("backups", BackupActor)
 EXPORT_RUNNER = web.AppKey("export_runner", ExportRunner)

@@ -14,7 +14,7 @@ from persistence.errors import StorageError, StorageLocked
 from transport.app import create_app
 from transport.collector import keep_collections_short
 from transport.config import Config
-from transport.keys import LOCAL_ADMIN, STORAGE
+from transport.keys import LOCAL_ADMIN, SHUTDOWN_FAILURES, STORAGE
 from transport.local_admin import loopback_url, remove_server_file, write_server_file
 from transport.metrics.keys import METRICS
 from transport.metrics.routes import open_runner
@@ -98,16 +98,32 @@ async def _serve_on(sockets: list[socket.socket], metrics_sockets: list[socket.s
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         await runner.cleanup()
+    failed: list[str] = app[SHUTDOWN_FAILURES]
+    if failed:
+        log.error("stopped, but not cleanly (%s failed): nothing acknowledged is lost; the next start "
+                  "replays the boxes whose checkpoint could not be written", ", ".join(dict.fromkeys(failed)))
+        return 1
+    log.info("stopped")
     return 0
 
 
 def stop_signal() -> asyncio.Event:
-    """Set by SIGINT or SIGTERM."""
+    """Set by SIGINT or SIGTERM. A second one while stopping ends the process at once: a shutdown
+    stuck on a storage that stopped answering must not need SIGKILL (every acknowledged event is
+    committed already; a box without its last checkpoint is replayed at the next start)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.error("a second stop signal: exiting now, before the shutdown finished")
+            logging.shutdown()
+            os._exit(1)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             pass
     return stop

@@ -222,6 +222,7 @@ class Proxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
         self.refusing = False
+        self.stalled = False
         self._marker: bytes | None = None
         self.answer_lost = asyncio.Event()
 
@@ -240,6 +241,15 @@ class Proxy:
     def accept(self) -> None:
         self.refusing = False
 
+    def stall(self) -> None:
+        """The database silent: connections stay open, but nothing more reaches it (packets dropped)."""
+        self.stalled = True
+
+    def cut(self) -> None:
+        """The database gone: every connection cut, new ones refused until `accept`."""
+        self.refusing = True
+        self._cut_all()
+
     async def close(self) -> None:
         self._cut_all()
         if self._server is not None:
@@ -256,6 +266,8 @@ class Proxy:
 
         async def to_server() -> None:
             while data := await reader.read(65536):
+                if self.stalled:
+                    continue
                 up_writer.write(data)
                 if self._marker is not None and self._marker in data:
                     self._marker = None
