@@ -62,7 +62,7 @@ class Points:
             if conn is not None:
                 conn.terminate()
             await asyncio.to_thread(_remove, folder, in_staging=True)
-            self._explain("cannot take a durable point of", exc)
+            self._raise_if_storage_failed("cannot take a durable point of", exc)
             raise
         self._snapshots[folder] = conn
         return FrozenPoint(folder, tuple(linked))
@@ -77,7 +77,7 @@ class Points:
         except BaseException as exc:
             conn.terminate()
             await asyncio.to_thread(_remove, frozen.folder, in_staging=True)  # no half-written point stays behind
-            self._explain("cannot write out the durable point of", exc)
+            self._raise_if_storage_failed("cannot write out the durable point of", exc)
             raise
         await _let_go(conn)
         return DurablePoint(frozen.folder, (*entries, *frozen.entries))
@@ -99,7 +99,7 @@ class Points:
             conn.terminate()
             await asyncio.to_thread(_remove, folder, in_staging=True)
 
-    def _explain(self, what: str, exc: BaseException) -> None:
+    def _raise_if_storage_failed(self, what: str, exc: BaseException) -> None:
         """A failure of the database or the disk as a StorageError; anything else goes on as it is."""
         if isinstance(exc, (*UNAVAILABLE, asyncpg.PostgresError, OSError)):
             raise StorageError(f"{what} {self._target.location}: {describe_error(exc)}") from exc
